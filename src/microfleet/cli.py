@@ -1,0 +1,159 @@
+"""The `microfleet` command. Thin: parse, call one function, print."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+# Offline by construction: models come from packages; never reach for a hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from microfleet.cli_progress import IngestProgress  # noqa: E402
+from microfleet.config import Settings  # noqa: E402
+from microfleet.errors import MicrofleetError, UserError  # noqa: E402
+
+app = typer.Typer(
+    help="microfleet: a streaming knowledge base, a fleet of micromodels, an orchestrator.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+kb_app = typer.Typer(help="Inspect and maintain the knowledge base.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn domain errors into one line on stderr and an exit code; never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except MicrofleetError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # a bug: still one line, with a way to see more
+            if os.environ.get("MICROFLEET_DEBUG"):
+                raise
+            typer.echo(f"internal error: {type(exc).__name__}: {exc} "
+                       "(set MICROFLEET_DEBUG=1 for a traceback)", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@friendly_errors
+def ingest(
+    inputs: Annotated[list[str], typer.Argument(help="Files, directories, feed URLs, ws(s):// URLs, or - for JSONL on stdin.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary as the last line; no progress bar.")] = False,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep feeds and WebSockets running until Ctrl-C.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Bytewax workers in this process.")] = None,
+) -> None:
+    """Stream documents into the knowledge base: parse, clean, chunk, embed, upsert."""
+    from microfleet.features.ingest import load_context, run_ingest
+    from microfleet.features.sources import resolve_inputs
+
+    settings = Settings()
+    specs = resolve_inputs(inputs)
+    _check_alpaca_keys(settings, specs)
+    with _status("loading models", quiet=as_json):
+        ctx = load_context(settings)
+    with ctx.store, IngestProgress(enabled=not as_json and sys.stderr.isatty()) as progress:
+        result = run_ingest(specs, settings, ctx, follow=follow, workers=workers, on_batch=progress.update)
+    stats = result.stats
+    if as_json:
+        typer.echo(json.dumps(stats.as_dict()))
+    else:
+        note = " (stopped by Ctrl-C)" if result.interrupted else ""
+        typer.echo(f"ingested {stats.documents} documents ({stats.chunks} chunks), "
+                   f"{stats.unchanged} unchanged, {stats.failed} failed{note}")
+        if stats.failed:
+            typer.echo(f"failed documents were kept in {settings.dead_letter_path}", err=True)
+    raise typer.Exit(0 if stats.documents + stats.unchanged > 0 else 1)
+
+
+def _check_alpaca_keys(settings: Settings, specs: list[Any]) -> None:
+    if any(s.kind == "alpaca" for s in specs) and not (
+        settings.alpaca_key_id and settings.alpaca_secret_key
+    ):
+        raise UserError("the news WebSocket needs keys: set MICROFLEET_ALPACA_KEY_ID and "
+                        "MICROFLEET_ALPACA_SECRET_KEY")
+
+
+@app.command()
+@friendly_errors
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="How many results.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, best first.")] = False,
+    since: Annotated[str | None, typer.Option(help="Only documents published on or after this date (RFC 3339 or YYYY-MM-DD).")] = None,
+    symbol: Annotated[list[str] | None, typer.Option(help="Only documents about this ticker symbol (repeatable).")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Only documents with this tag (repeatable).")] = None,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or sparse.")] = "hybrid",
+) -> None:
+    """Hybrid (dense + BM25) search over the knowledge base."""
+    from microfleet.knowledge.service import open_search, parse_filter
+
+    if mode not in ("hybrid", "dense", "sparse"):
+        raise UserError(f"unknown --mode '{mode}'; use hybrid, dense or sparse")
+    flt = parse_filter(since, symbol or [], tag or [])
+    settings = Settings()
+    with open_search(settings) as searcher:
+        hits = searcher.search(query, k=k, flt=flt, mode=mode)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps([h.as_dict() for h in hits], ensure_ascii=False))
+        return
+    if not hits:
+        typer.echo("no results (is the knowledge base empty? try `microfleet ingest PATH`)")
+    for rank, hit in enumerate(hits, start=1):
+        snippet = " ".join(hit.text.split())[:200]
+        typer.echo(f"{rank}. [{hit.score:.3f}] {hit.title or hit.doc_id}  ({hit.doc_id})")
+        typer.echo(f"   {snippet}")
+
+
+@kb_app.command("stats")
+@friendly_errors
+def kb_stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """How many documents and chunks the knowledge base holds."""
+    from microfleet.knowledge.service import knowledge_stats
+
+    stats = knowledge_stats(Settings())
+    typer.echo(json.dumps(stats) if as_json else f"{stats['documents']} documents, {stats['chunks']} chunks")
+
+
+@kb_app.command("optimize")
+@friendly_errors
+def kb_optimize() -> None:
+    """Build the HNSW index now (an ingest does it by itself past 20,000 unindexed points)."""
+    from microfleet.knowledge.service import optimize_store
+
+    with _status("building the index", quiet=False):
+        changed = optimize_store(Settings())
+    typer.echo("index built" if changed else "index already up to date")
+
+
+@contextmanager
+def _status(message: str, quiet: bool) -> Iterator[None]:
+    if quiet or not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield

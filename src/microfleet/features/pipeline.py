@@ -1,0 +1,187 @@
+"""The feature pipeline's steps, as plain functions over plain data.
+
+prepare_batch (parse, clean, chunk, skip unchanged) -> embed_batch -> write_batch (upsert,
+delete orphans, dead-letter failures). The Bytewax dataflow only wires these together.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from microfleet.documents.parse import RawRecord, parse_record
+from microfleet.documents.schema import Document, Failure
+from microfleet.errors import DocumentError
+from microfleet.features.chunking import Chunk, Chunker
+from microfleet.features.embedding import Embedder
+from microfleet.features.sparse import Bm25Encoder, SparseVec
+from microfleet.knowledge.store import ChunkPoint, SearchFilter, VectorStore
+
+
+@dataclass
+class IngestStats:
+    documents: int = 0
+    chunks: int = 0
+    failed: int = 0
+    unchanged: int = 0
+
+    def add(self, other: IngestStats) -> None:
+        self.documents += other.documents
+        self.chunks += other.chunks
+        self.failed += other.failed
+        self.unchanged += other.unchanged
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "failed": self.failed,
+            "unchanged": self.unchanged,
+        }
+
+
+@dataclass
+class PipelineContext:
+    """What the steps need, loaded once per process and shared by its workers."""
+
+    chunker: Chunker
+    embedder: Embedder
+    sparse: Bm25Encoder
+    store: VectorStore
+    dead_letter: DeadLetter
+    max_bytes: int
+
+
+@dataclass
+class PreparedDoc:
+    doc: Document
+    doc_hash: str
+    chunks: list[Chunk]
+
+
+@dataclass
+class Batch:
+    """A batch as it moves through the steps; later steps fill in more fields."""
+
+    docs: list[PreparedDoc] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    unchanged: int = 0
+    dense: list[list[float]] = field(default_factory=list)
+    sparse: list[SparseVec] = field(default_factory=list)
+
+
+class DeadLetter:
+    """Appends failed documents, one JSON line each, to a file under the data dir."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def write(self, failures: list[Failure]) -> None:
+        if not failures:
+            return
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.writelines(f.as_json() + "\n" for f in failures)
+
+
+def prepare_batch(records: list[RawRecord], ctx: PipelineContext) -> Batch:
+    """Parse, clean and chunk each record; keep failures aside; skip unchanged documents."""
+    batch = Batch()
+    latest: dict[str, PreparedDoc] = {}
+    for record in records:
+        try:
+            doc = parse_record(record, ctx.max_bytes)
+        except DocumentError as exc:
+            batch.failures.append(Failure(record.ref, str(exc), _raw_of(record)))
+            continue
+        doc_hash = doc.content_hash(ctx.chunker.signature)
+        chunks = ctx.chunker.chunk_document(doc)
+        # A later version of the same id in one batch supersedes the earlier one.
+        latest[doc.id] = PreparedDoc(doc, doc_hash, chunks)
+    for prepared in latest.values():
+        if is_unchanged(ctx.store, prepared):
+            batch.unchanged += 1
+        else:
+            batch.docs.append(prepared)
+    return batch
+
+
+def is_unchanged(store: VectorStore, prepared: PreparedDoc) -> bool:
+    """Every chunk of this exact version is stored, and nothing else under its id."""
+    n = len(prepared.chunks)
+    by_id = SearchFilter(doc_ids=(prepared.doc.id,))
+    return store.count(by_id, doc_hash=prepared.doc_hash) == n and store.count(by_id) == n
+
+
+def embed_batch(batch: Batch, ctx: PipelineContext) -> Batch:
+    """Dense vectors for all chunks of the batch in one encode call, and BM25 sparse vectors."""
+    texts = [embedding_input(p.doc, c) for p in batch.docs for c in p.chunks]
+    if texts:
+        batch.dense = ctx.embedder.embed(texts).tolist()
+        batch.sparse = ctx.sparse.embed_documents(texts)
+    return batch
+
+
+def embedding_input(doc: Document, chunk: Chunk) -> str:
+    """The title gives short chunks their subject; the payload keeps the chunk text alone."""
+    return f"{doc.title}\n{chunk.text}" if doc.title else chunk.text
+
+
+def write_batch(batch: Batch, ctx: PipelineContext) -> IngestStats:
+    """Upsert the batch in one durable write, then delete each document's orphaned old chunks."""
+    points = list(_points(batch))
+    ctx.store.upsert(points)
+    for prepared in batch.docs:
+        ctx.store.delete_stale(prepared.doc.id, prepared.doc_hash)
+    ctx.dead_letter.write(batch.failures)
+    return IngestStats(
+        documents=len(batch.docs),
+        chunks=len(points),
+        failed=len(batch.failures),
+        unchanged=batch.unchanged,
+    )
+
+
+def _points(batch: Batch) -> list[ChunkPoint]:
+    points = []
+    i = 0
+    for prepared in batch.docs:
+        for chunk in prepared.chunks:
+            payload = chunk_payload(prepared, chunk)
+            points.append(ChunkPoint(chunk.point_id, batch.dense[i], batch.sparse[i], payload))
+            i += 1
+    return points
+
+
+def chunk_payload(prepared: PreparedDoc, chunk: Chunk) -> dict[str, object]:
+    doc = prepared.doc
+    return {
+        "text": chunk.text,
+        "doc_id": doc.id,
+        "chunk_index": chunk.chunk_index,
+        "chunk_count": len(prepared.chunks),
+        "doc_hash": prepared.doc_hash,
+        "title": doc.title,
+        "url": doc.url,
+        "published_at": doc.published_iso(),
+        "source": doc.source,
+        "symbols": doc.symbols,
+        "tags": doc.tags,
+    }
+
+
+def run_steps(records: list[RawRecord], ctx: PipelineContext) -> IngestStats:
+    """All steps in order, without a dataflow engine (used by the HTTP ingest and tests)."""
+    return write_batch(embed_batch(prepare_batch(records, ctx), ctx), ctx)
+
+
+def _raw_of(record: RawRecord) -> str | None:
+    if record.line is not None:
+        return record.line
+    if record.fields is not None:
+        return json.dumps(record.fields, default=str, ensure_ascii=False)
+    return str(record.path) if record.path is not None else None

@@ -1,0 +1,184 @@
+"""Qdrant Edge: the real Qdrant engine in-process, persisted with a WAL under the data dir."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from microfleet.errors import StoreError
+from microfleet.features.sparse import SparseVec
+from microfleet.knowledge.store import (
+    DENSE,
+    KEYWORD_FIELDS,
+    SPARSE,
+    ChunkPoint,
+    Fusion,
+    SearchFilter,
+    SearchHit,
+    VectorStore,
+    hit_from_payload,
+)
+
+# Build the HNSW index in the background of an ingest only once this many points wait for it.
+OPTIMIZE_BACKLOG = 20_000
+
+
+class EdgeVectorStore(VectorStore):
+    def __init__(self, path: Path, dim: int) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        config = qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        try:
+            if (path / "edge_config.json").exists() or any(path.glob("segments*")):
+                self.shard = qe.EdgeShard.load(str(path), config)
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                self.shard = qe.EdgeShard.create(str(path), config)
+                for name in KEYWORD_FIELDS:
+                    self.shard.update(
+                        qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword)
+                    )
+                self.shard.update(
+                    qe.UpdateOperation.create_field_index("published_at", qe.PayloadSchemaType.Datetime)
+                )
+                self.shard.update(
+                    qe.UpdateOperation.create_field_index("chunk_index", qe.PayloadSchemaType.Integer)
+                )
+        except Exception as exc:  # the binding raises plain exceptions with the engine's text
+            raise StoreError(
+                f"cannot open the Qdrant Edge shard at {path}: {str(exc).splitlines()[0]}; "
+                "is another microfleet process using it? (or delete it to start over)"
+            ) from None
+
+    def upsert(self, points: list[ChunkPoint]) -> None:
+        if not points:
+            return
+        edge_points = [
+            qe.Point(
+                p.id,
+                {DENSE: p.dense, SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)},
+                p.payload,
+            )
+            for p in points
+        ]
+        with self._lock:
+            # One operation is one WAL record: a batch is applied whole on replay or not at all.
+            self.shard.update(qe.UpdateOperation.upsert_points(edge_points))
+
+    def delete_stale(self, doc_id: str, keep_hash: str) -> None:
+        flt = qe.Filter(
+            must=[qe.FieldCondition("doc_id", match=qe.MatchValue(doc_id))],
+            must_not=[qe.FieldCondition("doc_hash", match=qe.MatchValue(keep_hash))],
+        )
+        with self._lock:
+            self.shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+
+    def count(self, flt: SearchFilter | None = None, doc_hash: str | None = None) -> int:
+        edge_filter = to_edge_filter(flt, doc_hash)
+        return int(self.shard.count(qe.CountRequest(exact=True, filter=edge_filter)))
+
+    def count_documents(self) -> int:
+        first = qe.Filter(must=[qe.FieldCondition("chunk_index", match=qe.MatchValue(0))])
+        return int(self.shard.count(qe.CountRequest(exact=True, filter=first)))
+
+    def query(
+        self,
+        dense: list[float] | None,
+        sparse: SparseVec | None,
+        k: int,
+        flt: SearchFilter | None = None,
+        fusion: Fusion | None = None,
+    ) -> list[SearchHit]:
+        edge_filter = to_edge_filter(flt)
+        request = _request(dense, sparse, k, edge_filter, fusion or Fusion())
+        points = self.shard.query(request)
+        return [hit_from_payload(p.id, p.score, p.payload) for p in points]
+
+    def point_ids(self) -> list[str]:
+        return [str(r.id) for r in self._scroll(with_payload=False)]
+
+    def payloads(self) -> list[dict[str, Any]]:
+        return [dict(r.payload or {}) for r in self._scroll(with_payload=True)]
+
+    def _scroll(self, with_payload: bool) -> list[Any]:
+        records: list[Any] = []
+        offset = None
+        while True:
+            batch, offset = self.shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=1000, with_payload=with_payload)
+            )
+            records.extend(batch)
+            if offset is None:
+                return records
+
+    def flush(self) -> None:
+        with self._lock:
+            self.shard.flush()
+
+    def optimize_if_backlogged(self) -> bool:
+        """Build the HNSW index when many points are still unindexed (slow: run after ingest)."""
+        info = self.shard.info()
+        if info.points_count - info.indexed_vectors_count < OPTIMIZE_BACKLOG:
+            return False
+        with self._lock:
+            return bool(self.shard.optimize())
+
+    def optimize(self) -> bool:
+        with self._lock:
+            return bool(self.shard.optimize())
+
+    def close(self) -> None:
+        with self._lock:
+            self.shard.flush()
+            self.shard.close()
+
+
+def to_edge_filter(flt: SearchFilter | None, doc_hash: str | None = None) -> qe.Filter | None:
+    must: list[Any] = []
+    if flt is not None:
+        if flt.since:
+            must.append(qe.FieldCondition("published_at", range=qe.RangeDateTime(gte=flt.since)))
+        for key, values in (("symbols", flt.symbols), ("tags", flt.tags), ("doc_id", flt.doc_ids)):
+            if values:
+                must.append(qe.FieldCondition(key, match=qe.MatchAny(list(values))))
+    if doc_hash is not None:
+        must.append(qe.FieldCondition("doc_hash", match=qe.MatchValue(doc_hash)))
+    return qe.Filter(must=must) if must else None
+
+
+def _request(
+    dense: list[float] | None,
+    sparse: SparseVec | None,
+    k: int,
+    flt: qe.Filter | None,
+    fusion: Fusion,
+) -> qe.QueryRequest:
+    dense_q = qe.Query.Nearest(dense, using=DENSE) if dense is not None else None
+    sparse_q = (
+        qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE)
+        if sparse is not None
+        else None
+    )
+    if dense_q is None or sparse_q is None:
+        single = dense_q or sparse_q
+        return qe.QueryRequest(limit=k, query=single, filter=flt, with_payload=True)
+    prefetches = [
+        qe.Prefetch(limit=max(k, fusion.prefetch_limit), query=q, filter=flt)
+        for q in (dense_q, sparse_q)
+    ]
+    return qe.QueryRequest(
+        limit=k, prefetches=prefetches, query=_fusion(fusion), filter=flt, with_payload=True
+    )
+
+
+def _fusion(fusion: Fusion) -> Any:
+    if fusion.method == "dbsf":
+        return qe.Fusion.Dbsf()
+    weights = list(fusion.weights) if fusion.method == "weighted_rrf" else None
+    return qe.Fusion.Rrf(k=fusion.rrf_k, weights=weights)

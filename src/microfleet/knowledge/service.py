@@ -1,0 +1,58 @@
+"""What the CLI and API call for reading the knowledge base."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from microfleet.config import Settings
+from microfleet.errors import UserError
+from microfleet.features.embedding import load_embedder
+from microfleet.features.sparse import Bm25Encoder
+from microfleet.knowledge.connect import fusion_from, open_store
+from microfleet.knowledge.search import KnowledgeSearch
+from microfleet.knowledge.store import SearchFilter
+
+MINILM_DIM = 384
+
+
+@contextmanager
+def open_search(settings: Settings) -> Iterator[KnowledgeSearch]:
+    embedder = load_embedder(settings.embedding_model, settings.embed_batch_size)
+    store = open_store(settings, embedder.dim)
+    try:
+        yield KnowledgeSearch(store, embedder, Bm25Encoder(), fusion_from(settings))
+    finally:
+        store.close()
+
+
+def knowledge_stats(settings: Settings) -> dict[str, int]:
+    """Counts without loading a model (the dimension only matters when creating the store)."""
+    store = open_store(settings, MINILM_DIM)
+    try:
+        return {"documents": store.count_documents(), "chunks": store.count()}
+    finally:
+        store.close()
+
+
+def optimize_store(settings: Settings) -> bool:
+    store = open_store(settings, MINILM_DIM)
+    try:
+        optimize = getattr(store, "optimize", None)
+        return bool(optimize()) if callable(optimize) else False
+    finally:
+        store.close()
+
+
+def parse_filter(since: str | None, symbols: list[str], tags: list[str]) -> SearchFilter:
+    """Validate --since (RFC 3339 or a date) and build a filter."""
+    since_iso = None
+    if since:
+        try:
+            when = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise UserError(f"--since '{since}' is not a date; use YYYY-MM-DD or RFC 3339") from None
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        since_iso = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return SearchFilter(since=since_iso, symbols=tuple(symbols), tags=tuple(tags))

@@ -1,0 +1,130 @@
+"""The VectorStore seam: how the feature pipeline writes and how search reads."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from microfleet.features.sparse import SparseVec
+
+DENSE = "dense"
+SPARSE = "bm25"
+KEYWORD_FIELDS = ("doc_id", "doc_hash", "symbols", "tags", "source")
+QueryMode = Literal["hybrid", "dense", "sparse"]
+
+
+@dataclass
+class ChunkPoint:
+    """One point: a deterministic id, both vectors, and the chunk's payload (text included)."""
+
+    id: str
+    dense: list[float]
+    sparse: SparseVec
+    payload: dict[str, Any]
+
+
+@dataclass
+class SearchHit:
+    doc_id: str
+    chunk_id: str
+    score: float
+    title: str
+    url: str | None
+    text: str
+    payload: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `microfleet search --json` contract."""
+        return {
+            "doc_id": self.doc_id,
+            "chunk_id": self.chunk_id,
+            "score": self.score,
+            "title": self.title,
+            "url": self.url,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Optional filters: published on or after `since` (RFC 3339), any of symbols, any of tags."""
+
+    since: str | None = None
+    symbols: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    doc_ids: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.since or self.symbols or self.tags or self.doc_ids)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    method: Literal["rrf", "weighted_rrf", "dbsf"] = "rrf"
+    rrf_k: int = 60
+    weights: tuple[float, float] = (1.0, 1.0)  # (dense, sparse), for weighted_rrf
+    prefetch_limit: int = 40
+
+
+class VectorStore(ABC):
+    """Embedded default: EdgeVectorStore. Scale-out: QdrantServerStore. Writes are durable on return."""
+
+    durable_writes: bool = True
+
+    @abstractmethod
+    def upsert(self, points: list[ChunkPoint]) -> None:
+        """Insert or replace points; returns once the write is durable."""
+
+    @abstractmethod
+    def delete_stale(self, doc_id: str, keep_hash: str) -> None:
+        """Delete the document's points whose `doc_hash` differs from `keep_hash` (orphans)."""
+
+    @abstractmethod
+    def count(self, flt: SearchFilter | None = None, doc_hash: str | None = None) -> int:
+        """Points matching the filter (and, if given, the document hash)."""
+
+    @abstractmethod
+    def query(
+        self,
+        dense: list[float] | None,
+        sparse: SparseVec | None,
+        k: int,
+        flt: SearchFilter | None = None,
+        fusion: Fusion | None = None,
+    ) -> list[SearchHit]:
+        """Best first. With both vectors, fuse prefetches in the engine; with one, use it alone."""
+
+    @abstractmethod
+    def count_documents(self) -> int:
+        """Distinct documents (each has exactly one chunk 0)."""
+
+    @abstractmethod
+    def point_ids(self) -> list[str]:
+        """Every point id (for audits and tests; scrolls the whole collection)."""
+
+    @abstractmethod
+    def payloads(self) -> list[dict[str, Any]]:
+        """Every point's payload (for audits and tests)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release files or connections."""
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def hit_from_payload(point_id: object, score: float, payload: dict[str, Any] | None) -> SearchHit:
+    payload = payload or {}
+    return SearchHit(
+        doc_id=str(payload.get("doc_id", "")),
+        chunk_id=str(point_id),
+        score=float(score),
+        title=str(payload.get("title", "")),
+        url=payload.get("url"),
+        text=str(payload.get("text", "")),
+        payload=payload,
+    )
