@@ -25,6 +25,9 @@ class Settings(BaseSettings):
 
     # Models: bundled packages by default; any local sentence-transformers path otherwise.
     embedding_model: str | None = None
+    models_dir: Path | None = Field(
+        default=None, description="Where extracted model files are cached; default HOME/models."
+    )
     embed_batch_size: int = Field(default=64, ge=1)
 
     # Chunking, counted in the generator's (SmolLM2) tokens.
@@ -69,4 +72,4 @@ class Settings(BaseSettings):
 
     @property
     def model_cache_dir(self) -> Path:
-        return self.home / "models"
+        return self.models_dir or self.home / "models"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 
 import trafilatura
+from inscriptis import get_text
+
+# trafilatura logs an ERROR for every fragment it declines; the fallback handles those.
+logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+_FULL_PAGE = re.compile(r"<(html|body)[\s>]", re.IGNORECASE)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b]+")
@@ -19,13 +25,13 @@ _BOILERPLATE = re.compile(
 
 
 def html_to_text(html: str) -> str:
-    """Main text of an HTML page or fragment (trafilatura), falling back to all visible text."""
-    extracted = trafilatura.extract(
-        html, include_comments=False, include_tables=True, favor_recall=True
-    )
-    if not extracted:
-        extracted = trafilatura.html2txt(html) or ""
-    return extracted
+    """A page's main text without navigation and footers (trafilatura); a fragment's visible
+    text with its layout (inscriptis), which is also the fallback for pages trafilatura declines."""
+    if _FULL_PAGE.search(html):
+        extracted = trafilatura.extract(html, include_comments=False, include_tables=True)
+        if extracted:
+            return extracted
+    return get_text(html)
 
 
 def normalize_text(text: str) -> str:

