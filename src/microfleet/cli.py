@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -74,8 +76,10 @@ def ingest(
     _check_alpaca_keys(settings, specs)
     with _status("loading models", quiet=as_json):
         ctx = load_context(settings)
+    stop = _stop_on_ctrl_c()
     with ctx.store, IngestProgress(enabled=not as_json and sys.stderr.isatty()) as progress:
-        result = run_ingest(specs, settings, ctx, follow=follow, workers=workers, on_batch=progress.update)
+        result = run_ingest(specs, settings, ctx, follow=follow, workers=workers,
+                            on_batch=progress.update, stop=stop)
     stats = result.stats
     if as_json:
         typer.echo(json.dumps(stats.as_dict()))
@@ -86,6 +90,19 @@ def ingest(
         if stats.failed:
             typer.echo(f"failed documents were kept in {settings.dead_letter_path}", err=True)
     raise typer.Exit(0 if stats.documents + stats.unchanged > 0 else 1)
+
+
+def _stop_on_ctrl_c() -> threading.Event:
+    """The first Ctrl-C asks the sources to finish (in-flight batches still land); a second quits."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    return stop
 
 
 def _check_alpaca_keys(settings: Settings, specs: list[Any]) -> None:
@@ -157,3 +174,7 @@ def _status(message: str, quiet: bool) -> Iterator[None]:
 
     with Console(stderr=True).status(message):
         yield
+
+
+if __name__ == "__main__":
+    app()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -48,9 +49,12 @@ def build_flow(
     ctx: PipelineContext,
     report: Report,
     follow: bool = False,
+    stop: threading.Event | None = None,
 ) -> Dataflow:
+    """`stop`, once set, makes every source finish, so the flow drains and ends cleanly."""
     flow = Dataflow("microfleet_ingest")
-    batches: Any = op.input("read", flow, IngestSource(specs, settings, follow))
+    source = IngestSource(specs, settings, follow, stop or threading.Event())
+    batches: Any = op.input("read", flow, source)
     batches = op.redistribute("spread", batches)
     prepared = op.map("prepare", batches, lambda records: prepare_batch(records, ctx))
     embedded = op.map("embed", prepared, lambda batch: embed_batch(batch, ctx))

@@ -51,8 +51,10 @@ def run_ingest(
     follow: bool = False,
     workers: int | None = None,
     on_batch: Callable[[IngestStats], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> IngestResult:
-    """Blocks until the inputs are exhausted (or Ctrl-C with `follow`). Resumes a killed run."""
+    """Blocks until the inputs are exhausted or `stop` is set. Resumes a killed run."""
+    stop = stop or threading.Event()
     total = IngestStats()
     lock = threading.Lock()
 
@@ -62,14 +64,14 @@ def run_ingest(
         if on_batch is not None:
             on_batch(stats)
 
-    flow = build_flow(specs, settings, ctx, report, follow)
+    flow = build_flow(specs, settings, ctx, report, follow, stop)
     recovery = recovery_dir(specs, settings)
     try:
         _execute(flow, settings, workers or settings.workers, recovery)
-    except KeyboardInterrupt:
-        return IngestResult(total, interrupted=True)
     finally:
         _flush(ctx)
+    if stop.is_set():
+        return IngestResult(total, interrupted=True)  # keep the recovery store: resume later
     shutil.rmtree(recovery, ignore_errors=True)  # finished: nothing left to resume
     _optimize(ctx)
     return IngestResult(total)

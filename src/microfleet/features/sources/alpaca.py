@@ -107,6 +107,10 @@ class AlpacaNewsStream:
                 message = await asyncio.wait_for(ws.recv(), timeout=timeout)
             except TimeoutError:
                 return  # quiet for idle_seconds without --follow: a batch run is finished
+            except websockets.ConnectionClosedOK:
+                if self.config.follow:
+                    raise
+                return  # the server ended the stream cleanly
             for item in _items(message):
                 if item.get("T") == "n":
                     self.records.put(RawRecord(ref=f"alpaca:{item.get('id')}", fields=news_fields(item)))

@@ -7,6 +7,7 @@ resumed run skips exactly those. Feeds and WebSockets are not replayed: ingest i
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,13 +27,16 @@ RecordBatch = list[RawRecord]
 class IterPartition(StatefulSourcePartition[RecordBatch, int]):
     """A finite, ordered stream of records (files, directories, stdin)."""
 
-    def __init__(self, records: Iterator[RawRecord], batch: int, resume: int | None) -> None:
+    def __init__(
+        self, records: Iterator[RawRecord], batch: int, resume: int | None, stop: threading.Event
+    ) -> None:
+        self.stop = stop
         self.emitted = resume or 0
         self._records = itertools.islice(records, self.emitted, None)
         self._batch = batch
 
     def next_batch(self) -> list[RecordBatch]:
-        chunk = list(itertools.islice(self._records, self._batch))
+        chunk = [] if self.stop.is_set() else list(itertools.islice(self._records, self._batch))
         if not chunk:
             raise StopIteration
         self.emitted += len(chunk)
@@ -45,14 +49,14 @@ class IterPartition(StatefulSourcePartition[RecordBatch, int]):
 class FeedPartition(StatefulSourcePartition[RecordBatch, None]):
     """Reads a feed once, or with `follow` polls it and emits only entries not seen before."""
 
-    def __init__(self, target: str, settings: Settings, follow: bool) -> None:
-        self.target, self.settings, self.follow = target, settings, follow
+    def __init__(self, target: str, settings: Settings, follow: bool, stop: threading.Event) -> None:
+        self.target, self.settings, self.follow, self.stop = target, settings, follow, stop
         self._seen: set[str] = set()
         self._due = datetime.now(UTC)
         self._finished = False
 
     def next_batch(self) -> list[RecordBatch]:
-        if self._finished:
+        if self._finished or self.stop.is_set():
             raise StopIteration
         if datetime.now(UTC) < self._due:
             return []
@@ -71,19 +75,22 @@ class FeedPartition(StatefulSourcePartition[RecordBatch, None]):
         return True
 
     def next_awake(self) -> datetime | None:
-        return None if self._finished else self._due
+        # Wake at least every 200 ms so that a stop request is noticed while waiting to poll.
+        soon = datetime.now(UTC) + timedelta(milliseconds=200)
+        return None if self._finished else min(self._due, soon)
 
     def snapshot(self) -> None:
         return None
 
 
 class AlpacaPartition(StatefulSourcePartition[RecordBatch, None]):
-    def __init__(self, stream: AlpacaNewsStream, batch: int) -> None:
+    def __init__(self, stream: AlpacaNewsStream, batch: int, stop: threading.Event) -> None:
         self.stream = stream.start()
         self._batch = batch
+        self.stop = stop
 
     def next_batch(self) -> list[RecordBatch]:
-        if self.stream.done:
+        if self.stream.done or self.stop.is_set():
             raise StopIteration
         records = self.stream.drain(self._batch)
         return [records] if records else []
@@ -96,8 +103,10 @@ class AlpacaPartition(StatefulSourcePartition[RecordBatch, None]):
 
 
 class IngestSource(FixedPartitionedSource[RecordBatch, object]):
-    def __init__(self, specs: list[InputSpec], settings: Settings, follow: bool) -> None:
-        self.specs, self.settings, self.follow = specs, settings, follow
+    def __init__(
+        self, specs: list[InputSpec], settings: Settings, follow: bool, stop: threading.Event
+    ) -> None:
+        self.specs, self.settings, self.follow, self.stop = specs, settings, follow, stop
 
     def list_parts(self) -> list[str]:
         return [f"{i}:{spec.name}" for i, spec in enumerate(self.specs)]
@@ -109,12 +118,14 @@ class IngestSource(FixedPartitionedSource[RecordBatch, object]):
         size = self.settings.batch_docs
         if spec.kind == "path":
             resume = resume_state if isinstance(resume_state, int) else None
-            return IterPartition(iter_path_records(Path(spec.target)), size, resume)  # type: ignore[return-value]
+            records = iter_path_records(Path(spec.target))
+            return IterPartition(records, size, resume, self.stop)  # type: ignore[return-value]
         if spec.kind == "stdin":
-            return IterPartition(iter_stdin_records(), size, None)  # type: ignore[return-value]
+            return IterPartition(iter_stdin_records(), size, None, self.stop)  # type: ignore[return-value]
         if spec.kind == "feed":
-            return FeedPartition(spec.target, self.settings, self.follow)  # type: ignore[return-value]
-        return AlpacaPartition(AlpacaNewsStream(alpaca_config(spec.target, self.settings, self.follow)), size)  # type: ignore[return-value]
+            return FeedPartition(spec.target, self.settings, self.follow, self.stop)  # type: ignore[return-value]
+        stream = AlpacaNewsStream(alpaca_config(spec.target, self.settings, self.follow))
+        return AlpacaPartition(stream, size, self.stop)  # type: ignore[return-value]
 
 
 def alpaca_config(url: str, settings: Settings, follow: bool) -> AlpacaConfig:
