@@ -11,9 +11,9 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
-from microfleet.config import Settings  # noqa: E402
-from microfleet.features.ingest import load_context  # noqa: E402
-from microfleet.features.pipeline import PipelineContext  # noqa: E402
+from microfleet.config import Settings
+from microfleet.features.ingest import load_context
+from microfleet.features.pipeline import PipelineContext
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "fleets" / "finance" / "corpus"

@@ -12,9 +12,17 @@ from pathlib import Path
 from tests.conftest import CORPUS
 
 
-def _run(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "microfleet.cli", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=300)
+def _run(
+    env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "microfleet.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_ingest_search_and_stats_json_contracts(subprocess_env: dict[str, str]) -> None:
@@ -55,8 +63,13 @@ def test_follow_stops_cleanly_on_ctrl_c(subprocess_env: dict[str, str], tmp_path
         "<item><guid>g1</guid><title>Gold rises</title><description>Gold rose.</description></item>"
         "</channel></rss>"
     )
-    proc = subprocess.Popen([sys.executable, "-m", "microfleet.cli", "ingest", str(feed), "--follow"],
-                            env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "microfleet.cli", "ingest", str(feed), "--follow"],
+        env=subprocess_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     home = Path(subprocess_env["MICROFLEET_HOME"])
     while time.monotonic() < deadline and not (home / "qdrant").exists():

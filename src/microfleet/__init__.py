@@ -1,3 +1,3 @@
-"""microfleet: domain assistants from a knowledge base, a fleet of micromodels and an orchestrator."""
+"""microfleet: domain assistants from a knowledge base, micromodels and an orchestrator."""
 
 __version__ = "0.1.0"

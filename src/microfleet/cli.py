@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -19,9 +19,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from microfleet.cli_progress import IngestProgress  # noqa: E402
-from microfleet.config import Settings  # noqa: E402
-from microfleet.errors import MicrofleetError, UserError  # noqa: E402
+from microfleet.cli_progress import IngestProgress
+from microfleet.config import Settings
+from microfleet.errors import MicrofleetError, UserError
+
+if TYPE_CHECKING:
+    from microfleet.features.ingest import IngestResult
 
 app = typer.Typer(
     help="microfleet: a streaming knowledge base, a fleet of micromodels, an orchestrator.",
@@ -52,8 +55,11 @@ def friendly_errors(func: F) -> F:
         except Exception as exc:  # a bug: still one line, with a way to see more
             if os.environ.get("MICROFLEET_DEBUG"):
                 raise
-            typer.echo(f"internal error: {type(exc).__name__}: {exc} "
-                       "(set MICROFLEET_DEBUG=1 for a traceback)", err=True)
+            typer.echo(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(set MICROFLEET_DEBUG=1 for a traceback)",
+                err=True,
+            )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -62,10 +68,21 @@ def friendly_errors(func: F) -> F:
 @app.command()
 @friendly_errors
 def ingest(
-    inputs: Annotated[list[str], typer.Argument(help="Files, directories, feed URLs, ws(s):// URLs, or - for JSONL on stdin.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary as the last line; no progress bar.")] = False,
-    follow: Annotated[bool, typer.Option("--follow", help="Keep feeds and WebSockets running until Ctrl-C.")] = False,
-    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1, help="Bytewax workers in this process.")] = None,
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files, directories, feed URLs, ws(s):// URLs, or - for JSONL on stdin."
+        ),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary as the last line; no progress bar.")
+    ] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep feeds and WebSockets running until Ctrl-C.")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", min=1, help="Bytewax workers in this process.")
+    ] = None,
 ) -> None:
     """Stream documents into the knowledge base: parse, clean, chunk, embed, upsert."""
     from microfleet.features.ingest import load_context, run_ingest
@@ -78,22 +95,36 @@ def ingest(
         ctx = load_context(settings)
     stop = _stop_on_ctrl_c()
     with ctx.store, IngestProgress(enabled=not as_json and sys.stderr.isatty()) as progress:
-        result = run_ingest(specs, settings, ctx, follow=follow, workers=workers,
-                            on_batch=progress.update, stop=stop)
+        result = run_ingest(
+            specs,
+            settings,
+            ctx,
+            follow=follow,
+            workers=workers,
+            on_batch=progress.update,
+            stop=stop,
+        )
     stats = result.stats
-    if as_json:
-        typer.echo(json.dumps(stats.as_dict()))
-    else:
-        note = " (stopped by Ctrl-C)" if result.interrupted else ""
-        typer.echo(f"ingested {stats.documents} documents ({stats.chunks} chunks), "
-                   f"{stats.unchanged} unchanged, {stats.failed} failed{note}")
-        if stats.failed:
-            typer.echo(f"failed documents were kept in {settings.dead_letter_path}", err=True)
+    _print_summary(result, settings, as_json)
     raise typer.Exit(0 if stats.documents + stats.unchanged > 0 else 1)
 
 
+def _print_summary(result: IngestResult, settings: Settings, as_json: bool) -> None:
+    stats = result.stats
+    if as_json:
+        typer.echo(json.dumps(stats.as_dict()))
+        return
+    note = " (stopped by Ctrl-C)" if result.interrupted else ""
+    typer.echo(
+        f"ingested {stats.documents} documents ({stats.chunks} chunks), "
+        f"{stats.unchanged} unchanged, {stats.failed} failed{note}"
+    )
+    if stats.failed:
+        typer.echo(f"failed documents were kept in {settings.dead_letter_path}", err=True)
+
+
 def _stop_on_ctrl_c() -> threading.Event:
-    """The first Ctrl-C asks the sources to finish (in-flight batches still land); a second quits."""
+    """First Ctrl-C: sources finish and in-flight batches still land. Second: quit."""
     stop = threading.Event()
 
     def handle(signum: int, frame: object) -> None:
@@ -109,8 +140,10 @@ def _check_alpaca_keys(settings: Settings, specs: list[Any]) -> None:
     if any(s.kind == "alpaca" for s in specs) and not (
         settings.alpaca_key_id and settings.alpaca_secret_key
     ):
-        raise UserError("the news WebSocket needs keys: set MICROFLEET_ALPACA_KEY_ID and "
-                        "MICROFLEET_ALPACA_SECRET_KEY")
+        raise UserError(
+            "the news WebSocket needs keys: set MICROFLEET_ALPACA_KEY_ID and "
+            "MICROFLEET_ALPACA_SECRET_KEY"
+        )
 
 
 @app.command()
@@ -119,9 +152,18 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="How many results.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, best first.")] = False,
-    since: Annotated[str | None, typer.Option(help="Only documents published on or after this date (RFC 3339 or YYYY-MM-DD).")] = None,
-    symbol: Annotated[list[str] | None, typer.Option(help="Only documents about this ticker symbol (repeatable).")] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="Only documents with this tag (repeatable).")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only documents published on or after this date (RFC 3339 or YYYY-MM-DD)."
+        ),
+    ] = None,
+    symbol: Annotated[
+        list[str] | None, typer.Option(help="Only documents about this ticker symbol (repeatable).")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="Only documents with this tag (repeatable).")
+    ] = None,
     mode: Annotated[str, typer.Option(help="hybrid, dense or sparse.")] = "hybrid",
 ) -> None:
     """Hybrid (dense + BM25) search over the knowledge base."""
@@ -151,7 +193,11 @@ def kb_stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from microfleet.knowledge.service import knowledge_stats
 
     stats = knowledge_stats(Settings())
-    typer.echo(json.dumps(stats) if as_json else f"{stats['documents']} documents, {stats['chunks']} chunks")
+    typer.echo(
+        json.dumps(stats)
+        if as_json
+        else f"{stats['documents']} documents, {stats['chunks']} chunks"
+    )
 
 
 @kb_app.command("optimize")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from microfleet.features.pipeline import IngestStats
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 class IngestProgress:
@@ -15,16 +19,26 @@ class IngestProgress:
         self.total = IngestStats()
         self._lock = threading.Lock()
         self._start = time.monotonic()
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> IngestProgress:
         if self.enabled:
-            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._progress = Progress(
-                SpinnerColumn(), TextColumn("ingesting"), BarColumn(),
-                TextColumn("{task.fields[line]}"), TimeElapsedColumn(), transient=True,
+                SpinnerColumn(),
+                TextColumn("ingesting"),
+                BarColumn(),
+                TextColumn("{task.fields[line]}"),
+                TimeElapsedColumn(),
+                transient=True,
             )
             self._progress.start()
             self._task = self._progress.add_task("ingest", total=None, line="")
@@ -38,11 +52,17 @@ class IngestProgress:
                 return
             elapsed = max(time.monotonic() - self._start, 1e-6)
             t = self.total
-            line = (f"{t.documents} docs ({t.documents / elapsed:.1f}/s), {t.chunks} chunks "
-                    f"({t.chunks / elapsed:.1f}/s), {t.unchanged} unchanged, {t.failed} failed")
+            line = (
+                f"{t.documents} docs ({t.documents / elapsed:.1f}/s), {t.chunks} chunks "
+                f"({t.chunks / elapsed:.1f}/s), {t.unchanged} unchanged, {t.failed} failed"
+            )
             self._progress.update(self._task, line=line)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self._progress is not None:
             self._progress.stop()

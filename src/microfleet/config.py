@@ -1,4 +1,4 @@
-"""One Settings object: argument, then env var MICROFLEET_*, then a default under MICROFLEET_HOME."""
+"""One Settings object: argument, then env MICROFLEET_*, then a default under MICROFLEET_HOME."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(
         default=None, description="Where extracted model files are cached; default HOME/models."
     )
-    embed_batch_size: int = Field(default=64, ge=1)
+    embed_batch_size: int = Field(default=32, ge=1)
 
     # Chunking, counted in the generator's (SmolLM2) tokens.
     chunk_tokens: int = Field(default=192, ge=16)
@@ -36,7 +36,9 @@ class Settings(BaseSettings):
 
     # Feature pipeline.
     workers: int = Field(default=1, ge=1)
-    batch_docs: int = Field(default=32, ge=1)
+    batch_docs: int = Field(
+        default=256, ge=1, description="Documents per pipeline batch; larger batches embed faster."
+    )
     max_document_mb: float = Field(default=10.0, gt=0)
     epoch_seconds: float = Field(default=1.0, gt=0)
     feed_poll_seconds: float = Field(default=60.0, gt=0)

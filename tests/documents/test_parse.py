@@ -94,7 +94,9 @@ def test_bad_jsonl_lines(line: str, reason: str) -> None:
 
 def test_jsonl_html_document_is_cleaned() -> None:
     doc = parse_record(
-        RawRecord(ref="x", line='{"id": 7, "html": "<p>Brent rose <b>2%</b>.</p>", "symbols": ["XOM"]}'),
+        RawRecord(
+            ref="x", line='{"id": 7, "html": "<p>Brent rose <b>2%</b>.</p>", "symbols": ["XOM"]}'
+        ),
         MB,
     )
     assert doc.id == "7"

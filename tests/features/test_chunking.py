@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from microfleet.documents.schema import Document
@@ -16,7 +17,7 @@ def test_chunks_fit_the_budget_end_on_sentences_and_overlap(models_dir: Path) ->
         assert len(tokenizer.encode(chunk.text, add_special_tokens=False).ids) <= 64
         assert chunk.text.endswith(".")
     # Consecutive chunks share text (the overlap).
-    assert all(a.text.split(".")[-2].strip() in b.text for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(a.text.split(".")[-2].strip() in b.text for a, b in itertools.pairwise(chunks))
     assert [c.chunk_index for c in chunks] == list(range(len(chunks)))
 
 

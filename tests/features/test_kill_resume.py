@@ -26,7 +26,9 @@ def _snapshots(recovery_root: Path) -> int:
     for db in recovery_root.glob("*/part-*.sqlite3"):
         try:
             with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1) as conn:
-                total += conn.execute("SELECT count(*) FROM snaps WHERE ser_change IS NOT NULL").fetchone()[0]
+                total += conn.execute(
+                    "SELECT count(*) FROM snaps WHERE ser_change IS NOT NULL"
+                ).fetchone()[0]
         except sqlite3.Error:
             pass
     return total
@@ -47,10 +49,18 @@ def test_killed_ingest_resumes_to_the_exact_point_set(
             fh.write(json.dumps({"id": f"doc-{i}", "title": f"Bulletin {i}", "text": text}) + "\n")
     env = dict(subprocess_env, MICROFLEET_BATCH_DOCS="40")
 
-    proc = subprocess.Popen(_cli("ingest", str(corpus), "--json"), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _cli("ingest", str(corpus), "--json"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None and not _snapshots(settings.recovery_root):
+    while (
+        time.monotonic() < deadline
+        and proc.poll() is None
+        and not _snapshots(settings.recovery_root)
+    ):
         time.sleep(0.05)
     time.sleep(2.0)  # let it write some batches past the first committed snapshot
     assert proc.poll() is None, "the ingest finished before it could be killed"
@@ -61,8 +71,9 @@ def test_killed_ingest_resumes_to_the_exact_point_set(
         partial = store.count()
     assert 0 < partial < N_DOCS, partial
 
-    rerun = subprocess.run(_cli("ingest", str(corpus), "--json"), env=env,
-                           capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(
+        _cli("ingest", str(corpus), "--json"), env=env, capture_output=True, text=True, timeout=600
+    )
     assert rerun.returncode == 0, rerun.stderr
     summary = json.loads(rerun.stdout.strip().splitlines()[-1])
     assert summary["failed"] == 0

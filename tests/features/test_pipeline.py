@@ -39,22 +39,30 @@ def test_round_trip_then_idempotent(settings: Settings, ctx: PipelineContext) ->
     assert ctx.store.count() == chunks_before
 
 
-def test_changed_document_leaves_no_orphans(tmp_path: Path, settings: Settings, ctx: PipelineContext) -> None:
-    long_text = " ".join(f"Sentence number {i} is about bond yields and inflation." for i in range(120))
+def test_changed_document_leaves_no_orphans(
+    tmp_path: Path, settings: Settings, ctx: PipelineContext
+) -> None:
+    long_text = " ".join(
+        f"Sentence number {i} is about bond yields and inflation." for i in range(120)
+    )
     path = tmp_path / "doc.jsonl"
     path.write_text(json.dumps({"id": "report", "title": "Report", "text": long_text}) + "\n")
     _ingest([str(path)], settings, ctx)
     old = ctx.store.count(SearchFilter(doc_ids=("report",)))
     assert old > 2
 
-    path.write_text(json.dumps({"id": "report", "title": "Report", "text": "Now one short line."}) + "\n")
+    path.write_text(
+        json.dumps({"id": "report", "title": "Report", "text": "Now one short line."}) + "\n"
+    )
     stats = _ingest([str(path)], settings, ctx)
     assert stats.documents == 1 and stats.chunks == 1
     assert sorted(ctx.store.point_ids()) == [chunk_point_id("report", 0)]
     assert ctx.store.payloads()[0]["text"] == "Now one short line."
 
 
-def test_payload_text_equals_chunk_text_for_every_point(settings: Settings, ctx: PipelineContext) -> None:
+def test_payload_text_equals_chunk_text_for_every_point(
+    settings: Settings, ctx: PipelineContext
+) -> None:
     _ingest([str(CORPUS / "vat_rates_eu.md"), str(CORPUS / "news.jsonl")], settings, ctx)
     payloads = ctx.store.payloads()
     assert len(payloads) == ctx.store.count() > 44
@@ -69,11 +77,22 @@ def test_payload_text_equals_chunk_text_for_every_point(settings: Settings, ctx:
     stored = [p["text"] for p in sorted(by_doc[vat_doc], key=lambda p: p["chunk_index"])]
     assert stored == expected
     for payload in payloads:
-        assert set(payload) >= {"text", "doc_id", "chunk_index", "title", "url", "published_at",
-                                "source", "symbols", "tags"}
+        assert set(payload) >= {
+            "text",
+            "doc_id",
+            "chunk_index",
+            "title",
+            "url",
+            "published_at",
+            "source",
+            "symbols",
+            "tags",
+        }
 
 
-def test_bad_inputs_are_counted_and_dead_lettered(tmp_path: Path, settings: Settings, ctx: PipelineContext) -> None:
+def test_bad_inputs_are_counted_and_dead_lettered(
+    tmp_path: Path, settings: Settings, ctx: PipelineContext
+) -> None:
     (tmp_path / "good.md").write_text("# Good\n\nCopper rose on supply worries.\n")
     (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02\x03")
     (tmp_path / "latin.txt").write_bytes("Prix: 10 \u20ac caf\u00e9".encode("cp1252"))
@@ -98,7 +117,9 @@ def test_filters_by_symbol_tag_and_date(settings: Settings, ctx: PipelineContext
     search = _search(ctx, settings)
     hits = search.search("earnings", k=5, flt=SearchFilter(symbols=("NWSC",)))
     assert {h.doc_id for h in hits} == {"northwind-q3-earnings"}
-    hits = search.search("tax rate", k=10, flt=SearchFilter(tags=("vat",), since="2025-07-01T00:00:00Z"))
+    hits = search.search(
+        "tax rate", k=10, flt=SearchFilter(tags=("vat",), since="2025-07-01T00:00:00Z")
+    )
     assert hits and all("vat" in h.payload["tags"] for h in hits)
     assert all(h.payload["published_at"] >= "2025-07-01" for h in hits)
 

@@ -8,9 +8,12 @@ from microfleet.knowledge.store import ChunkPoint, SearchFilter
 
 
 def test_points_survive_reopening_and_sparse_only_query(tmp_path: Path) -> None:
-    point = ChunkPoint("00000000-0000-0000-0000-000000000001", [1.0, 0.0, 0.0],
-                       SparseVec([7, 9], [1.0, 2.0]),
-                       {"doc_id": "a", "chunk_index": 0, "doc_hash": "h", "text": "t"})
+    point = ChunkPoint(
+        "00000000-0000-0000-0000-000000000001",
+        [1.0, 0.0, 0.0],
+        SparseVec([7, 9], [1.0, 2.0]),
+        {"doc_id": "a", "chunk_index": 0, "doc_hash": "h", "text": "t"},
+    )
     with EdgeVectorStore(tmp_path / "shard", 3) as store:
         store.upsert([point])
     with EdgeVectorStore(tmp_path / "shard", 3) as store:

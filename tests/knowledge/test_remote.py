@@ -24,10 +24,22 @@ def _points(version: str = "v1") -> list[ChunkPoint]:
     dense = embedder.embed(list(TEXTS.values())).tolist()
     sparse = bm25.embed_documents(list(TEXTS.values()))
     return [
-        ChunkPoint(chunk_point_id(key, 0), dense[i], sparse[i],
-                   {"doc_id": key, "chunk_index": 0, "doc_hash": version, "text": text,
-                    "title": key, "url": None, "symbols": ["XAU"] if key == "gold" else [],
-                    "tags": [], "published_at": "2025-10-08T00:00:00Z"})
+        ChunkPoint(
+            chunk_point_id(key, 0),
+            dense[i],
+            sparse[i],
+            {
+                "doc_id": key,
+                "chunk_index": 0,
+                "doc_hash": version,
+                "text": text,
+                "title": key,
+                "url": None,
+                "symbols": ["XAU"] if key == "gold" else [],
+                "tags": [],
+                "published_at": "2025-10-08T00:00:00Z",
+            },
+        )
         for i, (key, text) in enumerate(TEXTS.items())
     ]
 
@@ -48,5 +60,7 @@ def test_hybrid_query_filters_and_orphans(tmp_path: Path) -> None:
 
     store.delete_stale("oil", keep_hash="v2")
     assert store.count(SearchFilter(doc_ids=("oil",))) == 0
-    assert sorted(store.point_ids()) == sorted([chunk_point_id("vat", 0), chunk_point_id("gold", 0)])
+    assert sorted(store.point_ids()) == sorted(
+        [chunk_point_id("vat", 0), chunk_point_id("gold", 0)]
+    )
     store.close()

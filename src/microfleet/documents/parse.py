@@ -70,7 +70,7 @@ def parse_jsonl_line(line: str, max_bytes: int) -> Document:
     except json.JSONDecodeError as exc:
         raise DocumentError(f"line is not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(data, dict):
-        raise DocumentError("line is JSON but not an object; expected {\"id\": ..., \"text\": ...}")
+        raise DocumentError('line is JSON but not an object; expected {"id": ..., "text": ...}')
     return _validate(data)
 
 
@@ -89,7 +89,9 @@ def parse_file(path: Path, max_bytes: int) -> Document:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES - {".jsonl"}:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        raise DocumentError(f"unsupported file type '{suffix or path.name}'; supported: {supported}")
+        raise DocumentError(
+            f"unsupported file type '{suffix or path.name}'; supported: {supported}"
+        )
     data = _read_bytes(path, max_bytes)
     doc_id = file_doc_id(path)
     if suffix == ".pdf":

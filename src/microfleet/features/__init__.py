@@ -1,1 +1,1 @@
-"""The feature pipeline: sources -> parse/clean -> chunk -> embed -> upsert, as a Bytewax dataflow."""
+"""The feature pipeline: sources, parse/clean, chunk, embed, upsert; run as a Bytewax dataflow."""

@@ -1,4 +1,4 @@
-"""The feature pipeline as a Bytewax dataflow: read -> spread -> prepare -> embed -> write -> report."""
+"""The feature pipeline as a Bytewax dataflow: read, spread, prepare, embed, write, report."""
 
 from __future__ import annotations
 

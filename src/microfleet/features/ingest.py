@@ -92,7 +92,11 @@ def _execute(flow: object, settings: Settings, workers: int, recovery: Path) -> 
         run_main(flow, epoch_interval=epoch, recovery_config=config)
     else:
         cluster_main(
-            flow, [], 0, epoch_interval=epoch, recovery_config=config,
+            flow,
+            [],
+            0,
+            epoch_interval=epoch,
+            recovery_config=config,
             worker_count_per_proc=workers,
         )
 

@@ -6,7 +6,8 @@ from microfleet.config import Settings
 from microfleet.knowledge.store import Fusion, VectorStore
 
 
-def open_store(settings: Settings, dim: int) -> VectorStore:
+def open_store(settings: Settings, dim: int | None) -> VectorStore:
+    """`dim=None` opens an existing store without a model loaded (stats, maintenance)."""
     if settings.qdrant_url:
         from qdrant_client import QdrantClient
 

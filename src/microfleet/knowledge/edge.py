@@ -27,34 +27,37 @@ OPTIMIZE_BACKLOG = 20_000
 
 
 class EdgeVectorStore(VectorStore):
-    def __init__(self, path: Path, dim: int) -> None:
+    def __init__(self, path: Path, dim: int | None) -> None:
+        """Open the shard at `path`, creating it if needed; `dim=None` opens an existing one."""
         self.path = path
         self._lock = threading.Lock()
-        config = qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
-            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-        )
         try:
-            if (path / "edge_config.json").exists() or any(path.glob("segments*")):
-                self.shard = qe.EdgeShard.load(str(path), config)
+            if shard_exists(path):
+                self.shard = qe.EdgeShard.load(str(path), _config(dim) if dim else None)
+            elif dim is None:
+                raise StoreError(f"no knowledge base at {path}; run `microfleet ingest` first")
             else:
-                path.mkdir(parents=True, exist_ok=True)
-                self.shard = qe.EdgeShard.create(str(path), config)
-                for name in KEYWORD_FIELDS:
-                    self.shard.update(
-                        qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword)
-                    )
-                self.shard.update(
-                    qe.UpdateOperation.create_field_index("published_at", qe.PayloadSchemaType.Datetime)
-                )
-                self.shard.update(
-                    qe.UpdateOperation.create_field_index("chunk_index", qe.PayloadSchemaType.Integer)
-                )
+                self.shard = self._create(path, dim)
+        except StoreError:
+            raise
         except Exception as exc:  # the binding raises plain exceptions with the engine's text
             raise StoreError(
                 f"cannot open the Qdrant Edge shard at {path}: {str(exc).splitlines()[0]}; "
                 "is another microfleet process using it? (or delete it to start over)"
             ) from None
+
+    @staticmethod
+    def _create(path: Path, dim: int) -> qe.EdgeShard:
+        path.mkdir(parents=True, exist_ok=True)
+        shard = qe.EdgeShard.create(str(path), _config(dim))
+        for name in KEYWORD_FIELDS:
+            shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+        for name, kind in (
+            ("published_at", qe.PayloadSchemaType.Datetime),
+            ("chunk_index", qe.PayloadSchemaType.Integer),
+        ):
+            shard.update(qe.UpdateOperation.create_field_index(name, kind))
+        return shard
 
     def upsert(self, points: list[ChunkPoint]) -> None:
         if not points:
@@ -100,20 +103,14 @@ class EdgeVectorStore(VectorStore):
         points = self.shard.query(request)
         return [hit_from_payload(p.id, p.score, p.payload) for p in points]
 
-    def point_ids(self) -> list[str]:
-        return [str(r.id) for r in self._scroll(with_payload=False)]
-
-    def payloads(self) -> list[dict[str, Any]]:
-        return [dict(r.payload or {}) for r in self._scroll(with_payload=True)]
-
-    def _scroll(self, with_payload: bool) -> list[Any]:
-        records: list[Any] = []
+    def scroll_all(self, with_payload: bool) -> list[tuple[str, dict[str, Any]]]:
+        records: list[tuple[str, dict[str, Any]]] = []
         offset = None
         while True:
             batch, offset = self.shard.scroll(
                 qe.ScrollRequest(offset=offset, limit=1000, with_payload=with_payload)
             )
-            records.extend(batch)
+            records.extend((str(r.id), dict(r.payload or {})) for r in batch)
             if offset is None:
                 return records
 
@@ -137,6 +134,17 @@ class EdgeVectorStore(VectorStore):
         with self._lock:
             self.shard.flush()
             self.shard.close()
+
+
+def shard_exists(path: Path) -> bool:
+    return (path / "edge_config.json").exists()
+
+
+def _config(dim: int) -> qe.EdgeConfig:
+    return qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
 
 
 def to_edge_filter(flt: SearchFilter | None, doc_hash: str | None = None) -> qe.Filter | None:

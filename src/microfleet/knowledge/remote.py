@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from qdrant_client import QdrantClient
@@ -26,11 +27,16 @@ from microfleet.knowledge.store import (
 class QdrantServerStore(VectorStore):
     """Writes use `wait=True`, so they are acknowledged once the server has applied them."""
 
-    def __init__(self, client: QdrantClient, collection: str, dim: int) -> None:
+    def __init__(self, client: QdrantClient, collection: str, dim: int | None) -> None:
         self.client = client
         self.collection = collection
         try:
             if not client.collection_exists(collection):
+                if dim is None:
+                    raise StoreError(
+                        f"no collection '{collection}' on the Qdrant server; "
+                        "run `microfleet ingest` first"
+                    )
                 self._create(dim)
         except (UnexpectedResponse, ConnectionError, OSError) as exc:
             raise StoreError(
@@ -73,7 +79,9 @@ class QdrantServerStore(VectorStore):
             must=[qm.FieldCondition(key="doc_id", match=qm.MatchValue(value=doc_id))],
             must_not=[qm.FieldCondition(key="doc_hash", match=qm.MatchValue(value=keep_hash))],
         )
-        self.client.delete(self.collection, points_selector=qm.FilterSelector(filter=flt), wait=True)
+        self.client.delete(
+            self.collection, points_selector=qm.FilterSelector(filter=flt), wait=True
+        )
 
     def count(self, flt: SearchFilter | None = None, doc_hash: str | None = None) -> int:
         result = self.client.count(self.collection, count_filter=to_qdrant_filter(flt, doc_hash))
@@ -97,8 +105,12 @@ class QdrantServerStore(VectorStore):
         if dense is None or sparse_q is None:
             using = DENSE if dense is not None else SPARSE
             response = self.client.query_points(
-                self.collection, query=dense or sparse_q, using=using, limit=k,
-                query_filter=qfilter, with_payload=True,
+                self.collection,
+                query=dense or sparse_q,
+                using=using,
+                limit=k,
+                query_filter=qfilter,
+                with_payload=True,
             )
         else:
             limit = max(k, fusion.prefetch_limit)
@@ -107,25 +119,23 @@ class QdrantServerStore(VectorStore):
                 qm.Prefetch(query=sparse_q, using=SPARSE, limit=limit, filter=qfilter),
             ]
             response = self.client.query_points(
-                self.collection, prefetch=prefetch, query=_fusion(fusion), limit=k,
-                query_filter=qfilter, with_payload=True,
+                self.collection,
+                prefetch=prefetch,
+                query=_fusion(fusion),
+                limit=k,
+                query_filter=qfilter,
+                with_payload=True,
             )
         return [hit_from_payload(p.id, p.score, p.payload) for p in response.points]
 
-    def point_ids(self) -> list[str]:
-        return [str(r.id) for r in self._scroll(with_payload=False)]
-
-    def payloads(self) -> list[dict[str, Any]]:
-        return [dict(r.payload or {}) for r in self._scroll(with_payload=True)]
-
-    def _scroll(self, with_payload: bool) -> list[Any]:
-        records: list[Any] = []
+    def scroll_all(self, with_payload: bool) -> list[tuple[str, dict[str, Any]]]:
+        records: list[tuple[str, dict[str, Any]]] = []
         offset = None
         while True:
             batch, offset = self.client.scroll(
                 self.collection, limit=1000, offset=offset, with_payload=with_payload
             )
-            records.extend(batch)
+            records.extend((str(r.id), dict(r.payload or {})) for r in batch)
             if offset is None:
                 return records
 
@@ -137,7 +147,11 @@ def to_qdrant_filter(flt: SearchFilter | None, doc_hash: str | None = None) -> q
     must: list[Any] = []
     if flt is not None:
         if flt.since:
-            must.append(qm.FieldCondition(key="published_at", range=qm.DatetimeRange(gte=flt.since)))
+            must.append(
+                qm.FieldCondition(
+                    key="published_at", range=qm.DatetimeRange(gte=_parse_time(flt.since))
+                )
+            )
         for key, values in (("symbols", flt.symbols), ("tags", flt.tags), ("doc_id", flt.doc_ids)):
             if values:
                 must.append(qm.FieldCondition(key=key, match=qm.MatchAny(any=list(values))))
@@ -152,3 +166,7 @@ def _fusion(fusion: Fusion) -> Any:
     if fusion.method == "weighted_rrf":
         return qm.RrfQuery(rrf=qm.Rrf(k=fusion.rrf_k, weights=list(fusion.weights)))
     return qm.RrfQuery(rrf=qm.Rrf(k=fusion.rrf_k))
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

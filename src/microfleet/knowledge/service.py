@@ -11,10 +11,9 @@ from microfleet.errors import UserError
 from microfleet.features.embedding import load_embedder
 from microfleet.features.sparse import Bm25Encoder
 from microfleet.knowledge.connect import fusion_from, open_store
+from microfleet.knowledge.edge import shard_exists
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.store import SearchFilter
-
-MINILM_DIM = 384
 
 
 @contextmanager
@@ -28,8 +27,10 @@ def open_search(settings: Settings) -> Iterator[KnowledgeSearch]:
 
 
 def knowledge_stats(settings: Settings) -> dict[str, int]:
-    """Counts without loading a model (the dimension only matters when creating the store)."""
-    store = open_store(settings, MINILM_DIM)
+    """Counts without loading a model; an empty data dir has nothing in it yet."""
+    if not settings.qdrant_url and not shard_exists(settings.shard_dir):
+        return {"documents": 0, "chunks": 0}
+    store = open_store(settings, None)
     try:
         return {"documents": store.count_documents(), "chunks": store.count()}
     finally:
@@ -37,7 +38,7 @@ def knowledge_stats(settings: Settings) -> dict[str, int]:
 
 
 def optimize_store(settings: Settings) -> bool:
-    store = open_store(settings, MINILM_DIM)
+    store = open_store(settings, None)
     try:
         optimize = getattr(store, "optimize", None)
         return bool(optimize()) if callable(optimize) else False
@@ -52,7 +53,9 @@ def parse_filter(since: str | None, symbols: list[str], tags: list[str]) -> Sear
         try:
             when = datetime.fromisoformat(since.replace("Z", "+00:00"))
         except ValueError:
-            raise UserError(f"--since '{since}' is not a date; use YYYY-MM-DD or RFC 3339") from None
+            raise UserError(
+                f"--since '{since}' is not a date; use YYYY-MM-DD or RFC 3339"
+            ) from None
         when = when if when.tzinfo else when.replace(tzinfo=UTC)
         since_iso = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return SearchFilter(since=since_iso, symbols=tuple(symbols), tags=tuple(tags))

@@ -68,7 +68,7 @@ class Fusion:
 
 
 class VectorStore(ABC):
-    """Embedded default: EdgeVectorStore. Scale-out: QdrantServerStore. Writes are durable on return."""
+    """Default: EdgeVectorStore. Scale-out: QdrantServerStore. Writes are durable on return."""
 
     durable_writes: bool = True
 
@@ -100,12 +100,16 @@ class VectorStore(ABC):
         """Distinct documents (each has exactly one chunk 0)."""
 
     @abstractmethod
+    def scroll_all(self, with_payload: bool) -> list[tuple[str, dict[str, Any]]]:
+        """Every point as (id, payload); the payload is empty unless asked for."""
+
     def point_ids(self) -> list[str]:
         """Every point id (for audits and tests; scrolls the whole collection)."""
+        return [point_id for point_id, _ in self.scroll_all(with_payload=False)]
 
-    @abstractmethod
     def payloads(self) -> list[dict[str, Any]]:
         """Every point's payload (for audits and tests)."""
+        return [payload for _, payload in self.scroll_all(with_payload=True)]
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files or connections."""

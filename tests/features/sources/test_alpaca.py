@@ -18,14 +18,33 @@ from microfleet.features.pipeline import PipelineContext
 from microfleet.features.sources import resolve_inputs
 
 NEWS = [
-    {"T": "n", "id": 101, "headline": "Northwind raises guidance", "summary": "Chip demand.",
-     "content": "<p>Northwind Semiconductors raised its outlook on <b>data-centre</b> demand.</p>",
-     "author": "desk", "created_at": "2025-10-22T20:05:00Z", "updated_at": "2025-10-22T20:05:00Z",
-     "url": "https://news.example.com/101", "symbols": ["NWSC"], "source": "benzinga"},
-    {"T": "n", "id": 102, "headline": "Halcyon Bank warns", "summary": "Loan losses rise.",
-     "content": "", "author": "desk", "created_at": "2025-10-14T07:00:00Z",
-     "updated_at": "2025-10-14T07:00:00Z", "url": "https://news.example.com/102",
-     "symbols": ["HLCB"], "source": "benzinga"},
+    {
+        "T": "n",
+        "id": 101,
+        "headline": "Northwind raises guidance",
+        "summary": "Chip demand.",
+        "content": "<p>Northwind Semiconductors raised its outlook on "
+        "<b>data-centre</b> demand.</p>",
+        "author": "desk",
+        "created_at": "2025-10-22T20:05:00Z",
+        "updated_at": "2025-10-22T20:05:00Z",
+        "url": "https://news.example.com/101",
+        "symbols": ["NWSC"],
+        "source": "benzinga",
+    },
+    {
+        "T": "n",
+        "id": 102,
+        "headline": "Halcyon Bank warns",
+        "summary": "Loan losses rise.",
+        "content": "",
+        "author": "desk",
+        "created_at": "2025-10-14T07:00:00Z",
+        "updated_at": "2025-10-14T07:00:00Z",
+        "url": "https://news.example.com/102",
+        "symbols": ["HLCB"],
+        "source": "benzinga",
+    },
 ]
 
 
@@ -80,9 +99,13 @@ def _serve(fake: FakeAlpaca) -> Iterator[FakeAlpaca]:
 
 @pytest.fixture
 def alpaca_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"alpaca_key_id": SecretStr("key"),
-                                       "alpaca_secret_key": SecretStr("secret"),
-                                       "ws_idle_seconds": 1.0})
+    return settings.model_copy(
+        update={
+            "alpaca_key_id": SecretStr("key"),
+            "alpaca_secret_key": SecretStr("secret"),
+            "ws_idle_seconds": 1.0,
+        }
+    )
 
 
 def test_news_messages_are_ingested(alpaca_settings: Settings, ctx: PipelineContext) -> None:
@@ -96,7 +119,9 @@ def test_news_messages_are_ingested(alpaca_settings: Settings, ctx: PipelineCont
     assert payloads["alpaca:102"]["text"] == "Loan losses rise."
 
 
-def test_a_dropped_socket_is_a_counted_failure(alpaca_settings: Settings, ctx: PipelineContext) -> None:
+def test_a_dropped_socket_is_a_counted_failure(
+    alpaca_settings: Settings, ctx: PipelineContext
+) -> None:
     for fake in _serve(FakeAlpaca(drop_after_news=True)):
         stats = run_ingest(resolve_inputs([fake.url]), alpaca_settings, ctx).stats
     assert stats.documents == 2 and stats.failed == 1

@@ -29,7 +29,7 @@ RSS = """<?xml version="1.0"?>
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         if self.path == "/feed.xml":
             body, status, kind = RSS.encode(), 200, "application/rss+xml"
         elif self.path == "/garbage":
@@ -66,19 +66,25 @@ def test_feed_file_entries_become_documents(tmp_path: Path) -> None:
     assert first["tags"] == ["commodities"] and first["source"] == "Test Markets"
 
 
-def test_feed_over_http_is_ingested_and_searchable(server: str, settings: Settings, ctx: PipelineContext) -> None:
+def test_feed_over_http_is_ingested_and_searchable(
+    server: str, settings: Settings, ctx: PipelineContext
+) -> None:
     stats = run_ingest(resolve_inputs([f"{server}/feed.xml"]), settings, ctx).stats
     assert stats.documents == 2 and stats.failed == 0
     assert ctx.store.count_documents() == 2
 
 
-@pytest.mark.parametrize(("path", "reason"), [("/missing", "HTTP 404"), ("/garbage", "not an RSS or Atom feed")])
+@pytest.mark.parametrize(
+    ("path", "reason"), [("/missing", "HTTP 404"), ("/garbage", "not an RSS or Atom feed")]
+)
 def test_bad_feeds_fail_with_a_reason(server: str, path: str, reason: str) -> None:
     records = read_feed(f"{server}{path}", timeout=5)
     assert len(records) == 1 and reason in (records[0].error or "")
 
 
-def test_bad_feed_is_counted_and_dead_lettered(server: str, settings: Settings, ctx: PipelineContext) -> None:
+def test_bad_feed_is_counted_and_dead_lettered(
+    server: str, settings: Settings, ctx: PipelineContext
+) -> None:
     specs = resolve_inputs([f"{server}/missing", f"{server}/feed.xml"])
     stats = run_ingest(specs, settings, ctx).stats
     assert stats.failed == 1 and stats.documents == 2

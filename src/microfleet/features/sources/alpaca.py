@@ -76,11 +76,15 @@ class AlpacaNewsStream:
                     await self._receive(ws)
                     return
             except AlpacaAuthError as exc:
-                self._fail(f"Alpaca refused the login ({exc}); check MICROFLEET_ALPACA_KEY_ID/SECRET_KEY")
+                self._fail(
+                    f"Alpaca refused the login ({exc}); check MICROFLEET_ALPACA_KEY_ID/SECRET_KEY"
+                )
                 return
             except (OSError, websockets.WebSocketException, TimeoutError) as exc:
                 if not self.config.follow:
-                    self._fail(f"news WebSocket dropped ({_short(exc)}); rerun with --follow to reconnect")
+                    self._fail(
+                        f"news WebSocket dropped ({_short(exc)}); rerun with --follow to reconnect"
+                    )
                     return
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.max_backoff)
@@ -113,7 +117,9 @@ class AlpacaNewsStream:
                 return  # the server ended the stream cleanly
             for item in _items(message):
                 if item.get("T") == "n":
-                    self.records.put(RawRecord(ref=f"alpaca:{item.get('id')}", fields=news_fields(item)))
+                    self.records.put(
+                        RawRecord(ref=f"alpaca:{item.get('id')}", fields=news_fields(item))
+                    )
                 elif item.get("T") == "error":
                     self._fail(f"Alpaca error {item.get('code')}: {item.get('msg')}")
 

@@ -49,7 +49,9 @@ class IterPartition(StatefulSourcePartition[RecordBatch, int]):
 class FeedPartition(StatefulSourcePartition[RecordBatch, None]):
     """Reads a feed once, or with `follow` polls it and emits only entries not seen before."""
 
-    def __init__(self, target: str, settings: Settings, follow: bool, stop: threading.Event) -> None:
+    def __init__(
+        self, target: str, settings: Settings, follow: bool, stop: threading.Event
+    ) -> None:
         self.target, self.settings, self.follow, self.stop = target, settings, follow, stop
         self._seen: set[str] = set()
         self._due = datetime.now(UTC)

@@ -33,9 +33,10 @@ def read_feed(target: str, timeout: float) -> list[RawRecord]:
         detail = f" ({why[0][:120]})" if why and why[0] else ""
         return [RawRecord(ref=target, error=f"not an RSS or Atom feed{detail}")]
     source = parsed.feed.get("title") or target
-    return [RawRecord(ref=f"{target}#{i}", fields=entry_fields(e, source)) for i, e in enumerate(
-        parsed.entries
-    )]
+    return [
+        RawRecord(ref=f"{target}#{i}", fields=entry_fields(e, source))
+        for i, e in enumerate(parsed.entries)
+    ]
 
 
 class _HttpStatus(Exception):
