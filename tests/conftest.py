@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,3 +47,28 @@ def subprocess_env(settings: Settings) -> dict[str, str]:
     env["MICROFLEET_MODELS_DIR"] = str(settings.models_dir)
     env["MICROFLEET_EPOCH_SECONDS"] = "0.2"
     return env
+
+
+@contextlib.contextmanager
+def running_server(app: object) -> Iterator[str]:
+    """A real uvicorn server on 127.0.0.1 (a free port) in a thread; yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

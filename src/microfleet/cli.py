@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import wraps
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,9 +20,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from microfleet.cli_errors import friendly_errors
 from microfleet.cli_progress import IngestProgress
+from microfleet.cli_training import register as register_training
 from microfleet.config import Settings
-from microfleet.errors import MicrofleetError, UserError
+from microfleet.errors import UserError
 
 if TYPE_CHECKING:
     from microfleet.features.ingest import IngestResult
@@ -33,36 +36,14 @@ app = typer.Typer(
 )
 kb_app = typer.Typer(help="Inspect and maintain the knowledge base.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+register_training(app)
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-def friendly_errors(func: F) -> F:
-    """Turn domain errors into one line on stderr and an exit code; never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except UserError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        except MicrofleetError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        except (typer.Exit, typer.Abort):
-            raise
-        except Exception as exc:  # a bug: still one line, with a way to see more
-            if os.environ.get("MICROFLEET_DEBUG"):
-                raise
-            typer.echo(
-                f"internal error: {type(exc).__name__}: {exc} "
-                "(set MICROFLEET_DEBUG=1 for a traceback)",
-                err=True,
-            )
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
+@app.callback()
+def _quiet_libraries() -> None:
+    """Libraries' info logs and deprecation chatter are not for the user's terminal."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 @app.command()
@@ -209,6 +190,22 @@ def kb_optimize() -> None:
     with _status("building the index", quiet=False):
         changed = optimize_store(Settings())
     typer.echo("index built" if changed else "index already up to date")
+
+
+@app.command()
+@friendly_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (MICROFLEET_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (MICROFLEET_PORT).")] = None,
+) -> None:
+    """Serve the OpenAI-compatible API (/v1/chat/completions, /v1/models, /healthz)."""
+    import uvicorn
+
+    from microfleet.serving.service import build_app
+
+    settings = Settings()
+    app_ = build_app(settings)
+    uvicorn.run(app_, host=host or settings.host, port=port or settings.port, log_level="warning")
 
 
 @contextmanager

@@ -53,6 +53,25 @@ class Settings(BaseSettings):
     alpaca_secret_key: SecretStr | None = None
     alpaca_symbols: list[str] = Field(default_factory=lambda: ["*"])
 
+    # Fleet and training.
+    fleet: Path = Field(default=Path("fleets/finance/fleet.yaml"), description="The fleet file.")
+    base_model: str | None = Field(
+        default=None, description="A causal-LM directory or hub id; default: the bundled SmolLM2."
+    )
+    mlflow_uri: str | None = Field(
+        default=None, description="An MLflow tracking server; default: SQLite under HOME."
+    )
+    teacher_url: str | None = Field(
+        default=None, description="OpenAI-compatible teacher base URL; default: the local model."
+    )
+    teacher_api_key: SecretStr | None = None
+    teacher_model: str = "gpt-4o-mini"
+
+    # Serving.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_tokens_cap: int = Field(default=1024, ge=1)
+
     # Hybrid search.
     fusion: Fusion = "rrf"
     rrf_k: int = Field(default=60, ge=1)
@@ -71,6 +90,17 @@ class Settings(BaseSettings):
     @property
     def recovery_root(self) -> Path:
         return self.home / "recovery"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_dir(self) -> Path:
+        return (self.home / "mlartifacts").resolve()
+
+    def dataset_dir(self, micromodel: str) -> Path:
+        return self.home / "datasets" / micromodel
 
     @property
     def model_cache_dir(self) -> Path:

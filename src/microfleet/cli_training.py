@@ -1,0 +1,137 @@
+"""Training commands: dataset generate, train, promote, models. Thin, like cli.py."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from microfleet.cli_errors import friendly_errors
+from microfleet.config import Settings
+
+dataset_app = typer.Typer(help="Build micromodel training datasets.", no_args_is_help=True)
+
+
+@dataset_app.command("generate")
+@friendly_errors
+def dataset_generate(
+    micromodel: Annotated[str, typer.Argument(help="A micromodel of the fleet.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Q&A pairs with retrieved context: from the spec's data table, or answered by the teacher."""
+    from rich.progress import Progress
+
+    from microfleet.training.service import fleet_of, generate_dataset
+
+    settings = Settings()
+    fleet = fleet_of(settings)
+    spec = fleet.get(micromodel)
+    show = not as_json and sys.stderr.isatty()
+    with Progress(disable=not show, transient=True) as progress:
+        task = progress.add_task(f"{spec.name}: questions", total=None)
+        result = generate_dataset(settings, fleet, spec, lambda: progress.advance(task))
+    summary = {
+        "micromodel": spec.name,
+        "train": len(result.train),
+        "test": len(result.test),
+        "skipped": result.skipped,
+        "hash": result.content_hash,
+        "directory": str(result.directory),
+    }
+    typer.echo(
+        json.dumps(summary)
+        if as_json
+        else f"{spec.name}: {summary['train']} train / {summary['test']} test pairs, "
+        f"{result.skipped} skipped, hash {result.content_hash} -> {result.directory}"
+    )
+
+
+def train(
+    micromodel: Annotated[str, typer.Argument(help="A micromodel of the fleet.")],
+    epochs: Annotated[int | None, typer.Option(min=1, help="Override the spec's epochs.")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many steps.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """LoRA fine-tuning with per-epoch evaluation, tracked in MLflow; registers a challenger."""
+    from rich.progress import Progress, TextColumn
+
+    from microfleet.training.runs import run_training
+    from microfleet.training.service import fleet_of
+
+    settings = Settings()
+    fleet = fleet_of(settings)
+    spec = fleet.get(micromodel)
+    show = not as_json and sys.stderr.isatty()
+    columns = [*Progress.get_default_columns(), TextColumn("loss {task.fields[loss]:.3f}")]
+    with Progress(*columns, disable=not show, transient=True) as progress:
+        task = progress.add_task(f"training {spec.name}", total=max_steps, loss=float("nan"))
+        summary = run_training(
+            settings,
+            fleet,
+            spec,
+            epochs,
+            max_steps,
+            on_step=lambda step, loss: progress.update(task, completed=step, loss=loss),
+        )
+    out = {
+        "micromodel": spec.name,
+        "run_id": summary.run_id,
+        "version": summary.version,
+        "steps": summary.result.steps,
+        "first_loss": summary.result.first_loss,
+        "last_loss": summary.result.last_loss,
+        **summary.result.final,
+    }
+    typer.echo(
+        json.dumps(out)
+        if as_json
+        else f"{spec.name}: v{summary.version} registered as challenger "
+        f"(loss {out['first_loss']:.3f} -> {out['last_loss']:.3f}, "
+        f"test metric {out.get('test_metric', float('nan')):.3f})"
+    )
+
+
+def promote(
+    micromodel: Annotated[str, typer.Argument(help="A micromodel of the fleet.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if it scores lower.")
+    ] = False,
+) -> None:
+    """Make the challenger the champion if its test metric is at least the champion's."""
+    from microfleet.training.registry import promote as promote_version
+    from microfleet.training.registry import tracking
+    from microfleet.training.service import fleet_of
+
+    settings = Settings()
+    spec = fleet_of(settings).get(micromodel)
+    result = promote_version(tracking(settings), spec.registered_name(), force=force)
+    typer.echo(result.message)
+
+
+def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Micromodels with their registered versions, aliases and test metrics."""
+    from microfleet.training.service import fleet_of, models_overview
+
+    settings = Settings()
+    overview = models_overview(settings, fleet_of(settings))
+    if as_json:
+        typer.echo(json.dumps(overview))
+        return
+    for entry in overview:
+        typer.echo(f"{entry['micromodel']} ({entry['registered_model']})")
+        for v in entry["versions"] or [
+            {"version": "-", "aliases": [], "test_metric": float("nan")}
+        ]:
+            tags = ", ".join(v["aliases"]) or ""
+            typer.echo(f"  v{v['version']}  metric {v['test_metric']:.4f}  {tags}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dataset_app, name="dataset")
+    app.command()(friendly_errors(train))
+    app.command()(friendly_errors(promote))
+    app.command()(friendly_errors(models))

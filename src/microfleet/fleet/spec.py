@@ -1,0 +1,130 @@
+"""A fleet is a YAML file of micromodel specs, validated by pydantic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from microfleet.errors import UserError
+from microfleet.knowledge.store import SearchFilter
+
+
+class UnknownMicromodel(UserError):
+    pass
+
+
+class LoraSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(default=8, ge=1)
+    alpha: int = Field(default=16, ge=1)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
+    epochs: int = Field(default=2, ge=1)
+    learning_rate: float = Field(default=5e-4, gt=0)
+    batch_size: int = Field(default=4, ge=1)
+    max_length: int = Field(default=384, ge=32)
+
+
+class ScopeSpec(BaseModel):
+    """Where in the knowledge base this micromodel looks (any of each list)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tags: list[str] = Field(default_factory=list)
+    symbols: list[str] = Field(default_factory=list)
+    doc_ids: list[str] = Field(default_factory=list)
+
+    def as_filter(self) -> SearchFilter:
+        return SearchFilter(
+            symbols=tuple(self.symbols), tags=tuple(self.tags), doc_ids=tuple(self.doc_ids)
+        )
+
+
+class DataSpec(BaseModel):
+    """Data-driven pairs: every row of `table` times every question template, answered exactly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    table: str
+    questions: list[str] = Field(min_length=1)
+    answer: str
+
+
+class MicromodelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = Field(min_length=1)
+    system_prompt: str = Field(min_length=1)
+    parameters: dict[str, Any]
+    scope: ScopeSpec = Field(default_factory=ScopeSpec)
+    seed_questions: str | None = None
+    variations: dict[str, list[str]] = Field(default_factory=dict)
+    data: DataSpec | None = None
+    metric: Literal["exact", "numeric", "rouge"] = "rouge"
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+
+    @field_validator("parameters")
+    @classmethod
+    def _is_object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON schema: {exc.message}") from None
+        if value.get("type") != "object":
+            raise ValueError("must be a JSON schema of type 'object' (a function signature)")
+        return value
+
+    def registered_name(self) -> str:
+        return f"micromodel-{self.name}"
+
+
+class FleetSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    micromodels: list[MicromodelSpec] = Field(min_length=1)
+    root: Path = Field(default=Path("."), exclude=True)
+
+    def get(self, name: str) -> MicromodelSpec:
+        for spec in self.micromodels:
+            if spec.name == name:
+                return spec
+        known = ", ".join(s.name for s in self.micromodels)
+        raise UnknownMicromodel(f"unknown micromodel '{name}'; known: {known}")
+
+    def path(self, relative: str) -> Path:
+        """A file named in the spec, relative to the fleet's directory."""
+        return self.root / relative
+
+
+def load_fleet(path: Path) -> FleetSpec:
+    """Read and validate a fleet file; errors name the file, the field and the reason."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(
+            f"cannot read fleet file {path}: {exc.strerror}; set MICROFLEET_FLEET"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping with 'name' and 'micromodels'")
+    try:
+        fleet = FleetSpec.model_validate({**raw, "root": path.parent})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UserError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
+    names = [s.name for s in fleet.micromodels]
+    if len(set(names)) != len(names):
+        raise UserError(f"{path}: micromodels: names must be unique")
+    return fleet

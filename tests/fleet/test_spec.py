@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from microfleet.errors import UserError
+from microfleet.fleet.spec import UnknownMicromodel, load_fleet
+from tests.conftest import REPO
+
+
+def test_the_finance_fleet_is_valid() -> None:
+    fleet = load_fleet(REPO / "fleets" / "finance" / "fleet.yaml")
+    tax = fleet.get("tax_rates")
+    assert len(tax.parameters["properties"]["country"]["enum"]) == 27
+    assert tax.data is not None and fleet.path(tax.data.table).exists()
+    assert tax.registered_name() == "micromodel-tax_rates"
+
+
+def test_unknown_micromodel_names_the_known_ones() -> None:
+    fleet = load_fleet(REPO / "fleets" / "finance" / "fleet.yaml")
+    with pytest.raises(
+        UnknownMicromodel, match="unknown micromodel 'x'; known: tax_rates, market_news"
+    ):
+        fleet.get("x")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("name: f\nmicromodels: []\n", "micromodels: List should have at least 1 item"),
+        (
+            "name: f\nmicromodels:\n  - {name: a, description: d, system_prompt: s, "
+            "parameters: {type: string}}\n",
+            "micromodels.0.parameters: must be a JSON schema of type 'object'",
+        ),
+        (
+            "name: f\nmicromodels:\n  - {name: a, description: d, system_prompt: s, "
+            "parameters: {type: object}, lora: {r: 0}}\n",
+            "micromodels.0.lora.r",
+        ),
+        ("name: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_invalid_specs_name_file_field_and_reason(tmp_path: Path, body: str, reason: str) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(body)
+    with pytest.raises(UserError) as info:
+        load_fleet(path)
+    assert str(info.value).startswith(str(path))
+    assert reason in str(info.value)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from microfleet.config import Settings
+from microfleet.errors import UserError
+from microfleet.fleet.spec import FleetSpec
+from microfleet.training.dataset import QAPair, assert_no_leak, expand_seed_questions, split_pairs
+from microfleet.training.service import generate_dataset
+
+
+def test_data_driven_pairs_are_exact_split_and_hashed(
+    settings: Settings, tiny_fleet: FleetSpec
+) -> None:
+    result = generate_dataset(settings, tiny_fleet, tiny_fleet.get("rates"))
+    pairs = result.train + result.test
+    assert len(pairs) == 12 and result.skipped == 0
+    assert {p.answer for p in pairs if "Hungary" in p.question} == {"The rate in Hungary is 27%."}
+    meta = json.loads((result.directory / "meta.json").read_text())
+    assert meta["hash"] == result.content_hash and meta["teacher"] == "data"
+    assert_no_leak(result.train, result.test)
+    again = generate_dataset(settings, tiny_fleet, tiny_fleet.get("rates"))
+    assert again.content_hash == result.content_hash  # deterministic
+
+
+def test_leak_check_refuses_a_split_with_overlap() -> None:
+    a = QAPair("What is the rate in Malta?", "", "18%")
+    b = QAPair("what is the rate in  MALTA", "", "18%")
+    with pytest.raises(UserError, match="train/test leak: 1 question"):
+        assert_no_leak([a], [b])
+
+
+def test_duplicates_are_removed_before_the_split() -> None:
+    pairs = [QAPair(f"Question {i % 5}?", "", "a") for i in range(10)]
+    train, test = split_pairs(pairs[:5])
+    assert len(train) + len(test) == 5
+
+
+def test_seed_questions_expand_over_variations(tiny_fleet: FleetSpec) -> None:
+    questions = expand_seed_questions(tiny_fleet.get("news"), tiny_fleet)
+    assert questions == ["What moved gold prices?", "What moved oil prices?"]
+
+
+def test_local_teacher_answers_seed_questions(settings: Settings, tiny_fleet: FleetSpec) -> None:
+    from microfleet.training.service import make_teacher
+
+    teacher = make_teacher(settings)
+    assert teacher.name.startswith("local:")
+    result = generate_dataset(settings, tiny_fleet, tiny_fleet.get("news"), teacher=teacher)
+    pairs = result.train + result.test
+    assert len(pairs) == 2 and all(p.answer.strip() for p in pairs)

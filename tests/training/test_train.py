@@ -1,0 +1,70 @@
+"""A tiny real LoRA run on the real base model, tracked and registered in real MLflow."""
+
+from __future__ import annotations
+
+import pytest
+
+from microfleet.config import Settings
+from microfleet.fleet.spec import FleetSpec
+from microfleet.llm.base_model import load_base_model
+from microfleet.training.registry import download_adapter, list_versions, tracking
+from microfleet.training.runs import run_training
+from microfleet.training.service import generate_dataset
+from microfleet.training.trainer import generate_answers
+
+
+@pytest.mark.slow
+def test_tiny_run_trains_registers_and_loads_back(
+    settings: Settings, tiny_fleet: FleetSpec
+) -> None:
+    import mlflow
+    from peft import PeftModel
+
+    spec = tiny_fleet.get("rates")
+    dataset = generate_dataset(settings, tiny_fleet, spec)
+    summary = run_training(settings, tiny_fleet, spec, epochs=3, max_steps=8)
+
+    assert summary.result.steps == 8
+    assert summary.result.last_loss < summary.result.first_loss
+    assert {"test_loss", "perplexity", "test_metric"} <= set(summary.result.final)
+
+    client = tracking(settings)
+    run = client.get_run(summary.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["dataset_hash"] == dataset.content_hash
+    assert len(client.get_metric_history(summary.run_id, "loss")) == 8
+    artifacts = {a.path for a in client.list_artifacts(summary.run_id)}
+    assert {"adapter", "samples.json"} <= artifacts
+
+    versions = list_versions(client, spec.registered_name())
+    assert [(v["version"], v["aliases"]) for v in versions] == [(1, ["challenger"])]
+
+    adapter_dir = download_adapter(settings, spec.registered_name(), "challenger")
+    assert (adapter_dir / "adapter_config.json").exists()
+    base, tokenizer = load_base_model(None, settings.model_cache_dir)
+    before = generate_answers(base, tokenizer, spec, dataset.test)
+    tuned = PeftModel.from_pretrained(base, str(adapter_dir))
+    after = generate_answers(tuned, tokenizer, spec, dataset.test)
+    assert before != after
+    assert mlflow.get_tracking_uri().startswith("sqlite:///")
+
+
+def test_interrupted_run_is_killed_and_registers_nothing(
+    settings: Settings, tiny_fleet: FleetSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import microfleet.training.runs as runs
+
+    spec = tiny_fleet.get("rates")
+    generate_dataset(settings, tiny_fleet, spec)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "train_lora", interrupted)  # Ctrl-C arrives mid-training
+    with pytest.raises(KeyboardInterrupt):
+        run_training(settings, tiny_fleet, spec, max_steps=1)
+    client = tracking(settings)
+    experiment = client.get_experiment_by_name("microfleet-tiny")
+    statuses = [r.info.status for r in client.search_runs([experiment.experiment_id])]
+    assert statuses == ["KILLED"]
+    assert list_versions(client, spec.registered_name()) == []
