@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: help install demo test bench lint clean
+.PHONY: help install demo train test bench lint clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -23,16 +23,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 
-demo: install  ## Ingest the sample finance corpus and answer a sample search
+demo: install  ## Ingest the sample corpus, answer a sample search, build the tax_rates dataset
 	$(BIN)/microfleet ingest fleets/finance/corpus
 	$(BIN)/microfleet kb stats
 	$(BIN)/microfleet search "Which EU country has the lowest VAT rate?" --k 3
+	$(BIN)/microfleet dataset generate tax_rates
+
+train: install  ## Build the tax_rates dataset, fine-tune it (LoRA, CPU: minutes) and promote it
+	$(BIN)/microfleet ingest fleets/finance/corpus
+	$(BIN)/microfleet dataset generate tax_rates
+	$(BIN)/microfleet train tax_rates
+	$(BIN)/microfleet promote tax_rates
+	$(BIN)/microfleet models
 
 test: install  ## Run the test suite (real models, real Qdrant Edge, real servers on 127.0.0.1)
 	$(BIN)/pytest -q
 
 bench: install  ## Run the benchmarks in bench/ (prints ratios; not tests)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/train.py
 
 lint: install  ## ruff and mypy
 	$(BIN)/ruff check src tests bench

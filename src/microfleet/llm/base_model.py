@@ -28,7 +28,9 @@ def smollm2_dir(cache_dir: Path) -> Path:
 
 def _dequantize(target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     source = smollm2_package_dir()
     model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
