@@ -16,7 +16,7 @@ from tests.conftest import running_server
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory, models_dir: object) -> Iterator[str]:
     settings = Settings(home=tmp_path_factory.mktemp("serve"), models_dir=models_dir)  # type: ignore[arg-type]
-    with running_server(build_app(settings)) as url:
+    with running_server(build_app(settings, with_micromodels=False)) as url:
         yield url
 
 

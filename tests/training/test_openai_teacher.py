@@ -16,7 +16,7 @@ from tests.conftest import running_server
 
 
 def test_openai_compatible_teacher(settings: Settings, tiny_fleet: FleetSpec) -> None:
-    with running_server(build_app(settings)) as url:
+    with running_server(build_app(settings, with_micromodels=False)) as url:
         configured = settings.model_copy(
             update={
                 "teacher_url": f"{url}/v1",

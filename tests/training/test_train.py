@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import openai
 import pytest
 
 from microfleet.config import Settings
 from microfleet.fleet.spec import FleetSpec
 from microfleet.llm.base_model import load_base_model
-from microfleet.training.registry import download_adapter, list_versions, tracking
+from microfleet.serving.service import BASE_MODEL_NAME, build_app
+from microfleet.training.registry import download_adapter, list_versions, promote, tracking
 from microfleet.training.runs import run_training
 from microfleet.training.service import generate_dataset
 from microfleet.training.trainer import generate_answers
+from tests.conftest import running_server
 
 
 @pytest.mark.slow
@@ -47,6 +50,25 @@ def test_tiny_run_trains_registers_and_loads_back(
     after = generate_answers(tuned, tokenizer, spec, dataset.test)
     assert before != after
     assert mlflow.get_tracking_uri().startswith("sqlite:///")
+
+    # Promoted, it is served by name on the shared base, next to the base model itself.
+    assert promote(client, spec.registered_name()).promoted
+    served = settings.model_copy(update={"fleet": tiny_fleet.root / "fleet.yaml"})
+    with running_server(build_app(served)) as url:
+        client_ = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
+        models = {m.id: m for m in client_.models.list()}
+        assert set(models) == {BASE_MODEL_NAME, "rates"}
+        assert models["rates"].model_extra["parent"] == BASE_MODEL_NAME
+        question = dataset.test[0].question
+        ask = [
+            {"role": "system", "content": spec.system_prompt},
+            {"role": "user", "content": question},
+        ]
+        by_adapter = client_.chat.completions.create(model="rates", messages=ask, max_tokens=32)
+        by_base = client_.chat.completions.create(
+            model=BASE_MODEL_NAME, messages=ask, max_tokens=32
+        )
+    assert by_adapter.choices[0].message.content != by_base.choices[0].message.content
 
 
 def test_interrupted_run_is_killed_and_registers_nothing(

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qdrant_edge import Bm25, Bm25Config
-
 
 @dataclass(frozen=True)
 class SparseVec:
@@ -19,6 +17,8 @@ class SparseVec:
 
 class Bm25Encoder:
     def __init__(self, language: str = "english", avg_len: float = 150.0) -> None:
+        from qdrant_edge import Bm25, Bm25Config
+
         self._bm25 = Bm25(Bm25Config(language=language, avg_len=avg_len))
 
     def embed_documents(self, texts: list[str]) -> list[SparseVec]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -30,11 +31,22 @@ class Generator(ABC):
 
 
 class LocalGenerator(Generator):
-    """transformers on this machine; model work runs on a worker thread, one request at a time."""
+    """transformers on this machine; model work runs on a worker thread, one request at a time.
 
-    def __init__(self, model: Any, tokenizer: Any, name: str) -> None:
-        self.model, self.tokenizer, self.name = model, tokenizer, name
-        self._lock = threading.Lock()
+    Generators that share one PEFT model pass the same `lock`; `adapter` names the LoRA adapter
+    to switch to (None: the base model, with adapters disabled).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        name: str,
+        adapter: str | None = None,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        self.model, self.tokenizer, self.name, self.adapter = model, tokenizer, name, adapter
+        self._lock = lock or threading.Lock()
 
     async def generate(
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float
@@ -69,3 +81,11 @@ class LocalGenerator(Generator):
             completion_tokens=len(new),
             finish_reason="stop" if finished or len(new) < max_tokens else "length",
         )
+
+    def _adapter_scope(self) -> Any:
+        if not hasattr(self.model, "peft_config"):
+            return contextlib.nullcontext()
+        if self.adapter is None:
+            return self.model.disable_adapter()
+        self.model.set_adapter(self.adapter)
+        return contextlib.nullcontext()

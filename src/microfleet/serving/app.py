@@ -14,8 +14,10 @@ from microfleet.serving.schemas import ChatMessage, ChatRequest, ChatResponse, C
 DEFAULT_MAX_TOKENS = 256
 
 
-def create_app(generators: dict[str, Generator], max_tokens_cap: int = 1024) -> FastAPI:
-    """`generators` maps each served model id to its backend."""
+def create_app(
+    generators: dict[str, Generator], max_tokens_cap: int = 1024, parent: str | None = None
+) -> FastAPI:
+    """`generators` maps each served model id to its backend; adapters name `parent` as base."""
     app = FastAPI(title="microfleet", version="0.1.0")
     app.state.generators = generators
     app.state.max_tokens_cap = max_tokens_cap
