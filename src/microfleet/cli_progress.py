@@ -7,6 +7,9 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from rich.progress import ProgressColumn, Task
+from rich.text import Text
+
 from microfleet.features.pipeline import IngestStats
 
 if TYPE_CHECKING:
@@ -66,3 +69,15 @@ class IngestProgress:
     ) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+class RateColumn(ProgressColumn):
+    """A rich progress column: '<completed> <unit> (<rate>/s)'."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        rate = f"{task.speed:.2f}/s" if task.speed else "-/s"
+        return Text(f"{int(task.completed)} {self.unit} ({rate})")

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from microfleet.cli_errors import friendly_errors
+from microfleet.cli_progress import RateColumn
 from microfleet.config import Settings
 
 dataset_app = typer.Typer(help="Build micromodel training datasets.", no_args_is_help=True)
@@ -21,7 +22,7 @@ def dataset_generate(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Q&A pairs with retrieved context: from the spec's data table, or answered by the teacher."""
-    from rich.progress import Progress
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from microfleet.training.service import fleet_of, generate_dataset
 
@@ -29,7 +30,14 @@ def dataset_generate(
     fleet = fleet_of(settings)
     spec = fleet.get(micromodel)
     show = not as_json and sys.stderr.isatty()
-    with Progress(disable=not show, transient=True) as progress:
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        RateColumn("questions"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, disable=not show, transient=True) as progress:
         task = progress.add_task(f"{spec.name}: questions", total=None)
         result = generate_dataset(settings, fleet, spec, lambda: progress.advance(task))
     summary = {
@@ -66,7 +74,11 @@ def train(
     fleet = fleet_of(settings)
     spec = fleet.get(micromodel)
     show = not as_json and sys.stderr.isatty()
-    columns = [*Progress.get_default_columns(), TextColumn("loss {task.fields[loss]:.3f}")]
+    columns = [
+        *Progress.get_default_columns(),
+        RateColumn("steps"),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+    ]
     with Progress(*columns, disable=not show, transient=True) as progress:
         task = progress.add_task(f"training {spec.name}", total=max_steps, loss=float("nan"))
         summary = run_training(
