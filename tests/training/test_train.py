@@ -59,16 +59,19 @@ def test_tiny_run_trains_registers_and_loads_back(
         models = {m.id: m for m in client_.models.list()}
         assert set(models) == {BASE_MODEL_NAME, "rates"}
         assert models["rates"].model_extra["parent"] == BASE_MODEL_NAME
-        question = dataset.test[0].question
-        ask = [
-            {"role": "system", "content": spec.system_prompt},
-            {"role": "user", "content": question},
-        ]
-        by_adapter = client_.chat.completions.create(model="rates", messages=ask, max_tokens=32)
-        by_base = client_.chat.completions.create(
-            model=BASE_MODEL_NAME, messages=ask, max_tokens=32
-        )
-    assert by_adapter.choices[0].message.content != by_base.choices[0].message.content
+        served: dict[str, list[str]] = {"rates": [], BASE_MODEL_NAME: []}
+        for pair in dataset.test:
+            ask = [
+                {"role": "system", "content": spec.system_prompt},
+                {"role": "user", "content": pair.question},
+            ]
+            for name, answers in served.items():
+                reply = client_.chat.completions.create(model=name, messages=ask, max_tokens=64)
+                answers.append(reply.choices[0].message.content or "")
+    # Each model id routes to its own weights: the adapter's answers are the tuned model's,
+    # the base model's are those from before training.
+    assert served["rates"] == after
+    assert served[BASE_MODEL_NAME] == before
 
 
 def test_interrupted_run_is_killed_and_registers_nothing(

@@ -66,7 +66,7 @@ class LocalGenerator(Generator):
             if temperature > 0
             else {"do_sample": False}
         )
-        with self._lock, torch.no_grad():
+        with self._lock, self._adapter_scope(), torch.no_grad():
             out = self.model.generate(
                 **inputs,
                 max_new_tokens=max_tokens,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -21,6 +22,7 @@ def create_app(
     app = FastAPI(title="microfleet", version="0.1.0")
     app.state.generators = generators
     app.state.max_tokens_cap = max_tokens_cap
+    created = int(time.time())
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -36,12 +38,17 @@ def create_app(
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
-        return {
-            "object": "list",
-            "data": [
-                {"id": name, "object": "model", "owned_by": "microfleet"} for name in generators
-            ],
-        }
+        entries = [
+            {
+                "id": name,
+                "object": "model",
+                "created": created,
+                "owned_by": "microfleet",
+                "parent": None if name == parent else parent,
+            }
+            for name in generators
+        ]
+        return {"object": "list", "data": entries}
 
     @app.post("/v1/chat/completions")
     async def chat(
