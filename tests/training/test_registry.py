@@ -8,16 +8,23 @@ import pytest
 
 from microfleet.config import Settings
 from microfleet.errors import UserError
-from microfleet.training.registry import list_versions, promote, register_version, tracking
+from microfleet.training.registry import (
+    experiment_id,
+    list_versions,
+    promote,
+    register_version,
+    tracking,
+)
 
 
-def _version(client: object, tmp_path: Path, metric: float) -> str:
+def _version(client: object, settings: Settings, tmp_path: Path, metric: float) -> str:
     import mlflow
 
     source = tmp_path / f"adapter-{metric}"
     source.mkdir()
     (source / "adapter_config.json").write_text("{}")
-    with mlflow.start_run() as run:
+    exp = experiment_id(client, settings, "registry-test")  # artifacts under the data dir
+    with mlflow.start_run(experiment_id=exp) as run:
         mlflow.log_artifacts(str(source), artifact_path="adapter")
     return register_version(
         client, "micromodel-x", run.info.run_id, f"{run.info.artifact_uri}/adapter", metric
@@ -28,14 +35,14 @@ def test_promotion_gate_both_ways(settings: Settings, tmp_path: Path) -> None:
     client = tracking(settings)
     with pytest.raises(UserError, match="no challenger"):
         promote(client, "micromodel-x")
-    _version(client, tmp_path, 0.6)
+    _version(client, settings, tmp_path, 0.6)
     assert promote(client, "micromodel-x").promoted  # no champion yet
 
-    _version(client, tmp_path, 0.8)
+    _version(client, settings, tmp_path, 0.8)
     result = promote(client, "micromodel-x")
     assert result.promoted and "v2" in result.message
 
-    _version(client, tmp_path, 0.5)
+    _version(client, settings, tmp_path, 0.5)
     refused = promote(client, "micromodel-x")
     assert not refused.promoted and "0.5000 < 0.8000" in refused.message
     forced = promote(client, "micromodel-x", force=True)
