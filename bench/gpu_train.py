@@ -84,12 +84,47 @@ def ours(
     return sum(deltas[1:]) / steps, result.first_loss, result.last_loss
 
 
+def qlora_check(config_dir: Path, spec: object, pairs: list[QAPair], steps: int) -> None:
+    """Load through microfleet's QLoRA path (NF4 on CUDA) and train: loss must fall."""
+    import tempfile
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from microfleet.llm.base_model import load_base_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(0)
+        config = AutoConfig.from_pretrained(config_dir)
+        AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(config_dir).save_pretrained(tmp)
+        model, tok = load_base_model(tmp, Path(tmp), qlora=True)
+        assert getattr(model, "is_loaded_in_4bit", False), "QLoRA path did not load 4-bit weights"
+        model = attach_lora(model, spec.lora)  # type: ignore[attr-defined]
+        marks: list[tuple[str, float]] = [("start", time.perf_counter())]
+        result = train_lora(
+            model,
+            tok,
+            spec,
+            pairs,
+            pairs[:2],
+            epochs=1000,
+            max_steps=steps + 1,  # type: ignore[arg-type]
+            on_step=lambda s, loss: marks.append(("step", time.perf_counter())),
+            on_epoch=lambda e, m: marks.append(("epoch", time.perf_counter())),
+        )
+    deltas = [b[1] - a[1] for a, b in itertools.pairwise(marks) if b[0] == "step"]
+    print(f"  qlora_4bit_s_per_step  {sum(deltas[1:]) / steps:.4f}")
+    print(f"  qlora_loss             {result.first_loss:.3f} -> {result.last_loss:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("config_dir", type=Path)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--qlora", action="store_true", help="also train through the QLoRA path")
     args = parser.parse_args()
     import torch
 
@@ -112,6 +147,8 @@ def main() -> None:
     print(f"  microfleet_s_per_step  {min(o1, o2):.4f}")
     print(f"  ratio                  {min(o1, o2) / min(b1, b2):.3f}")
     print(f"  loss                   {first:.3f} -> {last:.3f}")
+    if args.qlora:
+        qlora_check(args.config_dir, spec, pairs, args.steps)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,10 @@ from microfleet.features.sources import resolve_inputs
 from microfleet.knowledge.store import ChunkPoint, Fusion
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from report import print_report  # noqa: E402
+
 CORPUS = REPO / "fleets" / "finance" / "corpus"
 
 
@@ -233,15 +237,7 @@ def main() -> None:
         report["throughput"] = bench_throughput(work, args.copies, models)
         if not args.skip_search:
             report["search"] = bench_search(work, args.points, args.queries)
-    if args.json:
-        print(json.dumps(report))
-        return
-    for section, figures in report.items():
-        print(f"[{section}]")
-        for key, value in figures.items():
-            print(
-                f"  {key:32s} {value:,.3f}" if isinstance(value, float) else f"  {key:32s} {value}"
-            )
+    print_report(report, args.json)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ from microfleet.llm.base_model import load_base_model
 from microfleet.training.examples import collate, encode_example
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from report import print_report  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -167,15 +170,7 @@ def main() -> None:
             "questions": args.questions,
             "seconds": dataset_seconds(settings, args.questions, work),
         }
-    if args.json:
-        print(json.dumps(report))
-        return
-    for section, figures in report.items():
-        print(f"[{section}]")
-        for key, value in figures.items():
-            print(
-                f"  {key:24s} {value:,.3f}" if isinstance(value, float) else f"  {key:24s} {value}"
-            )
+    print_report(report, args.json)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     )
     teacher_api_key: SecretStr | None = None
     teacher_model: str = "gpt-4o-mini"
+    micromodel_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description='Pin served adapters, e.g. {"tax_rates": "3"}; default: each one\'s champion.',
+    )
 
     # Serving.
     host: str = "127.0.0.1"

@@ -43,6 +43,9 @@ def test_tiny_run_trains_registers_and_loads_back(
     assert [(v["version"], v["aliases"]) for v in versions] == [(1, ["challenger"])]
 
     adapter_dir = download_adapter(settings, spec.registered_name(), "challenger")
+    pinned = download_adapter(settings, spec.registered_name(), "1")  # a version number
+    weights = "adapter_model.safetensors"
+    assert (pinned / weights).read_bytes() == (adapter_dir / weights).read_bytes()
     assert (adapter_dir / "adapter_config.json").exists()
     base, tokenizer = load_base_model(None, settings.model_cache_dir)
     before = generate_answers(base, tokenizer, spec, dataset.test)

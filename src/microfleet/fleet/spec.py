@@ -27,6 +27,7 @@ class LoraSpec(BaseModel):
     learning_rate: float = Field(default=5e-4, gt=0)
     batch_size: int = Field(default=4, ge=1)
     max_length: int = Field(default=384, ge=32)
+    qlora: bool = Field(default=True, description="4-bit QLoRA when CUDA is present.")
 
 
 class ScopeSpec(BaseModel):

@@ -15,6 +15,7 @@ def load_adapters(
 ) -> tuple[Any, list[str]]:
     """Each micromodel's `models:/micromodel-<name>@alias` as a named adapter on `base`.
 
+    `settings.micromodel_versions` pins a micromodel to a version number or another alias.
     Micromodels without such a version are skipped (they have not been trained or promoted).
     Returns the (possibly PEFT-wrapped) model and the names that were loaded.
     """
@@ -24,7 +25,8 @@ def load_adapters(
     loaded: list[str] = []
     for spec in fleet.micromodels:
         try:
-            path = download_adapter(settings, spec.registered_name(), alias)
+            ref = settings.micromodel_versions.get(spec.name, alias)
+            path = download_adapter(settings, spec.registered_name(), ref)
         except UserError:
             continue
         if not loaded:

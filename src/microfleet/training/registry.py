@@ -105,12 +105,14 @@ def list_versions(client: Any, name: str) -> list[dict[str, Any]]:
 
 
 def download_adapter(settings: Settings, name: str, alias: str = CHAMPION) -> Path:
-    """The adapter directory of `models:/name@alias` (cached locally by MLflow)."""
+    """The adapter directory of `models:/name@alias`, or of `models:/name/N` when `alias` is a
+    version number (cached locally by MLflow)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     tracking(settings)
     try:
-        return Path(mlflow.artifacts.download_artifacts(f"models:/{name}@{alias}"))
+        uri = f"models:/{name}/{alias}" if alias.isdigit() else f"models:/{name}@{alias}"
+        return Path(mlflow.artifacts.download_artifacts(uri))
     except MlflowException as exc:
         raise UserError(f"cannot load {name}@{alias}: {str(exc).splitlines()[0]}") from None

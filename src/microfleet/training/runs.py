@@ -41,13 +41,16 @@ def run_training(
     train, test = load_split(directory, "train"), load_split(directory, "test")
     meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     client = tracking(settings)
-    model, tokenizer = load_base_model(settings.base_model, settings.model_cache_dir)
-    base_answers = generate_answers(model, tokenizer, spec, test[:SAMPLES])
+    model, tokenizer = load_base_model(
+        settings.base_model, settings.model_cache_dir, qlora=spec.lora.qlora
+    )
+    quantized = bool(getattr(model, "is_loaded_in_4bit", False))
     model = attach_lora(model, spec.lora)
     exp = experiment_id(client, settings, fleet.name)
     run = mlflow.start_run(experiment_id=exp, run_name=spec.name)
     try:
         _log_params(spec, meta, settings, epochs, max_steps, len(train), len(test))
+        mlflow.log_param("qlora_4bit", quantized)
         result = train_lora(
             model,
             tokenizer,
@@ -60,6 +63,10 @@ def run_training(
             on_epoch=_epoch_logger,
         )
         tuned_answers = generate_answers(model, tokenizer, spec, test[:SAMPLES])
+        # The base model's answers come after training, with the adapter switched off: a 4-bit
+        # model that generates before training can end up with zero gradients.
+        with model.disable_adapter():
+            base_answers = generate_answers(model, tokenizer, spec, test[:SAMPLES])
         _log_samples(test[:SAMPLES], base_answers, tuned_answers)
         _log_adapter(model)
     except KeyboardInterrupt:

@@ -34,6 +34,10 @@ class TrainResult:
 def attach_lora(model: Any, lora: LoraSpec) -> Any:
     from peft import LoraConfig, get_peft_model
 
+    if getattr(model, "is_loaded_in_4bit", False):
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model)
     config = LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
