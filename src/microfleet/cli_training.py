@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from microfleet.cli_errors import friendly_errors
 from microfleet.cli_progress import RateColumn
 from microfleet.config import Settings
+
+if TYPE_CHECKING:
+    from microfleet.training.runs import RunSummary
 
 dataset_app = typer.Typer(help="Build micromodel training datasets.", no_args_is_help=True)
 
@@ -89,20 +92,26 @@ def train(
             max_steps,
             on_step=lambda step, loss: progress.update(task, completed=step, loss=loss),
         )
+    _print_train_summary(spec.name, summary, as_json)
+
+
+def _print_train_summary(name: str, summary: RunSummary, as_json: bool) -> None:
+    result = summary.result
     out = {
-        "micromodel": spec.name,
+        "micromodel": name,
         "run_id": summary.run_id,
         "version": summary.version,
-        "steps": summary.result.steps,
-        "first_loss": summary.result.first_loss,
-        "last_loss": summary.result.last_loss,
-        **summary.result.final,
+        "steps": result.steps,
+        "first_loss": result.first_loss,
+        "last_loss": result.last_loss,
+        **result.final,
     }
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
     typer.echo(
-        json.dumps(out)
-        if as_json
-        else f"{spec.name}: v{summary.version} registered as challenger "
-        f"(loss {out['first_loss']:.3f} -> {out['last_loss']:.3f}, "
+        f"{name}: v{summary.version} registered as challenger "
+        f"(loss {result.first_loss:.3f} -> {result.last_loss:.3f}, "
         f"test metric {out.get('test_metric', float('nan')):.3f})"
     )
 

@@ -51,24 +51,7 @@ def run_training(
     try:
         _log_params(spec, meta, settings, epochs, max_steps, len(train), len(test))
         mlflow.log_param("qlora_4bit", quantized)
-        result = train_lora(
-            model,
-            tokenizer,
-            spec,
-            train,
-            test,
-            epochs=epochs,
-            max_steps=max_steps,
-            on_step=_step_logger(on_step),
-            on_epoch=_epoch_logger,
-        )
-        tuned_answers = generate_answers(model, tokenizer, spec, test[:SAMPLES])
-        # The base model's answers come after training, with the adapter switched off: a 4-bit
-        # model that generates before training can end up with zero gradients.
-        with model.disable_adapter():
-            base_answers = generate_answers(model, tokenizer, spec, test[:SAMPLES])
-        _log_samples(test[:SAMPLES], base_answers, tuned_answers)
-        _log_adapter(model)
+        result = _train_and_log(model, tokenizer, spec, train, test, epochs, max_steps, on_step)
     except KeyboardInterrupt:
         mlflow.end_run(status="KILLED")
         raise
@@ -81,6 +64,38 @@ def run_training(
     metric = result.final.get("test_metric", 0.0)
     version = register_version(client, spec.registered_name(), run.info.run_id, source, metric)
     return RunSummary(run.info.run_id, version, result)
+
+
+def _train_and_log(
+    model: Any,
+    tokenizer: Any,
+    spec: MicromodelSpec,
+    train: list[QAPair],
+    test: list[QAPair],
+    epochs: int | None,
+    max_steps: int | None,
+    on_step: Callable[[int, float], None] | None,
+) -> TrainResult:
+    """Inside the active run: train, then log sample answers and the adapter."""
+    result = train_lora(
+        model,
+        tokenizer,
+        spec,
+        train,
+        test,
+        epochs=epochs,
+        max_steps=max_steps,
+        on_step=_step_logger(on_step),
+        on_epoch=_epoch_logger,
+    )
+    tuned_answers = generate_answers(model, tokenizer, spec, test[:SAMPLES])
+    # The base model's answers come after training, with the adapter switched off: a 4-bit
+    # model that generates before training can end up with zero gradients.
+    with model.disable_adapter():
+        base_answers = generate_answers(model, tokenizer, spec, test[:SAMPLES])
+    _log_samples(test[:SAMPLES], base_answers, tuned_answers)
+    _log_adapter(model)
+    return result
 
 
 def _log_params(
