@@ -62,12 +62,14 @@ def bare(config_dir: Path, spec: object, pairs: list[QAPair], steps: int) -> flo
     return sum(times[1:]) / steps
 
 
-def ours(
-    config_dir: Path, spec: object, pairs: list[QAPair], steps: int
+def timed_train(
+    model: object, tok: object, spec: object, pairs: list[QAPair], steps: int
 ) -> tuple[float, float, float]:
-    model, tok = fresh(config_dir, spec.lora)  # type: ignore[attr-defined]
-    # A step's time runs from the previous step or end-of-epoch evaluation, so evaluation
-    # (which bare() does not do) stays out of the per-step figure.
+    """microfleet's train_lora; (s/step, first loss, last loss).
+
+    A step's time runs from the previous step or end-of-epoch evaluation, so evaluation
+    (which bare() does not do) stays out of the per-step figure.
+    """
     marks: list[tuple[str, float]] = [("start", time.perf_counter())]
     result = train_lora(
         model,
@@ -82,6 +84,13 @@ def ours(
     )
     deltas = [b[1] - a[1] for a, b in itertools.pairwise(marks) if b[0] == "step"]
     return sum(deltas[1:]) / steps, result.first_loss, result.last_loss
+
+
+def ours(
+    config_dir: Path, spec: object, pairs: list[QAPair], steps: int
+) -> tuple[float, float, float]:
+    model, tok = fresh(config_dir, spec.lora)  # type: ignore[attr-defined]
+    return timed_train(model, tok, spec, pairs, steps)
 
 
 def qlora_check(config_dir: Path, spec: object, pairs: list[QAPair], steps: int) -> None:
@@ -101,21 +110,9 @@ def qlora_check(config_dir: Path, spec: object, pairs: list[QAPair], steps: int)
         model, tok = load_base_model(tmp, Path(tmp), qlora=True)
         assert getattr(model, "is_loaded_in_4bit", False), "QLoRA path did not load 4-bit weights"
         model = attach_lora(model, spec.lora)  # type: ignore[attr-defined]
-        marks: list[tuple[str, float]] = [("start", time.perf_counter())]
-        result = train_lora(
-            model,
-            tok,
-            spec,
-            pairs,
-            pairs[:2],
-            epochs=1000,
-            max_steps=steps + 1,  # type: ignore[arg-type]
-            on_step=lambda s, loss: marks.append(("step", time.perf_counter())),
-            on_epoch=lambda e, m: marks.append(("epoch", time.perf_counter())),
-        )
-    deltas = [b[1] - a[1] for a, b in itertools.pairwise(marks) if b[0] == "step"]
-    print(f"  qlora_4bit_s_per_step  {sum(deltas[1:]) / steps:.4f}")
-    print(f"  qlora_loss             {result.first_loss:.3f} -> {result.last_loss:.3f}")
+        per_step, first, last = timed_train(model, tok, spec, pairs, steps)
+    print(f"  qlora_4bit_s_per_step  {per_step:.4f}")
+    print(f"  qlora_loss             {first:.3f} -> {last:.3f}")
 
 
 def main() -> None:
