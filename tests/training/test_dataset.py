@@ -1,13 +1,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from microfleet.config import Settings
 from microfleet.errors import UserError
 from microfleet.fleet.spec import FleetSpec
-from microfleet.training.dataset import QAPair, assert_no_leak, expand_seed_questions, split_pairs
+from microfleet.llm.base_model import load_base_model
+from microfleet.training.dataset import (
+    QAPair,
+    assert_no_leak,
+    expand_seed_questions,
+    load_split,
+    split_pairs,
+)
 from microfleet.training.service import generate_dataset
 
 
@@ -51,3 +59,19 @@ def test_local_teacher_answers_seed_questions(settings: Settings, tiny_fleet: Fl
     result = generate_dataset(settings, tiny_fleet, tiny_fleet.get("news"), teacher=teacher)
     pairs = result.train + result.test
     assert len(pairs) == 2 and all(p.answer.strip() for p in pairs)
+
+
+def test_empty_or_malformed_datasets_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="run `microfleet dataset generate` first"):
+        load_split(tmp_path / "none", "train")
+    (tmp_path / "train.jsonl").write_text("")
+    with pytest.raises(UserError, match="is empty; regenerate the dataset"):
+        load_split(tmp_path, "train")
+    (tmp_path / "train.jsonl").write_text('{"question": "q"}\n')
+    with pytest.raises(UserError, match=r"train.jsonl:1: malformed dataset line"):
+        load_split(tmp_path, "train")
+
+
+def test_a_missing_base_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"base model not found at .*MICROFLEET_BASE_MODEL"):
+        load_base_model(str(tmp_path / "nope"), tmp_path)
