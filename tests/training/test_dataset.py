@@ -75,3 +75,19 @@ def test_empty_or_malformed_datasets_are_refused(tmp_path: Path) -> None:
 def test_a_missing_base_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"base model not found at .*MICROFLEET_BASE_MODEL"):
         load_base_model(str(tmp_path / "nope"), tmp_path)
+
+
+def test_generation_with_retrieved_context_is_reproducible(
+    settings: Settings, tiny_fleet: FleetSpec
+) -> None:
+    from microfleet.features.ingest import load_context, run_ingest
+    from microfleet.features.sources import resolve_inputs
+    from tests.conftest import CORPUS
+
+    ctx = load_context(settings)
+    run_ingest(resolve_inputs([str(CORPUS)]), settings, ctx)
+    ctx.store.close()
+    first = generate_dataset(settings, tiny_fleet, tiny_fleet.get("rates"))
+    second = generate_dataset(settings, tiny_fleet, tiny_fleet.get("rates"))
+    assert all(p.context.startswith("[1] ") and p.sources for p in first.train)
+    assert first.content_hash == second.content_hash

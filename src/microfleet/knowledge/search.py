@@ -6,6 +6,8 @@ from microfleet.features.embedding import Embedder
 from microfleet.features.sparse import Bm25Encoder
 from microfleet.knowledge.store import Fusion, QueryMode, SearchFilter, SearchHit, VectorStore
 
+TIE_MARGIN = 8
+
 
 class KnowledgeSearch:
     def __init__(
@@ -31,4 +33,8 @@ class KnowledgeSearch:
             sparse = None  # only stopwords: nothing lexical to match
             if dense is None:
                 return []
-        return self.store.query(dense, sparse, k, flt, self.fusion)
+        # Fusion often ties (equal RRF ranks), and the engine cuts ties arbitrarily. Fetch a
+        # few more, break ties by id, then cut: results (and datasets built on them) repeat.
+        hits = self.store.query(dense, sparse, k + TIE_MARGIN, flt, self.fusion)
+        ordered = sorted(hits, key=lambda h: (-round(h.score, 9), h.chunk_id))
+        return ordered[:k]
