@@ -13,7 +13,18 @@ from microfleet.cli_progress import RateColumn
 from microfleet.config import Settings
 
 if TYPE_CHECKING:
+    from microfleet.fleet.spec import FleetSpec, MicromodelSpec
     from microfleet.training.runs import RunSummary
+
+
+def _micromodel(name: str) -> tuple[Settings, FleetSpec, MicromodelSpec]:
+    """Settings, the configured fleet, and its micromodel `name` (or a one-line error)."""
+    from microfleet.training.service import fleet_of
+
+    settings = Settings()
+    fleet = fleet_of(settings)
+    return settings, fleet, fleet.get(name)
+
 
 dataset_app = typer.Typer(help="Build micromodel training datasets.", no_args_is_help=True)
 
@@ -27,11 +38,9 @@ def dataset_generate(
     """Q&A pairs with retrieved context: from the spec's data table, or answered by the teacher."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from microfleet.training.service import fleet_of, generate_dataset
+    from microfleet.training.service import generate_dataset
 
-    settings = Settings()
-    fleet = fleet_of(settings)
-    spec = fleet.get(micromodel)
+    settings, fleet, spec = _micromodel(micromodel)
     show = not as_json and sys.stderr.isatty()
     columns = [
         SpinnerColumn(),
@@ -71,11 +80,8 @@ def train(
     from rich.progress import Progress, TextColumn
 
     from microfleet.training.runs import run_training
-    from microfleet.training.service import fleet_of
 
-    settings = Settings()
-    fleet = fleet_of(settings)
-    spec = fleet.get(micromodel)
+    settings, fleet, spec = _micromodel(micromodel)
     show = not as_json and sys.stderr.isatty()
     columns = [
         *Progress.get_default_columns(),
@@ -125,10 +131,8 @@ def promote(
     """Make the challenger the champion if its test metric is at least the champion's."""
     from microfleet.training.registry import promote as promote_version
     from microfleet.training.registry import tracking
-    from microfleet.training.service import fleet_of
 
-    settings = Settings()
-    spec = fleet_of(settings).get(micromodel)
+    settings, _, spec = _micromodel(micromodel)
     result = promote_version(tracking(settings), spec.registered_name(), force=force)
     typer.echo(result.message)
 

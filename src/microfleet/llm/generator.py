@@ -56,31 +56,8 @@ class LocalGenerator(Generator):
     def _generate(
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float
     ) -> Generation:
-        import torch
-
-        inputs = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self.model.device)
-        sampling = (
-            {"do_sample": True, "temperature": temperature}
-            if temperature > 0
-            else {"do_sample": False}
-        )
-        with self._lock, self._adapter_scope(), torch.no_grad():
-            out = self.model.generate(
-                **inputs,
-                max_new_tokens=max_tokens,
-                pad_token_id=self.tokenizer.pad_token_id,
-                **sampling,
-            )
-        new = out[0][inputs["input_ids"].shape[1] :]
-        finished = len(new) > 0 and int(new[-1]) == self.tokenizer.eos_token_id
-        return Generation(
-            text=str(self.tokenizer.decode(new, skip_special_tokens=True)).strip(),
-            prompt_tokens=int(inputs["input_ids"].shape[1]),
-            completion_tokens=len(new),
-            finish_reason="stop" if finished or len(new) < max_tokens else "length",
-        )
+        with self._lock, self._adapter_scope():
+            return complete_chat(self.model, self.tokenizer, messages, max_tokens, temperature)
 
     def _adapter_scope(self) -> Any:
         if not hasattr(self.model, "peft_config"):
@@ -89,3 +66,33 @@ class LocalGenerator(Generator):
             return self.model.disable_adapter()
         self.model.set_adapter(self.adapter)
         return contextlib.nullcontext()
+
+
+def complete_chat(
+    model: Any,
+    tokenizer: Any,
+    messages: list[dict[str, str]],
+    max_tokens: int,
+    temperature: float = 0.0,
+) -> Generation:
+    """Apply the chat template, generate (greedy unless temperature > 0), decode the new text."""
+    import torch
+
+    inputs = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    ).to(model.device)
+    sampling: dict[str, Any] = (
+        {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+    )
+    with torch.no_grad():
+        out = model.generate(
+            **inputs, max_new_tokens=max_tokens, pad_token_id=tokenizer.pad_token_id, **sampling
+        )
+    new = out[0][inputs["input_ids"].shape[1] :]
+    finished = len(new) > 0 and int(new[-1]) == tokenizer.eos_token_id
+    return Generation(
+        text=str(tokenizer.decode(new, skip_special_tokens=True)).strip(),
+        prompt_tokens=int(inputs["input_ids"].shape[1]),
+        completion_tokens=len(new),
+        finish_reason="stop" if finished or len(new) < max_tokens else "length",
+    )

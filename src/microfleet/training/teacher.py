@@ -38,22 +38,10 @@ class LocalTeacher(Teacher):
         self._lock = threading.Lock()
 
     def answer(self, messages: list[dict[str, str]]) -> str:
-        import torch
+        from microfleet.llm.generator import complete_chat
 
-        inputs = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self.model.device)
-        with self._lock, torch.no_grad():
-            out = self.model.generate(
-                **inputs,
-                max_new_tokens=self.max_new_tokens,
-                do_sample=False,
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
-        text = self.tokenizer.decode(
-            out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True
-        )
-        return str(text).strip()
+        with self._lock:
+            return complete_chat(self.model, self.tokenizer, messages, self.max_new_tokens).text
 
 
 class _Retryable(Exception):

@@ -126,24 +126,15 @@ def evaluate(
 def generate_answers(
     model: Any, tokenizer: Any, spec: MicromodelSpec, pairs: list[QAPair], max_new_tokens: int = 64
 ) -> list[str]:
-    import torch
+    """Greedy answers to each pair's chat, as the micromodel is served."""
+    from microfleet.llm.generator import complete_chat
 
-    answers = []
-    for pair in pairs:
-        messages = build_messages(spec.system_prompt, pair.question, pair.context)
-        inputs = tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(model.device)
-        with torch.no_grad():
-            out = model.generate(
-                **inputs,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        answers.append(
-            tokenizer.decode(
-                out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True
-            ).strip()
-        )
-    return answers
+    return [
+        complete_chat(
+            model,
+            tokenizer,
+            build_messages(spec.system_prompt, p.question, p.context),
+            max_new_tokens,
+        ).text
+        for p in pairs
+    ]
