@@ -22,6 +22,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from microfleet.cli_errors import friendly_errors
 from microfleet.cli_progress import IngestProgress
+from microfleet.cli_serving import register as register_serving
 from microfleet.cli_training import register as register_training
 from microfleet.config import Settings
 from microfleet.errors import UserError
@@ -37,6 +38,7 @@ app = typer.Typer(
 kb_app = typer.Typer(help="Inspect and maintain the knowledge base.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 register_training(app)
+register_serving(app)
 
 
 @app.callback()
@@ -190,22 +192,6 @@ def kb_optimize() -> None:
     with _status("building the index", quiet=False):
         changed = optimize_store(Settings())
     typer.echo("index built" if changed else "index already up to date")
-
-
-@app.command()
-@friendly_errors
-def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to bind (MICROFLEET_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (MICROFLEET_PORT).")] = None,
-) -> None:
-    """Serve the OpenAI-compatible API (/v1/chat/completions, /v1/models, /healthz)."""
-    import uvicorn
-
-    from microfleet.serving.service import build_app
-
-    settings = Settings()
-    app_ = build_app(settings)
-    uvicorn.run(app_, host=host or settings.host, port=port or settings.port, log_level="warning")
 
 
 @contextmanager

@@ -71,10 +71,40 @@ class Settings(BaseSettings):
         description='Pin served adapters, e.g. {"tax_rates": "3"}; default: each one\'s champion.',
     )
 
-    # Serving.
+    # Serving: generation. A local model by default; any OpenAI-compatible server with llm_url
+    # (vLLM --enable-lora or LoRAX serve each micromodel under its own name).
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     max_tokens_cap: int = Field(default=1024, ge=1)
+    serve_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto", description="auto: bf16 where the CPU (or GPU) supports it, else fp32."
+    )
+    max_batch: int = Field(default=8, ge=1, description="Requests generated together.")
+    context_window: int = Field(default=2048, ge=256, description="Prompt + answer tokens.")
+    llm_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = Field(default=None, description="The base model's name on llm_url.")
+
+    # Serving: grounding, memory, cache.
+    rag: bool = Field(default=True, description="Ground answers in the knowledge base.")
+    rag_k: int = Field(default=3, ge=1)
+    rag_min_similarity: float = Field(default=0.3, ge=-1, le=1)
+    memory_tokens: int = Field(default=1024, ge=0, description="History kept in the prompt.")
+    redis_url: str | None = Field(default=None, description="Memory in Redis (many replicas).")
+    cache: bool = True
+    cache_ttl_seconds: float = Field(default=3600.0, gt=0)
+    cache_threshold: float = Field(default=0.95, gt=0, le=1)
+
+    # Serving: security and limits.
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated keys; when set, every route but health needs one.",
+    )
+    max_body_kb: int = Field(default=1024, ge=1)
+    rate_limit: str = Field(default="120/minute", description="Per key (limits syntax).")
+    rate_limit_storage: str = Field(default="memory://", description="e.g. redis://host:6379")
+    request_timeout_seconds: float = Field(default=120.0, gt=0)
+    tracing: bool = Field(default=False, description="MLflow traces with prompts and hits.")
 
     # Hybrid search.
     fusion: Fusion = "rrf"
@@ -105,6 +135,18 @@ class Settings(BaseSettings):
 
     def dataset_dir(self, micromodel: str) -> Path:
         return self.home / "datasets" / micromodel
+
+    @property
+    def memory_path(self) -> Path:
+        return self.home / "memory.db"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "qdrant" / f"{self.collection}_answer_cache"
+
+    def api_key_list(self) -> list[str]:
+        raw = self.api_keys.get_secret_value() if self.api_keys else ""
+        return [key.strip() for key in raw.split(",") if key.strip()]
 
     @property
     def model_cache_dir(self) -> Path:

@@ -24,6 +24,8 @@ from microfleet.knowledge.store import (
 
 # Build the HNSW index in the background of an ingest only once this many points wait for it.
 OPTIMIZE_BACKLOG = 20_000
+# A write counter next to the shard: the knowledge-base version the answer cache is keyed by.
+VERSION_FILE = "microfleet_version"
 
 
 class EdgeVectorStore(VectorStore):
@@ -38,6 +40,7 @@ class EdgeVectorStore(VectorStore):
                 raise StoreError(f"no knowledge base at {path}; run `microfleet ingest` first")
             else:
                 self.shard = self._create(path, dim)
+            self._writes = _read_counter(path / VERSION_FILE)
         except StoreError:
             raise
         except Exception as exc:  # the binding raises plain exceptions with the engine's text
@@ -73,6 +76,7 @@ class EdgeVectorStore(VectorStore):
         with self._lock:
             # One operation is one WAL record: a batch is applied whole on replay or not at all.
             self.shard.update(qe.UpdateOperation.upsert_points(edge_points))
+            self._bump()
 
     def delete_stale(self, doc_id: str, keep_hash: str) -> None:
         flt = qe.Filter(
@@ -81,6 +85,14 @@ class EdgeVectorStore(VectorStore):
         )
         with self._lock:
             self.shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+            self._bump()
+
+    def _bump(self) -> None:
+        self._writes += 1
+        (self.path / VERSION_FILE).write_text(str(self._writes))
+
+    def version(self) -> str:
+        return f"{self._writes}:{self.count()}"
 
     def count(self, flt: SearchFilter | None = None, doc_hash: str | None = None) -> int:
         edge_filter = to_edge_filter(flt, doc_hash)
@@ -134,6 +146,13 @@ class EdgeVectorStore(VectorStore):
         with self._lock:
             self.shard.flush()
             self.shard.close()
+
+
+def _read_counter(path: Path) -> int:
+    try:
+        return int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def shard_exists(path: Path) -> bool:

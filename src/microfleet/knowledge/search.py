@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from microfleet.features.embedding import Embedder
-from microfleet.features.sparse import Bm25Encoder
+from microfleet.features.sparse import Bm25Encoder, SparseVec
 from microfleet.knowledge.store import Fusion, QueryMode, SearchFilter, SearchHit, VectorStore
 
 TIE_MARGIN = 8
@@ -35,6 +35,33 @@ class KnowledgeSearch:
                 return []
         # Fusion often ties (equal RRF ranks), and the engine cuts ties arbitrarily. Fetch a
         # few more, break ties by id, then cut: results (and datasets built on them) repeat.
+        return self._fused(dense, sparse, k, flt)
+
+    def _fused(
+        self, dense: list[float] | None, sparse: SparseVec | None, k: int, flt: SearchFilter | None
+    ) -> list[SearchHit]:
         hits = self.store.query(dense, sparse, k + TIE_MARGIN, flt, self.fusion)
         ordered = sorted(hits, key=lambda h: (-round(h.score, 9), h.chunk_id))
         return ordered[:k]
+
+    def relevant(
+        self,
+        query: str,
+        dense: list[float],
+        k: int,
+        min_similarity: float,
+        flt: SearchFilter | None = None,
+    ) -> list[SearchHit]:
+        """Hybrid top-k, keeping only chunks whose cosine similarity reaches `min_similarity`.
+
+        Fused scores (RRF ranks) say nothing about relevance, so the dense scores decide which
+        chunks may be used at all; an unrelated question gets no sources rather than the least
+        bad ones. `dense` is the query's embedding (computed once by the caller).
+        """
+        close = self.store.query(dense, None, self.fusion.prefetch_limit, flt, self.fusion)
+        allowed = {hit.chunk_id for hit in close if hit.score >= min_similarity}
+        if not allowed:
+            return []
+        sparse = self.sparse.embed_query(query)
+        hits = self._fused(dense, sparse if sparse.indices else None, k + TIE_MARGIN, flt)
+        return [hit for hit in hits if hit.chunk_id in allowed][:k]

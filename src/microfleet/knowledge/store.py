@@ -111,6 +111,10 @@ class VectorStore(ABC):
         """Every point's payload (for audits and tests)."""
         return [payload for _, payload in self.scroll_all(with_payload=True)]
 
+    def version(self) -> str:
+        """Changes whenever the contents may have changed (it keys the answer cache)."""
+        return str(self.count())
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files or connections."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 from microfleet.config import Settings
@@ -12,17 +14,18 @@ from microfleet.training.registry import CHAMPION, download_adapter
 
 def load_adapters(
     settings: Settings, fleet: FleetSpec, base: Any, alias: str = CHAMPION
-) -> tuple[Any, list[str]]:
+) -> tuple[Any, dict[str, str]]:
     """Each micromodel's `models:/micromodel-<name>@alias` as a named adapter on `base`.
 
     `settings.micromodel_versions` pins a micromodel to a version number or another alias.
     Micromodels without such a version are skipped (they have not been trained or promoted).
-    Returns the (possibly PEFT-wrapped) model and the names that were loaded.
+    Returns the (possibly PEFT-wrapped) model and {name: version}, where version is a hash of
+    the adapter's weights (it scopes cached answers: a new champion starts a fresh scope).
     """
     from peft import PeftModel
 
     model: Any = base
-    loaded: list[str] = []
+    loaded: dict[str, str] = {}
     for spec in fleet.micromodels:
         try:
             ref = settings.micromodel_versions.get(spec.name, alias)
@@ -33,5 +36,12 @@ def load_adapters(
             model = PeftModel.from_pretrained(base, str(path), adapter_name=spec.name)
         else:
             model.load_adapter(str(path), adapter_name=spec.name)
-        loaded.append(spec.name)
+        loaded[spec.name] = _weights_hash(path)
     return model, loaded
+
+
+def _weights_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(path.glob("*.safetensors")):
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]

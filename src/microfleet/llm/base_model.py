@@ -56,9 +56,15 @@ def resolve_base_model(configured: str | None, cache_dir: Path) -> Path | str:
 
 
 def load_base_model(
-    configured: str | None, cache_dir: Path, device: str | None = None, qlora: bool = False
+    configured: str | None,
+    cache_dir: Path,
+    device: str | None = None,
+    qlora: bool = False,
+    dtype_name: str = "float32",
 ) -> Any:
-    """(model, tokenizer) in fp32 on CPU, bf16 on CUDA; 4-bit NF4 weights with `qlora`.
+    """(model, tokenizer) in `dtype_name` on CPU (bf16 always on CUDA); NF4 weights with `qlora`.
+
+    `dtype_name="auto"` picks bf16 where the CPU has native bf16 (AVX512-BF16/AMX), for serving.
 
     `qlora` is honoured only on CUDA with bitsandbytes installed (it is fragile on the CPU).
     """
@@ -69,7 +75,7 @@ def load_base_model(
     hf_logging.disable_progress_bar()
     location = resolve_base_model(configured, cache_dir)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = torch.bfloat16 if device == "cuda" else _cpu_dtype(dtype_name)
     try:
         if qlora and device == "cuda" and qlora_available():
             model = AutoModelForCausalLM.from_pretrained(
@@ -86,6 +92,14 @@ def load_base_model(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def _cpu_dtype(name: str) -> Any:
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
+    return torch.bfloat16 if name == "bfloat16" else torch.float32
 
 
 def qlora_available() -> bool:

@@ -1,13 +1,17 @@
-"""The Generator seam: chat messages in, text out; local transformers by default."""
+"""The Generator seam: chat messages in, streamed text out.
+
+Default: LocalGenerator (llm/local.py, transformers + PEFT on this machine). Scale-out:
+OpenAIGenerator (llm/openai_backend.py, any OpenAI-compatible server: vLLM, LoRAX, llama.cpp).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+
+Messages = list[dict[str, str]]
 
 
 @dataclass
@@ -18,75 +22,76 @@ class Generation:
     finish_reason: str
 
 
+@dataclass
+class Delta:
+    """One streamed piece; the last one carries `finish_reason` and the token counts."""
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class BackendUnavailable(Exception):
+    """The generation backend cannot answer now (down, overloaded); the API answers 503."""
+
+
 class Generator(ABC):
     """One abstract method; `name` is the model id a client asks for."""
 
     name: str
+    parent: str | None = None  # the base model of an adapter
 
     @abstractmethod
-    async def generate(
-        self, messages: list[dict[str, str]], max_tokens: int, temperature: float
-    ) -> Generation:
-        """Complete the chat without blocking the event loop."""
+    def stream(
+        self, messages: Messages, max_tokens: int, temperature: float
+    ) -> AsyncIterator[Delta]:
+        """Yield the answer as it is generated; closing the iterator cancels the generation."""
 
+    async def generate(self, messages: Messages, max_tokens: int, temperature: float) -> Generation:
+        parts: list[str] = []
+        last = Delta("", "stop")
+        async for delta in self.stream(messages, max_tokens, temperature):
+            parts.append(delta.text)
+            last = delta
+        return Generation(
+            "".join(parts).strip(),
+            last.prompt_tokens,
+            last.completion_tokens,
+            last.finish_reason or "stop",
+        )
 
-class LocalGenerator(Generator):
-    """transformers on this machine; model work runs on a worker thread, one request at a time.
+    async def ready(self) -> bool:
+        """Whether the backend can take requests (for /readyz)."""
+        return True
 
-    Generators that share one PEFT model pass the same `lock`; `adapter` names the LoRA adapter
-    to switch to (None: the base model, with adapters disabled).
-    """
-
-    def __init__(
-        self,
-        model: Any,
-        tokenizer: Any,
-        name: str,
-        adapter: str | None = None,
-        lock: threading.Lock | None = None,
-    ) -> None:
-        self.model, self.tokenizer, self.name, self.adapter = model, tokenizer, name, adapter
-        self._lock = lock or threading.Lock()
-
-    async def generate(
-        self, messages: list[dict[str, str]], max_tokens: int, temperature: float
-    ) -> Generation:
-        return await asyncio.to_thread(self._generate, messages, max_tokens, temperature)
-
-    def _generate(
-        self, messages: list[dict[str, str]], max_tokens: int, temperature: float
-    ) -> Generation:
-        with self._lock, self._adapter_scope():
-            return complete_chat(self.model, self.tokenizer, messages, max_tokens, temperature)
-
-    def _adapter_scope(self) -> Any:
-        if not hasattr(self.model, "peft_config"):
-            return contextlib.nullcontext()
-        if self.adapter is None:
-            return self.model.disable_adapter()
-        self.model.set_adapter(self.adapter)
-        return contextlib.nullcontext()
+    async def close(self) -> None:
+        """Release what the backend holds."""
+        return None
 
 
 def complete_chat(
     model: Any,
     tokenizer: Any,
-    messages: list[dict[str, str]],
+    messages: Messages,
     max_tokens: int,
     temperature: float = 0.0,
 ) -> Generation:
-    """Apply the chat template, generate (greedy unless temperature > 0), decode the new text."""
+    """One blocking generation: the chat template, greedy unless temperature > 0, new text only.
+
+    Used by the local teacher and by evaluation; the server goes through the batching engine.
+    """
     import torch
 
     inputs = tokenizer.apply_chat_template(
         messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
     ).to(model.device)
-    sampling: dict[str, Any] = (
-        {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-    )
     with torch.no_grad():
         out = model.generate(
-            **inputs, max_new_tokens=max_tokens, pad_token_id=tokenizer.pad_token_id, **sampling
+            **inputs,
+            max_new_tokens=max_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            **sampling_args(temperature),
         )
     new = out[0][inputs["input_ids"].shape[1] :]
     finished = len(new) > 0 and int(new[-1]) == tokenizer.eos_token_id
@@ -96,3 +101,9 @@ def complete_chat(
         completion_tokens=len(new),
         finish_reason="stop" if finished or len(new) < max_tokens else "length",
     )
+
+
+def sampling_args(temperature: float) -> dict[str, Any]:
+    if temperature > 0:
+        return {"do_sample": True, "temperature": temperature}
+    return {"do_sample": False}

@@ -1,40 +1,125 @@
-"""The FastAPI app: state, error formatting, and the routes of serving/routes.py."""
+"""The FastAPI app: the runtime in state, the guard in front, errors in the OpenAI shape."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from microfleet.llm.generator import Generator
+from microfleet.config import Settings
+from microfleet.errors import StoreError, UserError
+from microfleet.inference.assistant import UnknownModel
+from microfleet.inference.runtime import Runtime
+from microfleet.llm.generator import BackendUnavailable
+from microfleet.serving.chat import router as chat_router
 from microfleet.serving.routes import api_error, router
+from microfleet.serving.security import Guard
+
+log = logging.getLogger("microfleet.serving")
 
 
-def create_app(
-    generators: dict[str, Generator], max_tokens_cap: int = 1024, parent: str | None = None
-) -> FastAPI:
-    """`generators` maps each served model id to its backend; adapters name `parent` as base."""
-    app = FastAPI(title="microfleet", version="0.1.0")
-    app.state.generators = generators
-    app.state.max_tokens_cap = max_tokens_cap
-    app.state.parent = parent
+def create_app(runtime: Runtime, settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await runtime.close()
+
+    app = FastAPI(title="microfleet", version="0.1.0", lifespan=lifespan)
+    app.state.runtime, app.state.settings = runtime, settings
+    app.state.timeout = settings.request_timeout_seconds
     app.state.created = int(time.time())
-    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
-    app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
+    app.state.ingest_lock = asyncio.Lock()
+    app.state.registry = CollectorRegistry()
+    app.state.registry.register(_Stats(runtime))
+    for kind, handler in _HANDLERS.items():
+        app.add_exception_handler(kind, handler)
     app.include_router(router)
+    app.include_router(chat_router)
+    app.add_middleware(
+        Guard,
+        keys=settings.api_key_list(),
+        max_body_bytes=settings.max_body_kb * 1024,
+        rate_limit=settings.rate_limit,
+        storage_uri=settings.rate_limit_storage,
+    )
     return app
 
 
-async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 naming the field, in the OpenAI error shape."""
+def _json(status: int, message: str, kind: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content=api_error(message, kind))
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming the field."""
+    assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"] if p != "body")
-    body = api_error(f"{where}: {first['msg']}", "invalid_request_error")
-    return JSONResponse(status_code=422, content=body)
+    where = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
+    return _json(422, f"{where}: {first['msg']}", "invalid_request_error")
 
 
-async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-    detail = exc.detail if isinstance(exc.detail, dict) else api_error(str(exc.detail), "error")
-    return JSONResponse(status_code=exc.status_code, content=detail)
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    if isinstance(exc.detail, dict):
+        return JSONResponse(status_code=exc.status_code, content=exc.detail)
+    return _json(exc.status_code, str(exc.detail), "error")
+
+
+async def _unknown_model(request: Request, exc: Exception) -> JSONResponse:
+    return _json(404, str(exc), "model_not_found")
+
+
+async def _user_error(request: Request, exc: Exception) -> JSONResponse:
+    return _json(400, str(exc), "invalid_request_error")
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, TimeoutError):
+        return _json(503, "timed out; retry, or ask for fewer max_tokens", "timeout")
+    return _json(503, f"unavailable: {str(exc).splitlines()[0]}", "service_unavailable")
+
+
+async def _internal(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s: %r", request.url.path, exc)
+    return _json(500, "internal error; the server log has the details", "internal_error")
+
+
+_HANDLERS: dict[Any, Any] = {
+    RequestValidationError: _invalid,
+    HTTPException: _http,
+    UnknownModel: _unknown_model,
+    UserError: _user_error,
+    StoreError: _unavailable,
+    BackendUnavailable: _unavailable,
+    TimeoutError: _unavailable,
+    Exception: _internal,
+}
+
+
+class _Stats:
+    """/metrics: cache hits and misses, batches, tokens (read from the runtime when scraped)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Any]:
+        cache = self.runtime.assistant.cache
+        results = CounterMetricFamily(
+            "microfleet_cache_lookups", "Answer cache lookups by result", labels=["result"]
+        )
+        if cache is not None:
+            for result, count in cache.stats.__dict__.items():
+                results.add_metric([result], count)
+        yield results
+        engine = self.runtime.engine
+        if engine is not None:
+            for name, value in engine.stats.__dict__.items():
+                yield GaugeMetricFamily(f"microfleet_engine_{name}", f"generation {name}", value)

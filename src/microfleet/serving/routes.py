@@ -1,15 +1,19 @@
-"""Route handlers: parse, call one generator, format. State comes from `request.app.state`."""
+"""Everything but chat: health, readiness, models, search, ingest, metrics. Thin handlers."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import asyncio
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
-from microfleet.llm.generator import Generator
-from microfleet.serving.schemas import ChatMessage, ChatRequest, ChatResponse, Choice, Usage
+from microfleet.documents.parse import RawRecord
+from microfleet.errors import UserError
+from microfleet.features.pipeline import embed_batch, prepare_batch, write_batch
+from microfleet.knowledge.service import parse_filter
+from microfleet.serving.schemas import IngestRequest, SearchRequest
 
-DEFAULT_MAX_TOKENS = 256
 router = APIRouter()
 
 
@@ -18,21 +22,25 @@ def api_error(message: str, kind: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind}}
 
 
-async def pick_generator(body: ChatRequest, request: Request) -> Generator:
-    generators: dict[str, Generator] = request.app.state.generators
-    if body.model not in generators:
-        known = ", ".join(generators)
-        message = f"unknown model '{body.model}'; known: {known}"
-        raise HTTPException(404, detail=api_error(message, "model_not_found"))
-    return generators[body.model]
-
-
-GeneratorDep = Annotated[Generator, Depends(pick_generator)]
-
-
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """200 once the models answer and the store opens; 503 with the reason otherwise."""
+    runtime = request.app.state.runtime
+    try:
+        chunks = await asyncio.wait_for(asyncio.to_thread(runtime.features.store.count), 5)
+        for name, route in runtime.assistant.routes.items():
+            if not await asyncio.wait_for(route.generator.ready(), 5):
+                raise RuntimeError(f"model '{name}' is not answering")
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+    models = list(runtime.assistant.routes)
+    return JSONResponse({"status": "ready", "models": models, "chunks": chunks})
 
 
 @router.get("/v1/models")
@@ -44,35 +52,63 @@ async def list_models(request: Request) -> dict[str, Any]:
             "object": "model",
             "created": state.created,
             "owned_by": "microfleet",
-            "parent": None if name == state.parent else state.parent,
+            "parent": route.generator.parent,
         }
-        for name in state.generators
+        for name, route in state.runtime.assistant.routes.items()
     ]
     return {"object": "list", "data": entries}
 
 
-@router.post("/v1/chat/completions")
-async def chat(body: ChatRequest, generator: GeneratorDep, request: Request) -> ChatResponse:
-    if body.stream:
-        raise HTTPException(400, detail=api_error("stream=true is not served yet", "unsupported"))
-    if not body.messages or not any(m.content.strip() for m in body.messages):
-        raise HTTPException(400, detail=api_error("messages are empty", "invalid_request_error"))
-    asked = body.max_completion_tokens or body.max_tokens or DEFAULT_MAX_TOKENS
-    limit = min(asked, request.app.state.max_tokens_cap)
-    result = await generator.generate(
-        [m.model_dump() for m in body.messages], limit, body.temperature
-    )
-    return ChatResponse(
-        model=body.model,
-        choices=[
-            Choice(
-                message=ChatMessage(role="assistant", content=result.text),
-                finish_reason=result.finish_reason,
-            )
-        ],
-        usage=Usage(
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            total_tokens=result.prompt_tokens + result.completion_tokens,
-        ),
-    )
+@router.post("/v1/search")
+async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
+    knowledge = request.app.state.runtime.assistant.search
+    flt = parse_filter(body.since, body.symbols, body.tags)
+    hits = await asyncio.to_thread(knowledge.search, body.query, body.k, flt, body.mode)
+    return {"object": "list", "data": [hit.as_dict() for hit in hits]}
+
+
+@router.post("/v1/ingest")
+async def ingest(request: Request) -> dict[str, Any]:
+    """A JSON body `{"documents": [...]}`, or JSONL (one document per line)."""
+    records = _records(await request.body(), request.headers.get("content-type", ""))
+    ctx = request.app.state.runtime.features
+    async with request.app.state.ingest_lock:  # one writer at a time
+        return await asyncio.to_thread(_run_steps, records, ctx)
+
+
+def _records(raw: bytes, content_type: str) -> list[RawRecord]:
+    text = raw.decode("utf-8", errors="replace")
+    if "json" in content_type and "ndjson" not in content_type and "jsonl" not in content_type:
+        try:
+            body = IngestRequest.model_validate_json(text)
+        except ValueError as exc:
+            raise UserError(
+                f"body: expected {{'documents': [...]}} ({_first_error(exc)})"
+            ) from None
+        return [RawRecord(ref=f"documents[{i}]", fields=d) for i, d in enumerate(body.documents)]
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not lines:
+        raise UserError("no documents: send JSONL lines or {'documents': [...]}")
+    return [RawRecord(ref=f"line {n}", line=line) for n, line in lines]
+
+
+def _first_error(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(exc).splitlines()[0]
+
+
+def _run_steps(records: list[RawRecord], ctx: Any) -> dict[str, Any]:
+    batch = prepare_batch(records, ctx)
+    failures = [{"ref": f.ref, "reason": f.reason} for f in batch.failures]
+    stats = write_batch(embed_batch(batch, ctx), ctx)
+    return {**stats.as_dict(), "errors": failures}
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,12 +1,14 @@
-"""The OpenAI chat-completions wire format (the subset microfleet serves)."""
+"""The wire formats: OpenAI chat completions (the subset served, plus `sources`), search, ingest."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_MAX_TOKENS = 256
 
 
 class ChatMessage(BaseModel):
@@ -16,7 +18,13 @@ class ChatMessage(BaseModel):
     content: str
 
 
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
 class ChatRequest(BaseModel):
+    """OpenAI's request; `rag`, `session_id`, `since`, `symbols` and `tags` are extensions."""
+
     model_config = ConfigDict(extra="ignore")
 
     model: str
@@ -25,12 +33,28 @@ class ChatRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float = Field(default=0.0, ge=0, le=2)
     stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = Field(default=None, max_length=256)
+    session_id: str | None = Field(default=None, max_length=256)
+    rag: bool | None = None
+    since: str | None = None
+    symbols: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+    def limit(self, cap: int) -> int:
+        return min(self.max_completion_tokens or self.max_tokens or DEFAULT_MAX_TOKENS, cap)
 
 
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+
+    @classmethod
+    def of(cls, prompt: int, completion: int) -> Usage:
+        return cls(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
 
 
 class Choice(BaseModel):
@@ -46,3 +70,22 @@ class ChatResponse(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+    cached: str | None = None
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1)
+    k: int = Field(default=5, ge=1, le=100)
+    mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    since: str | None = None
+    symbols: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+
+class IngestRequest(BaseModel):
+    """Documents in the JSONL contract's shape (each one is validated by the feature pipeline)."""
+
+    documents: list[dict[str, Any]] = Field(min_length=1)

@@ -1,0 +1,195 @@
+"""Serving commands: serve, ask, chat. Thin: parse, call the inference pipeline, print."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from microfleet.cli_errors import friendly_errors
+from microfleet.config import Settings
+
+Printer = Callable[[str], None]
+UrlOption = Annotated[
+    str | None,
+    typer.Option(help="Ask a running server (e.g. http://127.0.0.1:8000) instead of in-process."),
+]
+ModelOption = Annotated[
+    str | None, typer.Option(help="A model id from /v1/models (default: the base model).")
+]
+
+
+@friendly_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (MICROFLEET_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (MICROFLEET_PORT).")] = None,
+) -> None:
+    """Serve the OpenAI-compatible API: chat (JSON, SSE, WebSocket), search, ingest, health."""
+    import uvicorn
+
+    from microfleet.serving.service import build_app
+
+    settings = Settings()
+    app = build_app(settings)
+    host, port = host or settings.host, port or settings.port
+    typer.echo(f"microfleet serving on http://{host}:{port} (models: GET /v1/models)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@friendly_errors
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    model: ModelOption = None,
+    url: UrlOption = None,
+    max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
+    rag: Annotated[bool, typer.Option(help="Ground the answer in the knowledge base.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """One question: the answer streams to the terminal, then its numbered sources."""
+    out: Printer = (lambda _: None) if as_json else _write
+    session = Session(url, model, max_tokens, rag, session=None)
+    answer, sources, cached = session.ask(question, out)
+    if as_json:
+        typer.echo(json.dumps({"answer": answer, "sources": sources, "cached": cached}))
+    else:
+        _print_sources(sources)
+
+
+@friendly_errors
+def chat(
+    model: ModelOption = None,
+    url: UrlOption = None,
+    session: Annotated[
+        str | None, typer.Option(help="Resume a conversation by its id (default: a new one).")
+    ] = None,
+    max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
+) -> None:
+    """A conversation with memory: each answer sees the earlier turns. Ctrl-D or `exit` ends it."""
+    chat_session = Session(url, model, max_tokens, True, session or uuid.uuid4().hex)
+    typer.echo(f"session {chat_session.session} (resume with --session)", err=True)
+    while True:
+        try:
+            question = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("", err=True)
+            return
+        if question in ("exit", "quit"):
+            return
+        if question:
+            _write("bot> ")
+            _, sources, _ = chat_session.ask(question, _write)
+            _print_sources(sources)
+
+
+class Session:
+    """Asks in-process (the runtime is loaded on first use) or through a server's API."""
+
+    def __init__(
+        self, url: str | None, model: str | None, max_tokens: int, rag: bool, session: str | None
+    ) -> None:
+        self.url, self.model, self.max_tokens = url, model, max_tokens
+        self.rag, self.session = rag, session
+        self._runtime: Any = None
+
+    def ask(self, question: str, out: Printer) -> tuple[str, list[dict[str, Any]], str | None]:
+        if self.url:
+            return _ask_server(self, question, out)
+        if self._runtime is None:
+            from microfleet.inference.runtime import build_runtime
+
+            self._runtime = build_runtime(Settings())
+        return asyncio.run(_ask_local(self, question, out))
+
+
+async def _ask_local(
+    session: Session, question: str, out: Printer
+) -> tuple[str, list[dict[str, Any]], str | None]:
+    from microfleet.inference.assistant import Turn
+
+    runtime = session._runtime
+    turn = Turn(
+        model=session.model or runtime.base_name,
+        messages=[{"role": "user", "content": question}],
+        max_tokens=session.max_tokens,
+        session=session.session,
+        rag=session.rag,
+    )
+    prepared = await runtime.assistant.prepare(turn)
+    parts = []
+    async for delta in runtime.assistant.stream(prepared):
+        parts.append(delta.text)
+        out(delta.text)
+    out("\n")
+    return "".join(parts).strip(), prepared.sources, prepared.cached
+
+
+def _ask_server(
+    session: Session, question: str, out: Printer
+) -> tuple[str, list[dict[str, Any]], str | None]:
+    import os
+
+    import openai
+
+    from microfleet.errors import MicrofleetError
+
+    client = openai.OpenAI(
+        base_url=f"{str(session.url).rstrip('/')}/v1",
+        api_key=os.environ.get("MICROFLEET_API_KEY", "none"),
+    )
+    extra: dict[str, Any] = {"rag": session.rag}
+    headers = {"X-Session-Id": session.session} if session.session else {}
+    try:
+        model = session.model or client.models.list().data[0].id
+        stream = client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": question}],
+            max_tokens=session.max_tokens,
+            stream=True,
+            extra_body=extra,
+            extra_headers=headers,
+        )
+        parts: list[str] = []
+        sources: list[dict[str, Any]] = []
+        cached = None
+        for chunk in stream:
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    parts.append(choice.delta.content)
+                    out(choice.delta.content)
+            sources = (chunk.model_extra or {}).get("sources") or sources
+            cached = (chunk.model_extra or {}).get("cached") or cached
+    except openai.APIStatusError as exc:
+        raise MicrofleetError(f"{session.url}: {exc.status_code} {_message(exc)}") from None
+    except openai.APIConnectionError:
+        raise MicrofleetError(
+            f"cannot reach {session.url}; is `microfleet serve` running?"
+        ) from None
+    out("\n")
+    return "".join(parts).strip(), sources, cached
+
+
+def _message(exc: Any) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    return str(body.get("message") or body.get("error", {}).get("message") or exc.message)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _print_sources(sources: list[dict[str, Any]]) -> None:
+    for source in sources:
+        where = f" <{source['url']}>" if source.get("url") else ""
+        typer.echo(f"  [{source['index']}] {source['title']}{where}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(ask)
+    app.command()(chat)

@@ -1,0 +1,1 @@
+"""The inference pipeline: memory, cache, retrieval and generation behind the API and the CLI."""

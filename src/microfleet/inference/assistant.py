@@ -1,0 +1,250 @@
+"""The answer pipeline behind every transport (HTTP, SSE, WebSocket, CLI):
+
+memory -> cache (exact, then semantic) -> retrieval -> a prompt that fits -> generation
+-> memory and cache updated. `prepare` does everything up to generation; `stream` generates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from microfleet.errors import UserError
+from microfleet.inference.cache import CacheKey, SemanticCache
+from microfleet.inference.memory import Memory
+from microfleet.inference.rag import NO_SOURCES_ANSWER, RAG_SYSTEM_PROMPT, Grounding, ground
+from microfleet.inference.tracing import Tracer, TraceRecord
+from microfleet.knowledge.search import KnowledgeSearch
+from microfleet.knowledge.store import SearchFilter, SearchHit
+from microfleet.llm.generator import Delta, Generator, Messages
+
+
+class UnknownModel(UserError):
+    pass
+
+
+@dataclass
+class ModelRoute:
+    """A served model id: its backend, the system prompt it was trained on, its search scope."""
+
+    generator: Generator
+    system_prompt: str = RAG_SYSTEM_PROMPT
+    scope: SearchFilter | None = None
+    version: str = "base"
+
+
+@dataclass
+class Turn:
+    """One request, free of any transport."""
+
+    model: str
+    messages: Messages
+    max_tokens: int
+    temperature: float = 0.0
+    session: str | None = None
+    tenant: str = "public"
+    use_cache: bool = True
+    rag: bool = True
+    filter: SearchFilter | None = None
+
+
+@dataclass
+class Prepared:
+    turn: Turn
+    route: ModelRoute
+    question: str
+    messages: Messages = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    fixed_answer: str | None = None  # a cache hit, or "no sources"
+    cached: str | None = None  # "exact" | "semantic"
+    cache_key: CacheKey | None = None
+    vector: list[float] | None = None
+    trace: TraceRecord | None = None
+
+
+@dataclass
+class AnswerOptions:
+    k: int = 3
+    min_similarity: float = 0.3
+    context_window: int = 2048
+    memory_tokens: int = 1024
+
+
+class Assistant:
+    def __init__(
+        self,
+        routes: dict[str, ModelRoute],
+        search: KnowledgeSearch | None,
+        count_tokens: Callable[[str], int],
+        memory: Memory,
+        cache: SemanticCache | None,
+        tracer: Tracer,
+        options: AnswerOptions,
+    ) -> None:
+        self.routes, self.search, self.count = routes, search, count_tokens
+        self.memory, self.cache, self.tracer, self.options = memory, cache, tracer, options
+
+    def route(self, model: str) -> ModelRoute:
+        if model not in self.routes:
+            raise UnknownModel(f"unknown model '{model}'; known: {', '.join(self.routes)}")
+        return self.routes[model]
+
+    async def prepare(self, turn: Turn) -> Prepared:
+        route = self.route(turn.model)
+        question, earlier, system = split_messages(turn.messages)
+        history = await asyncio.to_thread(self._history, turn.session)
+        prepared = Prepared(turn, route, question)
+        if self.tracer.enabled:
+            prepared.trace = TraceRecord(turn.model, question)
+        if self.cache is not None and turn.use_cache and turn.temperature == 0:
+            prepared.cache_key = self._cache_key(turn, route, [*history, *earlier], question)
+            if await asyncio.to_thread(self._lookup, prepared):
+                return prepared
+        hits = await self._retrieve(prepared) if turn.rag and self.search else None
+        if hits == []:
+            prepared.fixed_answer = NO_SOURCES_ANSWER
+            return prepared
+        prompt = "\n\n".join([route.system_prompt, *system]) if system else route.system_prompt
+        budget = self.options.context_window - turn.max_tokens
+        grounding: Grounding = ground(
+            prompt, [*history, *earlier], question, hits, budget, self.count
+        )
+        prepared.messages, prepared.sources = grounding.messages, grounding.sources
+        return prepared
+
+    def _history(self, session: str | None) -> Messages:
+        if not session or self.options.memory_tokens == 0:
+            return []
+        return self.memory.load(session)
+
+    def _cache_key(
+        self, turn: Turn, route: ModelRoute, earlier: Messages, question: str
+    ) -> CacheKey:
+        params = json.dumps([turn.max_tokens, turn.rag, repr(turn.filter)])
+        version = self.search.store.version() if self.search else "none"
+        return CacheKey(
+            turn.tenant,
+            f"{turn.model}@{route.version}",
+            version,
+            json.dumps(earlier),
+            question,
+            params,
+        )
+
+    def _vector(self, prepared: Prepared) -> list[float]:
+        if prepared.vector is None:
+            if self.search is None:
+                raise UserError("no embedder: the semantic cache needs the knowledge base")
+            prepared.vector = self.search.embedder.embed([prepared.question])[0].tolist()
+        return prepared.vector
+
+    def _lookup(self, prepared: Prepared) -> bool:
+        assert self.cache is not None and prepared.cache_key is not None
+        found = self.cache.lookup(prepared.cache_key, lambda: self._vector(prepared))
+        if found is None:
+            return False
+        prepared.cached, answer = found
+        prepared.fixed_answer, prepared.sources = answer["text"], answer["sources"]
+        return True
+
+    async def _retrieve(self, prepared: Prepared) -> list[SearchHit]:
+        started = time.time_ns()
+        hits = await asyncio.to_thread(self._search, prepared)
+        if prepared.trace:
+            found = [{"doc_id": h.doc_id, "title": h.title, "score": h.score} for h in hits]
+            prepared.trace.step(
+                "retrieve", started, {"question": prepared.question}, {"hits": found}
+            )
+        return hits
+
+    def _search(self, prepared: Prepared) -> list[SearchHit]:
+        assert self.search is not None
+        flt = _merge(prepared.route.scope, prepared.turn.filter)
+        return self.search.relevant(
+            prepared.question,
+            self._vector(prepared),
+            self.options.k,
+            self.options.min_similarity,
+            flt,
+        )
+
+    async def stream(self, prepared: Prepared) -> AsyncIterator[Delta]:
+        """The answer, piece by piece; memory and cache are updated once it is complete."""
+        if prepared.fixed_answer is not None:
+            yield Delta(prepared.fixed_answer)
+            yield Delta("", "stop", 0, 0)
+            await asyncio.to_thread(self._remember, prepared, prepared.fixed_answer, None)
+            return
+        turn, parts, started = prepared.turn, [], time.time_ns()
+        last = Delta("", "stop")
+        generator = prepared.route.generator
+        async for delta in generator.stream(prepared.messages, turn.max_tokens, turn.temperature):
+            if delta.finish_reason:
+                last = delta  # held back: the footer goes before it
+                continue
+            parts.append(delta.text)
+            yield delta
+        text = "".join(parts).strip()
+        footer = citation_footer(text, prepared.sources)
+        if footer:
+            text += footer
+            yield Delta(footer)
+        if prepared.trace:
+            usage = {
+                "prompt_tokens": last.prompt_tokens,
+                "completion_tokens": last.completion_tokens,
+            }
+            prepared.trace.step("generate", started, {"messages": prepared.messages}, usage)
+        await asyncio.to_thread(self._remember, prepared, text, last)
+        yield last
+
+    def _remember(self, prepared: Prepared, text: str, last: Delta | None) -> None:
+        turn = prepared.turn
+        if turn.session:
+            exchange = [{"role": "user", "content": prepared.question}]
+            self.memory.append(turn.session, [*exchange, {"role": "assistant", "content": text}])
+        complete = last is None or last.finish_reason in ("stop", "length")
+        if prepared.cache_key and self.cache and not prepared.cached and complete:
+            answer = {"text": text, "sources": prepared.sources}
+            self.cache.store(prepared.cache_key, self._vector(prepared), answer)
+        if prepared.trace:
+            attributes = {"cached": prepared.cached or "", "sources": len(prepared.sources)}
+            self.tracer.write(prepared.trace, text, attributes)
+
+    def close(self) -> None:
+        self.memory.close()
+        if self.cache is not None:
+            self.cache.index.close()
+
+
+def citation_footer(text: str, sources: list[dict[str, Any]]) -> str:
+    """A numbered list of the sources when the model cited none of them inline."""
+    if not sources or any(f"[{s['index']}]" in text for s in sources):
+        return ""
+    return "\n\nSources: " + "; ".join(f"[{s['index']}] {s['title']}" for s in sources)
+
+
+def split_messages(messages: Messages) -> tuple[str, Messages, list[str]]:
+    """(the last user message, the turns before it, the client's system prompts)."""
+    system = [m["content"] for m in messages if m["role"] in ("system", "developer")]
+    dialogue = [m for m in messages if m["role"] in ("user", "assistant")]
+    if not dialogue or dialogue[-1]["role"] != "user" or not dialogue[-1]["content"].strip():
+        raise UserError("messages must end with a non-empty user message")
+    return dialogue[-1]["content"].strip(), dialogue[:-1], system
+
+
+def _merge(scope: SearchFilter | None, asked: SearchFilter | None) -> SearchFilter | None:
+    if scope is None or scope.is_empty():
+        return asked
+    if asked is None or asked.is_empty():
+        return scope
+    return SearchFilter(
+        since=asked.since or scope.since,
+        symbols=asked.symbols or scope.symbols,
+        tags=asked.tags or scope.tags,
+        doc_ids=asked.doc_ids or scope.doc_ids,
+    )

@@ -1,0 +1,95 @@
+"""Grounding: retrieved chunks become numbered sources that fit the model's context window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from microfleet.errors import UserError
+from microfleet.knowledge.store import SearchHit
+from microfleet.llm.generator import Messages
+from microfleet.training.teacher import build_messages
+
+RAG_SYSTEM_PROMPT = (
+    "You are a careful assistant. Answer the question using only the numbered sources in the "
+    "context, and cite the sources you use like [1]. If the sources do not answer the question, "
+    "say that you do not know."
+)
+NO_SOURCES_ANSWER = (
+    "I found nothing in the knowledge base that answers this, so I cannot give a sourced answer. "
+    "Add documents on the topic with `microfleet ingest` (or POST /v1/ingest) and ask again."
+)
+PROMPT_MARGIN = 16  # template tokens the count of the parts does not see
+
+
+@dataclass
+class Grounding:
+    """The prompt for the model and the sources its `[n]` citations refer to."""
+
+    messages: Messages
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+def source_entry(index: int, hit: SearchHit) -> dict[str, Any]:
+    return {
+        "index": index,
+        "doc_id": hit.doc_id,
+        "chunk_id": hit.chunk_id,
+        "title": hit.title,
+        "url": hit.url,
+        "score": round(hit.score, 4),
+    }
+
+
+def ground(
+    system_prompt: str,
+    history: Messages,
+    question: str,
+    hits: list[SearchHit] | None,
+    budget: int,
+    count: Callable[[str], int],
+) -> Grounding:
+    """Fit history + sources + question into `budget` tokens, dropping context before history.
+
+    `hits=None` means no retrieval (plain chat). The question itself is never cut: a question
+    longer than the budget is a UserError that states the limit.
+    """
+    fixed = count(system_prompt) + count(question) + PROMPT_MARGIN
+    if fixed > budget:
+        raise UserError(
+            f"the prompt is {fixed} tokens; the limit is {budget} tokens for this max_tokens"
+        )
+    history = _window(history, budget - fixed, count)
+    room = budget - fixed - sum(count(m["content"]) + 4 for m in history)
+    context, sources = _context(hits or [], room, count)
+    messages = [*build_messages(system_prompt, question, context)]
+    messages[1:1] = history  # after the system prompt, before the question
+    return Grounding(messages, sources)
+
+
+def _window(history: Messages, room: int, count: Callable[[str], int]) -> Messages:
+    """The most recent turns that fit in `room` tokens."""
+    kept: Messages = []
+    for message in reversed(history):
+        room -= count(message["content"]) + 4
+        if room < 0:
+            break
+        kept.insert(0, message)
+    return kept
+
+
+def _context(
+    hits: list[SearchHit], room: int, count: Callable[[str], int]
+) -> tuple[str, list[dict[str, Any]]]:
+    parts: list[str] = []
+    sources: list[dict[str, Any]] = []
+    for hit in hits:
+        part = f"[{len(sources) + 1}] {hit.title}: {hit.text}"
+        cost = count(part) + 1
+        if cost > room:
+            continue  # a shorter, lower-ranked chunk may still fit
+        room -= cost
+        parts.append(part)
+        sources.append(source_entry(len(sources) + 1, hit))
+    return "\n".join(parts), sources

@@ -1,0 +1,244 @@
+"""The local backend: one model on one worker thread; concurrent requests share a batch.
+
+Requests that arrive while a batch runs wait for the next one; each batch may mix adapters
+(PEFT `adapter_names`). Tokens stream back to each request's asyncio queue as they are made,
+and a request whose consumer goes away (a client disconnect) is stopped at the next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from microfleet.llm.generator import Delta, Generator, Messages, sampling_args
+
+BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
+
+
+@dataclass(eq=False)
+class Job:
+    messages: Messages
+    max_tokens: int
+    temperature: float
+    adapter: str | None
+    loop: asyncio.AbstractEventLoop
+    out: asyncio.Queue[Delta | BaseException]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def emit(self, item: Delta | BaseException) -> None:
+        self.loop.call_soon_threadsafe(self.out.put_nowait, item)
+
+
+@dataclass
+class EngineStats:
+    batches: int = 0
+    requests: int = 0
+    largest_batch: int = 0
+    cancelled: int = 0
+    tokens: int = 0
+
+
+class BatchingEngine:
+    """Owns the model: every generation runs on its thread, in batches of up to `max_batch`."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_batch: int = 8, window_s: float = 0.005):
+        self.model, self.tokenizer = model, tokenizer
+        self.max_batch, self.window_s = max_batch, window_s
+        self.stats = EngineStats()
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="microfleet-generate", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        self._jobs.put(job)
+
+    def close(self) -> None:
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        held: list[Job] = []
+        while True:
+            first = held.pop(0) if held else self._jobs.get()
+            if first is None:
+                return
+            batch = self._collect(first, held)
+            live = [job for job in batch if not job.cancelled.is_set()]
+            if live:
+                self._generate(live)
+
+    def _collect(self, first: Job, held: list[Job]) -> list[Job]:
+        """`first` plus what arrives within the window and samples the same way."""
+        batch = [first]
+        take = [job for job in held if job.temperature == first.temperature]
+        for job in take[: self.max_batch - 1]:
+            held.remove(job)
+            batch.append(job)
+        deadline = time.monotonic() + self.window_s
+        while len(batch) < self.max_batch:
+            try:
+                item = self._jobs.get(timeout=max(deadline - time.monotonic(), 1e-4))
+            except queue.Empty:
+                break
+            if item is None:
+                self._jobs.put(None)  # close after this batch
+                break
+            (batch if item.temperature == first.temperature else held).append(item)
+        return batch
+
+    def _generate(self, batch: list[Job]) -> None:
+        import torch
+        from transformers import StoppingCriteriaList
+
+        self.stats.batches += 1
+        self.stats.requests += len(batch)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        try:
+            inputs = self._encode(batch)
+            streamer = RowStreamer(self.tokenizer, batch, self._eos_ids(), inputs["attention_mask"])
+            extra: dict[str, Any] = {}
+            if hasattr(self.model, "peft_config"):
+                extra["adapter_names"] = [job.adapter or BASE_ADAPTER for job in batch]
+            with torch.no_grad():
+                self.model.generate(
+                    **inputs,
+                    max_new_tokens=max(job.max_tokens for job in batch),
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    streamer=streamer,
+                    stopping_criteria=StoppingCriteriaList([streamer.stopping()]),
+                    **sampling_args(batch[0].temperature),
+                    **extra,
+                )
+            streamer.end()
+            self.stats.cancelled += streamer.cancelled
+            self.stats.tokens += streamer.tokens
+        except Exception as exc:  # the requests get the error; the engine keeps running
+            for job in batch:
+                job.emit(exc)
+
+    def _encode(self, batch: list[Job]) -> Any:
+        prompts = [
+            self.tokenizer.apply_chat_template(
+                job.messages, add_generation_prompt=True, tokenize=False
+            )
+            for job in batch
+        ]
+        return self.tokenizer(
+            prompts,
+            return_tensors="pt",
+            padding=True,
+            padding_side="left",
+            add_special_tokens=False,
+        ).to(self.model.device)
+
+    def _eos_ids(self) -> set[int]:
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        ids = configured if isinstance(configured, list) else [configured]
+        return {int(i) for i in [*ids, self.tokenizer.eos_token_id] if i is not None}
+
+
+@dataclass
+class _Row:
+    job: Job
+    prompt_tokens: int
+    ids: list[int] = field(default_factory=list)
+    sent: int = 0
+    done: bool = False
+
+
+class RowStreamer:
+    """A transformers streamer for a batch: routes each row's new token to its own request."""
+
+    def __init__(self, tokenizer: Any, batch: list[Job], eos: set[int], mask: Any) -> None:
+        self.tokenizer, self.eos = tokenizer, eos
+        lengths = mask.sum(dim=1).tolist()
+        self.rows = [_Row(job, int(n)) for job, n in zip(batch, lengths, strict=True)]
+        self._prompt_seen = False
+        self.cancelled = 0
+        self.tokens = 0
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # generate() first hands over the prompt ids
+            self._prompt_seen = True
+            return
+        for row, token in zip(self.rows, value.reshape(-1).tolist(), strict=True):
+            if not row.done:
+                self._advance(row, int(token))
+
+    def _advance(self, row: _Row, token: int) -> None:
+        if row.job.cancelled.is_set():
+            self.cancelled += 1
+            self._finish(row, "cancelled")
+            return
+        if token in self.eos:
+            self._finish(row, "stop")
+            return
+        row.ids.append(token)
+        self.tokens += 1
+        text = self.tokenizer.decode(row.ids, skip_special_tokens=True)
+        if not text.endswith("\ufffd"):  # hold back half a multi-byte character
+            piece, row.sent = text[row.sent :], len(text)
+            if piece:
+                row.job.emit(Delta(piece))
+        if len(row.ids) >= row.job.max_tokens:
+            self._finish(row, "length")
+
+    def _finish(self, row: _Row, reason: str) -> None:
+        row.done = True
+        row.job.emit(Delta("", reason, row.prompt_tokens, len(row.ids)))
+
+    def end(self) -> None:
+        for row in self.rows:
+            if not row.done:
+                self._finish(row, "stop")
+
+    def stopping(self) -> Any:
+        from transformers import StoppingCriteria
+
+        rows = self.rows
+
+        class _RowsDone(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                import torch
+
+                flags = [row.done or row.job.cancelled.is_set() for row in rows]
+                return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+        return _RowsDone()
+
+
+class LocalGenerator(Generator):
+    """One served model id: the base model (adapter None) or one LoRA adapter on it."""
+
+    def __init__(
+        self,
+        engine: BatchingEngine,
+        name: str,
+        adapter: str | None = None,
+        parent: str | None = None,
+    ) -> None:
+        self.engine, self.name, self.adapter, self.parent = engine, name, adapter, parent
+
+    async def stream(
+        self, messages: Messages, max_tokens: int, temperature: float
+    ) -> AsyncIterator[Delta]:
+        out: asyncio.Queue[Delta | BaseException] = asyncio.Queue()
+        job = Job(messages, max_tokens, temperature, self.adapter, asyncio.get_running_loop(), out)
+        self.engine.submit(job)
+        try:
+            while True:
+                item = await out.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.finish_reason:
+                    return
+        finally:
+            job.cancelled.set()  # a no-op when finished; stops the row when the client left
+
+    async def close(self) -> None:
+        self.engine.close()

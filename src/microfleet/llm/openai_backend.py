@@ -1,0 +1,82 @@
+"""The scale-out backend: any OpenAI-compatible server (vLLM --enable-lora, LoRAX, llama.cpp,
+Ollama, OpenAI). A micromodel is served there as an adapter whose name is the `model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from microfleet.llm.generator import BackendUnavailable, Delta, Generator, Messages
+
+
+class OpenAIGenerator(Generator):
+    """`name` is what our clients ask for; `remote_model` is what the server calls it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        name: str,
+        remote_model: str | None = None,
+        parent: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.name, self.parent = name, parent
+        self.remote_model = remote_model or name
+        self.client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key or "unused", timeout=timeout, max_retries=2
+        )
+
+    async def stream(
+        self, messages: Messages, max_tokens: int, temperature: float
+    ) -> AsyncIterator[Delta]:
+        try:
+            response = await self.client.chat.completions.create(  # type: ignore[call-overload]
+                model=self.remote_model,
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        except (
+            openai.APIConnectionError,
+            openai.APITimeoutError,
+            openai.InternalServerError,
+        ) as exc:
+            raise BackendUnavailable(f"{self.client.base_url}: {exc}") from None
+        async with response:
+            async for delta in _deltas(response):
+                yield delta
+
+    async def ready(self) -> bool:
+        try:
+            await self.client.models.list()
+        except openai.OpenAIError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+async def _deltas(response: Any) -> AsyncIterator[Delta]:
+    """Chunks to Deltas; the finish reason and the usage chunk become one final Delta."""
+    finish: str | None = None
+    usage = None
+    async for chunk in response:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices[:1]:
+            if choice.delta.content:
+                yield Delta(choice.delta.content)
+            finish = choice.finish_reason or finish
+    yield Delta(
+        "",
+        finish or "stop",
+        usage.prompt_tokens if usage else 0,
+        usage.completion_tokens if usage else 0,
+    )

@@ -1,0 +1,85 @@
+"""Streaming helpers shared by SSE and the WebSocket: a deadline, and OpenAI chunk frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from microfleet.errors import MicrofleetError
+from microfleet.inference.assistant import Prepared
+from microfleet.llm.generator import Delta
+
+
+async def within(stream: AsyncIterator[Delta], seconds: float) -> AsyncIterator[Delta]:
+    """The stream's items until `seconds` have passed (then TimeoutError); always closed."""
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                item = await asyncio.wait_for(anext(stream), max(remaining, 0.001))
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+
+
+class ChunkWriter:
+    """`chat.completion.chunk` JSON for one streamed answer."""
+
+    def __init__(self, model: str) -> None:
+        self.id, self.model, self.created = f"chatcmpl-{uuid.uuid4().hex}", model, int(time.time())
+
+    def frame(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return self._dump({"choices": [choice], **extra})
+
+    def usage(self, prompt: int, completion: int) -> str:
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+        return self._dump({"choices": [], "usage": {**usage, "total_tokens": prompt + completion}})
+
+    def _dump(self, body: dict[str, Any]) -> str:
+        head = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+        }
+        return json.dumps({**head, **body}, ensure_ascii=False)
+
+
+async def sse_events(
+    answer: AsyncIterator[Delta], prepared: Prepared, include_usage: bool, seconds: float
+) -> AsyncIterator[dict[str, str]]:
+    """SSE data frames: a role frame, content frames, a final frame with `sources`, [DONE]."""
+    writer = ChunkWriter(prepared.turn.model)
+    yield {"data": writer.frame({"role": "assistant", "content": ""})}
+    last = Delta("", "stop")
+    try:
+        async for delta in within(answer, seconds):
+            if delta.text:
+                yield {"data": writer.frame({"content": delta.text})}
+            last = delta
+    except Exception as exc:  # the status line is sent already: report in-band, then end
+        yield {"data": json.dumps({"error": {"message": error_message(exc), "type": "error"}})}
+        yield {"data": "[DONE]"}
+        return
+    extra = {"sources": prepared.sources, "cached": prepared.cached}
+    yield {"data": writer.frame({}, last.finish_reason or "stop", **extra)}
+    if include_usage:
+        yield {"data": writer.usage(last.prompt_tokens, last.completion_tokens)}
+    yield {"data": "[DONE]"}
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, MicrofleetError):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return "the answer took too long and was stopped; retry, or ask for fewer max_tokens"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"generation failed: {text}"
