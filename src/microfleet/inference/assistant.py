@@ -16,7 +16,13 @@ from typing import Any
 from microfleet.errors import UserError
 from microfleet.inference.cache import CacheKey, SemanticCache
 from microfleet.inference.memory import Memory
-from microfleet.inference.rag import NO_SOURCES_ANSWER, RAG_SYSTEM_PROMPT, Grounding, ground
+from microfleet.inference.rag import (
+    CHAT_SYSTEM_PROMPT,
+    NO_SOURCES_ANSWER,
+    RAG_SYSTEM_PROMPT,
+    Grounding,
+    ground,
+)
 from microfleet.inference.tracing import Tracer, TraceRecord
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.store import SearchFilter, SearchHit
@@ -32,9 +38,14 @@ class ModelRoute:
     """A served model id: its backend, the system prompt it was trained on, its search scope."""
 
     generator: Generator
-    system_prompt: str = RAG_SYSTEM_PROMPT
+    system_prompt: str | None = None  # None: the base model's, grounded or plain
     scope: SearchFilter | None = None
     version: str = "base"
+
+    def prompt(self, grounded: bool) -> str:
+        if self.system_prompt:
+            return self.system_prompt
+        return RAG_SYSTEM_PROMPT if grounded else CHAT_SYSTEM_PROMPT
 
 
 @dataclass
@@ -104,11 +115,13 @@ class Assistant:
             prepared.cache_key = self._cache_key(turn, route, [*history, *earlier], question)
             if await asyncio.to_thread(self._lookup, prepared):
                 return prepared
+        elif self.cache is not None:
+            self.cache.stats.bypassed += 1
         hits = await self._retrieve(prepared) if turn.rag and self.search else None
         if hits == []:
             prepared.fixed_answer = NO_SOURCES_ANSWER
             return prepared
-        prompt = "\n\n".join([route.system_prompt, *system]) if system else route.system_prompt
+        prompt = "\n\n".join([route.prompt(hits is not None), *system])
         budget = self.options.context_window - turn.max_tokens
         grounding: Grounding = ground(
             prompt, [*history, *earlier], question, hits, budget, self.count

@@ -16,6 +16,7 @@ RAG_SYSTEM_PROMPT = (
     "context, and cite the sources you use like [1]. If the sources do not answer the question, "
     "say that you do not know."
 )
+CHAT_SYSTEM_PROMPT = "You are a helpful assistant."
 NO_SOURCES_ANSWER = (
     "I found nothing in the knowledge base that answers this, so I cannot give a sourced answer. "
     "Add documents on the topic with `microfleet ingest` (or POST /v1/ingest) and ask again."

@@ -27,11 +27,14 @@ from microfleet.serving.security import Guard
 log = logging.getLogger("microfleet.serving")
 
 
-def create_app(runtime: Runtime, settings: Settings) -> FastAPI:
+def create_app(runtime: Runtime, settings: Settings, owns_runtime: bool = True) -> FastAPI:
+    """The API over `runtime`; an app that owns it closes it on shutdown."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await runtime.close()
+        if owns_runtime:
+            await runtime.close()
 
     app = FastAPI(title="microfleet", version="0.1.0", lifespan=lifespan)
     app.state.runtime, app.state.settings = runtime, settings

@@ -105,11 +105,16 @@ async def _refuse(
     code: str,
     headers: dict[str, Any] | None = None,
 ) -> None:
+    """An HTTP error; a WebSocket handshake gets the same response where the server supports
+    the ASGI denial-response extension (uvicorn does), else a close with code 1008."""
+    prefix = "http."
     if scope["type"] == "websocket":
-        await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
-        return
+        if "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+            return
+        prefix = "websocket.http."
     body = json.dumps({"error": {"message": message, "type": code, "code": status}}).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.encode(), str(v).encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": f"{prefix}response.start", "status": status, "headers": raw})
+    await send({"type": f"{prefix}response.body", "body": body})

@@ -1,0 +1,146 @@
+"""Chat over real HTTP with the official openai client: JSON, SSE, sources, bad input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from microfleet.inference.rag import NO_SOURCES_ANSWER
+from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime
+from tests.serving.conftest import KEY_A
+
+MODEL = BASE_MODEL_NAME
+VAT_QUESTION = "What is the standard VAT rate in Hungary?"
+
+
+def client(url: str, key: str = KEY_A) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+
+
+def user(text: str) -> list[Any]:
+    return [{"role": "user", "content": text}]
+
+
+def test_answer_is_grounded_and_cites_real_sources(server: str, runtime: Runtime) -> None:
+    reply = client(server).chat.completions.create(
+        model=MODEL, messages=user(VAT_QUESTION), max_tokens=24, extra_headers=_no_cache()
+    )
+    text = reply.choices[0].message.content or ""
+    sources = (reply.model_extra or {})["sources"]
+    assert sources and [s["index"] for s in sources] == list(range(1, len(sources) + 1))
+    stored = {p["doc_id"] for p in runtime.features.store.payloads()}
+    assert all(s["doc_id"] in stored for s in sources)
+    assert any("hungary" in s["doc_id"].lower() or "vat" in s["doc_id"] for s in sources)
+    cited = {int(n) for n in _citations(text)}
+    assert cited and cited <= {s["index"] for s in sources}  # every [n] maps to a source
+    assert reply.usage is not None and 0 < reply.usage.completion_tokens <= 24
+
+
+def test_unrelated_question_says_there_is_no_source(server: str) -> None:
+    reply = client(server).chat.completions.create(
+        model=MODEL, messages=user("How do I bake sourdough bread?"), max_tokens=16
+    )
+    assert reply.choices[0].message.content == NO_SOURCES_ANSWER
+    assert (reply.model_extra or {})["sources"] == []
+
+
+def test_streaming_with_the_openai_client(server: str) -> None:
+    stream = client(server).chat.completions.create(
+        model=MODEL,
+        messages=user("What did the ECB decide about its deposit rate?"),
+        max_tokens=16,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers=_no_cache(),
+    )
+    pieces, finals, usage = [], [], None
+    for chunk in stream:
+        for choice in chunk.choices:
+            pieces.append(choice.delta.content or "")
+            if choice.finish_reason:
+                finals.append(chunk.model_extra or {})
+        usage = chunk.usage or usage
+    assert len([p for p in pieces if p]) > 3  # token by token, not one blob
+    assert len(finals) == 1 and finals[0]["sources"][0]["doc_id"] == "ecb-holds-rates-october"
+    assert usage is not None and usage.completion_tokens == 16
+
+
+def test_sse_wire_format_ends_with_done(server: str, auth: dict[str, str]) -> None:
+    body = {"model": MODEL, "messages": user("Hello"), "max_tokens": 4, "stream": True}
+    with httpx.stream(
+        "POST", f"{server}/v1/chat/completions", json={**body, "rag": False}, headers=auth
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        data = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    frames = [json.loads(d) for d in data[:-1]]
+    assert {f["object"] for f in frames} == {"chat.completion.chunk"}
+    assert frames[0]["choices"][0]["delta"]["role"] == "assistant"
+
+
+def test_plain_chat_without_retrieval(server: str) -> None:
+    reply = client(server).chat.completions.create(
+        model=MODEL,
+        messages=user("What is the capital of France?"),
+        max_tokens=12,
+        extra_body={"rag": False},
+    )
+    assert "Paris" in (reply.choices[0].message.content or "")
+
+
+def test_models_list_base_with_parent_none(server: str) -> None:
+    models = client(server).models.list().data
+    assert [m.id for m in models] == [MODEL]
+    assert (models[0].model_extra or {})["parent"] is None
+
+
+def test_bad_requests_get_one_line_errors(server: str, auth: dict[str, str]) -> None:
+    c = client(server)
+    with pytest.raises(openai.NotFoundError, match=f"unknown model 'nope'; known: {MODEL}"):
+        c.chat.completions.create(model="nope", messages=user("hi"))
+    post = _poster(server, auth)
+    assert _status(post(content=b"{not json")) == (422, "body")
+    assert _status(post(json={"model": MODEL})) == (422, "messages")
+    assert _status(post(json={"model": MODEL, "messages": "hi"})) == (422, "messages")
+    assert post(json={"model": MODEL, "messages": []}).status_code == 400
+    assert post(json={"model": MODEL, "messages": user("  ")}).status_code == 400
+    too_long = post(json={"model": MODEL, "messages": user("tax " * 3000), "rag": False})
+    assert too_long.status_code == 400 and "limit is" in too_long.json()["error"]["message"]
+
+
+def test_search_route_keeps_the_cli_contract(server: str, auth: dict[str, str]) -> None:
+    response = httpx.post(
+        f"{server}/v1/search", json={"query": "ECB deposit rate", "k": 2}, headers=auth
+    )
+    hits = response.json()["data"]
+    assert len(hits) == 2 and hits[0]["doc_id"] == "ecb-holds-rates-october"
+    assert set(hits[0]) == {"doc_id", "chunk_id", "score", "title", "url", "text"}
+    bad = httpx.post(f"{server}/v1/search", json={"query": "x", "since": "yesterday"}, headers=auth)
+    assert bad.status_code == 400 and "yesterday" in bad.json()["error"]["message"]
+
+
+def _poster(server: str, auth: dict[str, str]) -> Any:
+    def post(**kwargs: Any) -> httpx.Response:
+        return httpx.post(f"{server}/v1/chat/completions", headers=auth, **kwargs)
+
+    return post
+
+
+def _status(response: httpx.Response) -> tuple[int, str]:
+    message = response.json()["error"]["message"]
+    assert "\n" not in message
+    return response.status_code, message.split(":")[0]
+
+
+def _citations(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\[(\d+)\]", text)
+
+
+def _no_cache() -> dict[str, str]:
+    return {"Cache-Control": "no-cache"}
