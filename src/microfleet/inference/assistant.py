@@ -22,6 +22,7 @@ from microfleet.inference.rag import (
     RAG_SYSTEM_PROMPT,
     Grounding,
     ground,
+    window,
 )
 from microfleet.inference.tracing import Tracer, TraceRecord
 from microfleet.knowledge.search import KnowledgeSearch
@@ -132,7 +133,7 @@ class Assistant:
     def _history(self, session: str | None) -> Messages:
         if not session or self.options.memory_tokens == 0:
             return []
-        return self.memory.load(session)
+        return window(self.memory.load(session), self.options.memory_tokens, self.count)
 
     def _cache_key(
         self, turn: Turn, route: ModelRoute, earlier: Messages, question: str

@@ -51,7 +51,9 @@ def ground(
     budget: int,
     count: Callable[[str], int],
 ) -> Grounding:
-    """Fit history + sources + question into `budget` tokens, dropping context before history.
+    """Fit sources + history + question into `budget` tokens.
+
+    The sources come first (they ground this answer), then the most recent turns that still fit.
 
     `hits=None` means no retrieval (plain chat). The question itself is never cut: a question
     longer than the budget is a UserError that states the limit.
@@ -61,15 +63,14 @@ def ground(
         raise UserError(
             f"the prompt is {fixed} tokens; the limit is {budget} tokens for this max_tokens"
         )
-    history = _window(history, budget - fixed, count)
-    room = budget - fixed - sum(count(m["content"]) + 4 for m in history)
-    context, sources = _context(hits or [], room, count)
+    context, sources = _context(hits or [], budget - fixed, count)
+    history = window(history, budget - fixed - (count(context) if context else 0), count)
     messages = [*build_messages(system_prompt, question, context)]
     messages[1:1] = history  # after the system prompt, before the question
     return Grounding(messages, sources)
 
 
-def _window(history: Messages, room: int, count: Callable[[str], int]) -> Messages:
+def window(history: Messages, room: int, count: Callable[[str], int]) -> Messages:
     """The most recent turns that fit in `room` tokens."""
     kept: Messages = []
     for message in reversed(history):
