@@ -23,11 +23,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 
-demo: install  ## Ingest the sample corpus, answer a sample search, build the tax_rates dataset
+demo: install  ## Ingest the corpus, search, build a dataset, ask a question, then serve the API
 	$(BIN)/microfleet ingest fleets/finance/corpus
 	$(BIN)/microfleet kb stats
 	$(BIN)/microfleet search "Which EU country has the lowest VAT rate?" --k 3
 	$(BIN)/microfleet dataset generate tax_rates
+	$(BIN)/microfleet ask "What is the standard VAT rate in Hungary?" --max-tokens 48
+	$(BIN)/microfleet serve
 
 train: install  ## Build the tax_rates dataset, fine-tune it (LoRA, CPU: minutes) and promote it
 	$(BIN)/microfleet ingest fleets/finance/corpus
@@ -42,6 +44,7 @@ test: install  ## Run the test suite (real models, real Qdrant Edge, real server
 bench: install  ## Run the benchmarks in bench/ (prints ratios; not tests)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/serve.py
 
 lint: install  ## ruff and mypy
 	$(BIN)/ruff check src tests bench

@@ -37,7 +37,7 @@ def serve(
     settings = Settings()
     app = build_app(settings)
     host, port = host or settings.host, port or settings.port
-    typer.echo(f"microfleet serving on http://{host}:{port} (models: GET /v1/models)", err=True)
+    typer.echo(_banner(settings, f"http://{host}:{port}"), err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -68,9 +68,10 @@ def chat(
         str | None, typer.Option(help="Resume a conversation by its id (default: a new one).")
     ] = None,
     max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
+    rag: Annotated[bool, typer.Option(help="Ground answers in the knowledge base.")] = True,
 ) -> None:
     """A conversation with memory: each answer sees the earlier turns. Ctrl-D or `exit` ends it."""
-    chat_session = Session(url, model, max_tokens, True, session or uuid.uuid4().hex)
+    chat_session = Session(url, model, max_tokens, rag, session or uuid.uuid4().hex)
     typer.echo(f"session {chat_session.session} (resume with --session)", err=True)
     while True:
         try:
@@ -171,6 +172,20 @@ def _ask_server(
         ) from None
     out("\n")
     return "".join(parts).strip(), sources, cached
+
+
+def _banner(settings: Settings, url: str) -> str:
+    auth = ' -H "Authorization: Bearer $KEY"' if settings.api_key_list() else ""
+    body = (
+        '{"model": "smollm2-135m-instruct", "stream": true, '
+        '"messages": [{"role": "user", "content": "What is the VAT rate in Hungary?"}]}'
+    )
+    return (
+        f"microfleet is serving an OpenAI-compatible API at {url}/v1 (Ctrl-C stops it)\n"
+        f"  models:  curl{auth} {url}/v1/models\n"
+        f"  ask:     curl -N{auth} {url}/v1/chat/completions "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
 
 
 def _message(exc: Any) -> str:

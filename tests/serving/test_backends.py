@@ -14,8 +14,7 @@ import pytest
 from microfleet.config import Settings
 from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime, build_runtime
 from microfleet.serving.app import create_app
-from tests.conftest import running_server
-from tests.serving.conftest import KEY_A
+from tests.conftest import KEY_A, running_server
 
 
 def _front(tmp: object, models_dir: object, llm_url: str) -> Settings:

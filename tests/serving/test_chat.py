@@ -11,7 +11,7 @@ import pytest
 
 from microfleet.inference.rag import NO_SOURCES_ANSWER
 from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime
-from tests.serving.conftest import KEY_A
+from tests.conftest import KEY_A
 
 MODEL = BASE_MODEL_NAME
 VAT_QUESTION = "What is the standard VAT rate in Hungary?"

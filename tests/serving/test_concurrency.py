@@ -8,7 +8,7 @@ import time
 import httpx
 
 from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime
-from tests.serving.conftest import KEY_A
+from tests.conftest import KEY_A
 
 HEADERS = {"X-API-Key": KEY_A, "Cache-Control": "no-cache"}
 

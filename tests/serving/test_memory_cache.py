@@ -10,7 +10,7 @@ import httpx
 from microfleet.config import Settings
 from microfleet.inference.memory import SQLiteMemory
 from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime
-from tests.serving.conftest import KEY_A, KEY_B
+from tests.conftest import KEY_A, KEY_B
 
 
 def ask(server: str, text: str, key: str = KEY_A, **extra: Any) -> dict[str, Any]:

@@ -10,8 +10,7 @@ import pytest
 from microfleet.config import Settings
 from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime
 from microfleet.serving.app import create_app
-from tests.conftest import running_server
-from tests.serving.conftest import KEY_A, KEY_B
+from tests.conftest import KEY_A, KEY_B, running_server
 
 CHAT = {"model": BASE_MODEL_NAME, "messages": [{"role": "user", "content": "hi"}], "rag": False}
 ROUTES = [

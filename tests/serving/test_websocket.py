@@ -9,7 +9,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from microfleet.inference.runtime import BASE_MODEL_NAME
-from tests.serving.conftest import KEY_A
+from tests.conftest import KEY_A
 
 
 def _ws(server: str, key: str | None = KEY_A) -> str:

@@ -119,9 +119,11 @@ class Assistant:
         elif self.cache is not None:
             self.cache.stats.bypassed += 1
         hits = await self._retrieve(prepared) if turn.rag and self.search else None
-        if hits == []:
-            prepared.fixed_answer = NO_SOURCES_ANSWER
+        if hits == [] and not (history or earlier):
+            prepared.fixed_answer = NO_SOURCES_ANSWER  # rather than an invented answer
             return prepared
+        if hits == []:
+            hits = None  # a follow-up: the conversation is the only context
         prompt = "\n\n".join([route.prompt(hits is not None), *system])
         budget = self.options.context_window - turn.max_tokens
         grounding: Grounding = ground(

@@ -49,7 +49,7 @@ class EngineStats:
 class BatchingEngine:
     """Owns the model: every generation runs on its thread, in batches of up to `max_batch`."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_batch: int = 8, window_s: float = 0.005):
+    def __init__(self, model: Any, tokenizer: Any, max_batch: int = 8, window_s: float = 0.002):
         self.model, self.tokenizer = model, tokenizer
         self.max_batch, self.window_s = max_batch, window_s
         self.stats = EngineStats()
