@@ -16,7 +16,11 @@ from tests.conftest import running_server
 
 
 def test_openai_compatible_teacher(settings: Settings, tiny_fleet: FleetSpec) -> None:
-    with running_server(build_app(settings, with_micromodels=False)) as url:
+    # The teacher server has its own data dir, and answers the prompt it is given (no retrieval).
+    teacher_home = settings.model_copy(
+        update={"home": settings.home.parent / "teacher", "rag": False}
+    )
+    with running_server(build_app(teacher_home, with_micromodels=False)) as url:
         configured = settings.model_copy(
             update={
                 "teacher_url": f"{url}/v1",

@@ -56,7 +56,14 @@ def test_tiny_run_trains_registers_and_loads_back(
 
     # Promoted, it is served by name on the shared base, next to the base model itself.
     assert promote(client, spec.registered_name()).promoted
-    served = settings.model_copy(update={"fleet": tiny_fleet.root / "fleet.yaml"})
+    served = settings.model_copy(  # plain generation, in the dtype of the answers above
+        update={
+            "fleet": tiny_fleet.root / "fleet.yaml",
+            "rag": False,
+            "cache": False,
+            "serve_dtype": "float32",
+        }
+    )
     with running_server(build_app(served)) as url:
         client_ = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
         models = {m.id: m for m in client_.models.list()}

@@ -124,7 +124,11 @@ class Assistant:
             return prepared
         if hits == []:
             hits = None  # a follow-up: the conversation is the only context
-        prompt = "\n\n".join([route.prompt(hits is not None), *system])
+        # The client's system prompt replaces the default, but never the grounding instruction.
+        grounded = hits is not None
+        prompt = "\n\n".join(
+            system if system and not grounded else [route.prompt(grounded), *system]
+        )
         budget = self.options.context_window - turn.max_tokens
         grounding: Grounding = ground(
             prompt, [*history, *earlier], question, hits, budget, self.count
