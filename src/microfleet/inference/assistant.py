@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from microfleet.errors import UserError
+from microfleet.errors import StoreError, UserError
 from microfleet.inference.cache import CacheKey, SemanticCache
 from microfleet.inference.memory import Memory
 from microfleet.inference.rag import (
@@ -113,7 +113,10 @@ class Assistant:
         if self.tracer.enabled:
             prepared.trace = TraceRecord(turn.model, question)
         if self.cache is not None and turn.use_cache and turn.temperature == 0:
-            prepared.cache_key = self._cache_key(turn, route, [*history, *earlier], question)
+            earlier_all = [*history, *earlier]
+            prepared.cache_key = await asyncio.to_thread(
+                self._cache_key, turn, route, earlier_all, question
+            )
             if await asyncio.to_thread(self._lookup, prepared):
                 return prepared
         elif self.cache is not None:
@@ -139,7 +142,11 @@ class Assistant:
     def _history(self, session: str | None) -> Messages:
         if not session or self.options.memory_tokens == 0:
             return []
-        return window(self.memory.load(session), self.options.memory_tokens, self.count)
+        try:
+            stored = self.memory.load(session)
+        except Exception as exc:  # Redis down, a locked database: say so, do not guess
+            raise StoreError(f"conversation memory is unavailable: {_first_line(exc)}") from None
+        return window(stored, self.options.memory_tokens, self.count)
 
     def _cache_key(
         self, turn: Turn, route: ModelRoute, earlier: Messages, question: str
@@ -246,6 +253,10 @@ def citation_footer(text: str, sources: list[dict[str, Any]]) -> str:
     if not sources or any(f"[{s['index']}]" in text for s in sources):
         return ""
     return "\n\nSources: " + "; ".join(f"[{s['index']}] {s['title']}" for s in sources)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def split_messages(messages: Messages) -> tuple[str, Messages, list[str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import time
 import uuid
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger("microfleet.cache")
 SCOPE_FIELDS = ("tenant", "model", "kb_version", "context", "guard")
 NEGATIONS = frozenset(
     ["not", "no", "never", "none", "nor", "cannot", "without", "neither", "nobody", "nothing"]
@@ -92,6 +94,7 @@ class CacheStats:
     semantic_hits: int = 0
     misses: int = 0
     bypassed: int = 0
+    errors: int = 0  # the cache store failed; the answer was generated instead
 
 
 @dataclass
@@ -104,7 +107,20 @@ class SemanticCache:
     def lookup(
         self, key: CacheKey, vector: Callable[[], list[float]]
     ) -> tuple[str, dict[str, Any]] | None:
-        """("exact" | "semantic", answer) or None; `vector` is called only past the exact tier."""
+        """("exact" | "semantic", answer) or None; `vector` is called only past the exact tier.
+
+        A cache that fails is a miss (counted in `errors`), never a failed answer.
+        """
+        try:
+            return self._lookup(key, vector)
+        except Exception as exc:
+            self.stats.errors += 1
+            log.warning("answer cache lookup failed: %s", exc)
+            return None
+
+    def _lookup(
+        self, key: CacheKey, vector: Callable[[], list[float]]
+    ) -> tuple[str, dict[str, Any]] | None:
         not_before = time.time() - self.ttl_seconds
         entry = self.index.get(key.exact_id())
         if entry is not None and entry.get("created_at", 0) >= not_before:
@@ -119,7 +135,11 @@ class SemanticCache:
 
     def store(self, key: CacheKey, vector: list[float], answer: dict[str, Any]) -> None:
         payload = {**key.scope(), "created_at": time.time(), "answer": json.dumps(answer)}
-        self.index.put(key.exact_id(), vector, payload)
+        try:
+            self.index.put(key.exact_id(), vector, payload)
+        except Exception as exc:
+            self.stats.errors += 1
+            log.warning("answer cache write failed: %s", exc)
 
 
 def tenant_of(api_key: str | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from microfleet.errors import StoreError
 from microfleet.features.embedding import Embedder
 from microfleet.features.sparse import Bm25Encoder, SparseVec
 from microfleet.knowledge.store import Fusion, QueryMode, SearchFilter, SearchHit, VectorStore
@@ -40,9 +41,20 @@ class KnowledgeSearch:
     def _fused(
         self, dense: list[float] | None, sparse: SparseVec | None, k: int, flt: SearchFilter | None
     ) -> list[SearchHit]:
-        hits = self.store.query(dense, sparse, k + TIE_MARGIN, flt, self.fusion)
+        hits = self._query(dense, sparse, k + TIE_MARGIN, flt)
         ordered = sorted(hits, key=lambda h: (-round(h.score, 9), h.chunk_id))
         return ordered[:k]
+
+    def _query(
+        self, dense: list[float] | None, sparse: SparseVec | None, k: int, flt: SearchFilter | None
+    ) -> list[SearchHit]:
+        try:
+            return self.store.query(dense, sparse, k, flt, self.fusion)
+        except StoreError:
+            raise
+        except Exception as exc:  # a server that went away, a closed shard
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StoreError(f"the knowledge base is unavailable: {first}") from None
 
     def relevant(
         self,
@@ -58,7 +70,7 @@ class KnowledgeSearch:
         chunks may be used at all; an unrelated question gets no sources rather than the least
         bad ones. `dense` is the query's embedding (computed once by the caller).
         """
-        close = self.store.query(dense, None, self.fusion.prefetch_limit, flt, self.fusion)
+        close = self._query(dense, None, self.fusion.prefetch_limit, flt)
         allowed = {hit.chunk_id for hit in close if hit.score >= min_similarity}
         if not allowed:
             return []
