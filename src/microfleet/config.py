@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     cache_ttl_seconds: float = Field(default=3600.0, gt=0)
     cache_threshold: float = Field(default=0.95, gt=0, le=1)
 
+    # The orchestrator (model "fleet"): routing and micromodel calls.
+    router: Literal["semantic", "llm"] = Field(
+        default="semantic",
+        description="semantic: MiniLM router (local default); llm: native tool calls on llm_url.",
+    )
+    router_threshold: float = Field(default=0.36, ge=-1, le=1)
+    router_margin: float = Field(default=0.1, ge=0)
+    tool_timeout_seconds: float = Field(default=60.0, gt=0)
+    tool_max_tokens: int = Field(default=48, ge=1)
+
     # Serving: security and limits.
     api_keys: SecretStr | None = Field(
         default=None,

@@ -68,6 +68,15 @@ class MicromodelSpec(BaseModel):
     data: DataSpec | None = None
     metric: Literal["exact", "numeric", "rouge"] = "rouge"
     lora: LoraSpec = Field(default_factory=LoraSpec)
+    query: str | None = Field(
+        default=None,
+        description="How a call's arguments become the micromodel's question, e.g. "
+        "'What is the standard VAT rate in {country}?'; default: its first data question.",
+    )
+    examples: list[str] = Field(
+        default_factory=list, description="Questions it answers, for the semantic router."
+    )
+    disclaimer: str | None = Field(default=None, description="Appended to every answer.")
 
     @field_validator("parameters")
     @classmethod
@@ -85,6 +94,28 @@ class MicromodelSpec(BaseModel):
 
     def registered_name(self) -> str:
         return f"micromodel-{self.name}"
+
+    def as_tool(self) -> dict[str, Any]:
+        """The OpenAI `tools` entry the orchestrator calls this micromodel by."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+    def question_for(self, arguments: dict[str, Any]) -> str:
+        """The question a call asks, from its arguments."""
+        template = self.query or (self.data.questions[0] if self.data else None)
+        if template:
+            try:
+                return template.format_map(arguments)
+            except (KeyError, IndexError, ValueError):
+                pass
+        values = [v if isinstance(v, str) else ", ".join(map(str, v)) for v in arguments.values()]
+        return "; ".join(v for v in values if v)
 
 
 class FleetSpec(BaseModel):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microfleet.errors import StoreError, UserError
+from microfleet.fleet.orchestrator import FLEET_MODEL, Orchestrator
 from microfleet.inference.cache import CacheKey, SemanticCache
 from microfleet.inference.memory import Memory
 from microfleet.inference.rag import (
@@ -76,6 +77,8 @@ class Prepared:
     cache_key: CacheKey | None = None
     vector: list[float] | None = None
     trace: TraceRecord | None = None
+    fleet_trace: dict[str, Any] | None = None  # what the orchestrator did (model "fleet")
+    appendix: str = ""  # text that follows the generated answer (the micromodel answers)
 
 
 @dataclass
@@ -96,9 +99,11 @@ class Assistant:
         cache: SemanticCache | None,
         tracer: Tracer,
         options: AnswerOptions,
+        orchestrator: Orchestrator | None = None,
     ) -> None:
         self.routes, self.search, self.count = routes, search, count_tokens
         self.memory, self.cache, self.tracer, self.options = memory, cache, tracer, options
+        self.orchestrator = orchestrator
 
     def route(self, model: str) -> ModelRoute:
         if model not in self.routes:
@@ -121,6 +126,9 @@ class Assistant:
                 return prepared
         elif self.cache is not None:
             self.cache.stats.bypassed += 1
+        fleet = turn.model == FLEET_MODEL and self.orchestrator is not None
+        if fleet and await self._orchestrate(prepared, [*history, *earlier]):
+            return prepared
         hits = await self._retrieve(prepared) if turn.rag and self.search else None
         if hits == [] and not (history or earlier):
             prepared.fixed_answer = NO_SOURCES_ANSWER  # rather than an invented answer
@@ -138,6 +146,20 @@ class Assistant:
         )
         prepared.messages, prepared.sources = grounding.messages, grounding.sources
         return prepared
+
+    async def _orchestrate(self, prepared: Prepared, history: Messages) -> bool:
+        """Run the micromodels; False when none fits (the question gets plain RAG)."""
+        assert self.orchestrator is not None
+        done = await self.orchestrator.run(prepared.question)
+        prepared.fleet_trace = done.trace(self.orchestrator.router.name)
+        if not done.results:
+            return False
+        budget = self.options.context_window - prepared.turn.max_tokens
+        history = window(history, max(budget // 4, 0), self.count)
+        prepared.messages = self.orchestrator.compose_messages(prepared.question, done, history)
+        prepared.sources = done.sources
+        prepared.appendix = "\n\nMicromodel answers:\n" + done.results_block()
+        return True
 
     def _history(self, session: str | None) -> Messages:
         if not session or self.options.memory_tokens == 0:
@@ -216,6 +238,9 @@ class Assistant:
             parts.append(delta.text)
             yield delta
         text = "".join(parts).strip()
+        if prepared.appendix:
+            text += prepared.appendix
+            yield Delta(prepared.appendix)
         footer = citation_footer(text, prepared.sources)
         if footer:
             text += footer

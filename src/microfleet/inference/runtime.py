@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from microfleet.config import Settings
+from microfleet.errors import UserError
 from microfleet.features.chunking import load_generator_tokenizer
 from microfleet.features.ingest import load_context
 from microfleet.features.pipeline import PipelineContext
+from microfleet.fleet.orchestrator import FLEET_MODEL, FleetOptions, Orchestrator
+from microfleet.fleet.router import Router, SemanticRouter, ToolCallingRouter
 from microfleet.fleet.spec import FleetSpec, load_fleet
 from microfleet.inference.assistant import AnswerOptions, Assistant, ModelRoute
 from microfleet.inference.cache import CacheIndex, SemanticCache
@@ -59,8 +62,50 @@ def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
             settings.context_window,
             settings.memory_tokens,
         ),
+        _orchestrator(settings, fleet, routes, base, search),
     )
     return Runtime(assistant, features, base, engine)
+
+
+def _orchestrator(
+    settings: Settings,
+    fleet: FleetSpec | None,
+    routes: dict[str, ModelRoute],
+    base: str,
+    search: KnowledgeSearch,
+) -> Orchestrator | None:
+    """The "fleet" model: every micromodel as a tool (the base model stands in for a missing
+    adapter, and /readyz says so)."""
+    if fleet is None:
+        return None
+    names = [spec.name for spec in fleet.micromodels if spec.name in routes]
+    generators = {name: routes[name].generator for name in names}
+    options = FleetOptions(
+        settings.tool_timeout_seconds, settings.tool_max_tokens, 2, settings.rag_min_similarity
+    )
+    orchestrator = Orchestrator(
+        fleet, _router(settings, fleet, search), generators, routes[base].generator, search, options
+    )
+    versions = ",".join(f"{name}@{routes[name].version}" for name in names)
+    routes[FLEET_MODEL] = ModelRoute(routes[base].generator, version=f"fleet[{versions}]")
+    return orchestrator
+
+
+def _router(settings: Settings, fleet: FleetSpec, search: KnowledgeSearch) -> Router:
+    if settings.router == "semantic":
+        return SemanticRouter(
+            fleet, search.embedder, settings.router_threshold, settings.router_margin
+        )
+    if not settings.llm_url:
+        raise UserError(
+            "MICROFLEET_ROUTER=llm needs a tool-calling model at MICROFLEET_LLM_URL; "
+            "use MICROFLEET_ROUTER=semantic with the local model"
+        )
+    import openai
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
+    client = openai.AsyncOpenAI(base_url=settings.llm_url, api_key=key)
+    return ToolCallingRouter(fleet, client, _base_name(settings))
 
 
 def _base_name(settings: Settings) -> str:

@@ -60,6 +60,7 @@ async def chat(body: ChatRequest, request: Request) -> ChatResponse | EventSourc
         usage=Usage.of(last.prompt_tokens, last.completion_tokens),
         sources=prepared.sources,
         cached=prepared.cached,
+        trace=prepared.fleet_trace,
     )
 
 
@@ -97,5 +98,10 @@ async def _answer_socket(ws: WebSocket, data: Any) -> None:
         await ws.send_json({"type": "error", "message": error_message(exc)})
         return
     usage = Usage.of(last.prompt_tokens, last.completion_tokens).model_dump()
-    done = {"finish_reason": last.finish_reason, "sources": prepared.sources, "usage": usage}
+    done = {
+        "finish_reason": last.finish_reason,
+        "sources": prepared.sources,
+        "usage": usage,
+        "trace": prepared.fleet_trace,
+    }
     await ws.send_json({"type": "done", "cached": prepared.cached, **done})

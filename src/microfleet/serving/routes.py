@@ -40,7 +40,13 @@ async def readyz(request: Request) -> JSONResponse:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
     models = list(runtime.assistant.routes)
-    return JSONResponse({"status": "ready", "models": models, "chunks": chunks})
+    orchestrator = runtime.assistant.orchestrator
+    warnings = [
+        f"micromodel '{name}' has no adapter in the registry; the base model answers for it"
+        for name in (orchestrator.missing_adapters() if orchestrator else [])
+    ]
+    body = {"status": "ready", "models": models, "chunks": chunks, "warnings": warnings}
+    return JSONResponse(body)
 
 
 @router.get("/v1/models")

@@ -72,6 +72,7 @@ class ChatResponse(BaseModel):
     usage: Usage
     sources: list[dict[str, Any]] = Field(default_factory=list)
     cached: str | None = None
+    trace: dict[str, Any] | None = None  # model "fleet": the micromodels called, and how
 
 
 class SearchRequest(BaseModel):

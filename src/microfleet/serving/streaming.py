@@ -69,7 +69,7 @@ async def sse_events(
         yield {"data": json.dumps({"error": {"message": error_message(exc), "type": "error"}})}
         yield {"data": "[DONE]"}
         return
-    extra = {"sources": prepared.sources, "cached": prepared.cached}
+    extra = {"sources": prepared.sources, "cached": prepared.cached, "trace": prepared.fleet_trace}
     yield {"data": writer.frame({}, last.finish_reason or "stop", **extra)}
     if include_usage:
         yield {"data": writer.usage(last.prompt_tokens, last.completion_tokens)}

@@ -1,0 +1,199 @@
+"""Routing: which micromodels a question needs, and with which arguments (the tool calls).
+
+Router seam. SemanticRouter (the default, and the fast path for weak local models) compares the
+question with each micromodel's description and examples in MiniLM space, keeps those above a
+calibrated threshold, and fills the arguments from the question with the parameter schema.
+ToolCallingRouter asks an OpenAI-compatible model with native `tools` (parallel calls included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from jsonschema import Draft202012Validator
+
+from microfleet.features.embedding import Embedder
+from microfleet.fleet.spec import FleetSpec, MicromodelSpec
+
+_WHOLE = re.compile(
+    r"\b(EU|E\.U\.|European Union|member states?|across (the )?(EU|Europe))\b", re.I
+)
+_TICKER = re.compile(r"\$([A-Z]{1,5})\b|\b([A-Z]{3,5})\b")
+NOT_TICKERS = frozenset(
+    [
+        "VAT",
+        "ECB",
+        "EU",
+        "USA",
+        "GDP",
+        "CEO",
+        "IPO",
+        "ETF",
+        "FED",
+        "OPEC",
+        "NATO",
+        "API",
+        "CPI",
+        "BOE",
+    ]
+)
+
+
+@dataclass
+class ToolCall:
+    name: str
+    arguments: dict[str, Any]
+    id: str = field(default_factory=lambda: f"call_{uuid.uuid4().hex[:16]}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+
+@dataclass
+class Plan:
+    calls: list[ToolCall] = field(default_factory=list)
+    dropped: list[dict[str, Any]] = field(default_factory=list)  # invalid calls, with the reason
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+class Router(ABC):
+    name: str
+
+    @abstractmethod
+    async def plan(self, question: str) -> Plan:
+        """The tool calls for `question`; invalid ones go to `dropped`, never to the dispatcher."""
+
+
+def validate(fleet: FleetSpec, name: str, arguments: Any) -> str | None:
+    """None if `name(arguments)` is a valid call, else why not (one line)."""
+    if name not in {s.name for s in fleet.micromodels}:
+        return f"unknown micromodel '{name}'"
+    if not isinstance(arguments, dict):
+        return "arguments must be a JSON object"
+    errors = sorted(
+        Draft202012Validator(fleet.get(name).parameters).iter_errors(arguments), key=str
+    )
+    if errors:
+        where = ".".join(str(p) for p in errors[0].absolute_path) or "arguments"
+        return f"{where}: {errors[0].message}"
+    return None
+
+
+def fill_arguments(spec: MicromodelSpec, question: str) -> list[dict[str, Any]]:
+    """Arguments from the question: named enum values (all of them when the question is about
+    the whole set, e.g. "across the EU"), tickers for string arrays, the question for strings.
+    A scalar enum parameter that names several values fans out into one call per value."""
+    base: dict[str, Any] = {}
+    fan: tuple[str, list[str]] | None = None
+    for name, prop in spec.parameters.get("properties", {}).items():
+        if "enum" in prop:
+            values = mentioned(prop["enum"], question)
+            if values or _WHOLE.search(question):
+                fan = (name, values or list(prop["enum"]))
+        elif prop.get("type") == "string":
+            base[name] = question
+        elif prop.get("type") == "array" and prop.get("items", {}).get("type") == "string":
+            found = tickers(question)
+            if found:
+                base[name] = found
+    if fan is None:
+        return [base]
+    return [{**base, fan[0]: value} for value in fan[1]]
+
+
+def mentioned(values: list[Any], question: str) -> list[str]:
+    """Enum values the question names, in the enum's order."""
+    text = question.lower()
+    return [str(v) for v in values if re.search(rf"\b{re.escape(str(v).lower())}\b", text)]
+
+
+def tickers(question: str) -> list[str]:
+    found = [a or b for a, b in _TICKER.findall(question)]
+    return list(dict.fromkeys(t for t in found if t not in NOT_TICKERS))
+
+
+class SemanticRouter(Router):
+    name = "semantic"
+
+    def __init__(self, fleet: FleetSpec, embedder: Embedder, threshold: float, margin: float):
+        self.fleet, self.embedder = fleet, embedder
+        self.threshold, self.margin = threshold, margin
+        self._owners: list[str] = []
+        texts: list[str] = []
+        for spec in fleet.micromodels:
+            for text in [spec.description, *spec.examples, *_seed_examples(spec, fleet)]:
+                texts.append(text)
+                self._owners.append(spec.name)
+        self._vectors = np.asarray(embedder.embed(texts))
+
+    def scores(self, question: str) -> dict[str, float]:
+        similarity = self._vectors @ np.asarray(self.embedder.embed([question]))[0]
+        best: dict[str, float] = {}
+        for owner, value in zip(self._owners, similarity.tolist(), strict=True):
+            best[owner] = max(best.get(owner, -1.0), float(value))
+        return best
+
+    def select(self, scores: dict[str, float]) -> list[str]:
+        top = max(scores.values(), default=0.0)
+        return [n for n, s in scores.items() if s >= self.threshold and s >= top - self.margin]
+
+    async def plan(self, question: str) -> Plan:
+        scores = await asyncio.to_thread(self.scores, question)
+        plan = Plan(scores={k: round(v, 4) for k, v in scores.items()})
+        for name in self.select(scores):
+            for arguments in fill_arguments(self.fleet.get(name), question):
+                _admit(plan, self.fleet, name, arguments)
+        return plan
+
+
+def _admit(plan: Plan, fleet: FleetSpec, name: str, arguments: Any) -> None:
+    error = validate(fleet, name, arguments)
+    if error is None:
+        plan.calls.append(ToolCall(name, arguments))
+    else:
+        plan.dropped.append({"name": name, "arguments": arguments, "error": error})
+
+
+def _seed_examples(spec: MicromodelSpec, fleet: FleetSpec, limit: int = 40) -> list[str]:
+    """The micromodel's seed questions (data-driven ones: each template, once)."""
+    from microfleet.training.dataset import expand_seed_questions
+
+    if spec.data is not None:
+        return [q.replace("{country}", "Germany") for q in spec.data.questions]
+    return expand_seed_questions(spec, fleet)[:limit]
+
+
+class ToolCallingRouter(Router):
+    """Native tool calling on an OpenAI-compatible model (GPT-4 class, vLLM with a tool parser)."""
+
+    name = "llm"
+
+    def __init__(self, fleet: FleetSpec, client: Any, model: str) -> None:
+        self.fleet, self.client, self.model = fleet, client, model
+
+    async def plan(self, question: str) -> Plan:
+        response = await self.client.chat.completions.create(
+            model=self.model,
+            messages=[
+                {"role": "system", "content": f"{self.fleet.description} Call the tools needed."},
+                {"role": "user", "content": question},
+            ],
+            tools=[spec.as_tool() for spec in self.fleet.micromodels],
+            tool_choice="auto",
+            parallel_tool_calls=True,
+        )
+        plan = Plan()
+        for call in response.choices[0].message.tool_calls or []:
+            try:
+                arguments = json.loads(call.function.arguments or "{}")
+            except json.JSONDecodeError:
+                arguments = call.function.arguments
+            _admit(plan, self.fleet, call.function.name, arguments)
+        return plan
