@@ -21,6 +21,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from microfleet.cli_errors import friendly_errors
+from microfleet.cli_fleet import register as register_fleet
 from microfleet.cli_progress import IngestProgress
 from microfleet.cli_serving import register as register_serving
 from microfleet.cli_training import register as register_training
@@ -39,6 +40,7 @@ kb_app = typer.Typer(help="Inspect and maintain the knowledge base.", no_args_is
 app.add_typer(kb_app, name="kb")
 register_training(app)
 register_serving(app)
+register_fleet(app)
 
 
 @app.callback()

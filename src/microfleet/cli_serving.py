@@ -48,16 +48,24 @@ def ask(
     url: UrlOption = None,
     max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
     rag: Annotated[bool, typer.Option(help="Ground the answer in the knowledge base.")] = True,
+    trace: Annotated[
+        bool, typer.Option("--trace", help="With --model fleet: print the micromodel calls.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """One question: the answer streams to the terminal, then its numbered sources."""
+    """One question: the answer streams to the terminal, then its numbered sources.
+
+    `--model fleet` asks the orchestrator, which calls the fleet's micromodels as tools.
+    """
     out: Printer = (lambda _: None) if as_json else _write
     session = Session(url, model, max_tokens, rag, session=None)
-    answer, sources, cached = session.ask(question, out)
+    reply = session.ask(question, out)
     if as_json:
-        typer.echo(json.dumps({"answer": answer, "sources": sources, "cached": cached}))
-    else:
-        _print_sources(sources)
+        typer.echo(json.dumps(reply))
+        return
+    _print_sources(reply["sources"])
+    if trace and reply.get("trace"):
+        _print_trace(reply["trace"])
 
 
 @friendly_errors
@@ -83,8 +91,7 @@ def chat(
             return
         if question:
             _write("bot> ")
-            _, sources, _ = chat_session.ask(question, _write)
-            _print_sources(sources)
+            _print_sources(chat_session.ask(question, _write)["sources"])
 
 
 class Session:
@@ -97,7 +104,8 @@ class Session:
         self.rag, self.session = rag, session
         self._runtime: Any = None
 
-    def ask(self, question: str, out: Printer) -> tuple[str, list[dict[str, Any]], str | None]:
+    def ask(self, question: str, out: Printer) -> dict[str, Any]:
+        """{answer, sources, cached, trace}; the answer is also streamed to `out`."""
         if self.url:
             return _ask_server(self, question, out)
         if self._runtime is None:
@@ -107,9 +115,7 @@ class Session:
         return asyncio.run(_ask_local(self, question, out))
 
 
-async def _ask_local(
-    session: Session, question: str, out: Printer
-) -> tuple[str, list[dict[str, Any]], str | None]:
+async def _ask_local(session: Session, question: str, out: Printer) -> dict[str, Any]:
     from microfleet.inference.assistant import Turn
 
     runtime = session._runtime
@@ -126,12 +132,16 @@ async def _ask_local(
         parts.append(delta.text)
         out(delta.text)
     out("\n")
-    return "".join(parts).strip(), prepared.sources, prepared.cached
+    return _reply("".join(parts), prepared.sources, prepared.cached, prepared.fleet_trace)
 
 
-def _ask_server(
-    session: Session, question: str, out: Printer
-) -> tuple[str, list[dict[str, Any]], str | None]:
+def _reply(
+    text: str, sources: list[dict[str, Any]], cached: str | None, trace: Any
+) -> dict[str, Any]:
+    return {"answer": text.strip(), "sources": sources, "cached": cached, "trace": trace}
+
+
+def _ask_server(session: Session, question: str, out: Printer) -> dict[str, Any]:
     import os
 
     import openai
@@ -156,7 +166,7 @@ def _ask_server(
         )
         parts: list[str] = []
         sources: list[dict[str, Any]] = []
-        cached = None
+        cached, trace = None, None
         for chunk in stream:
             for choice in chunk.choices:
                 if choice.delta.content:
@@ -164,6 +174,7 @@ def _ask_server(
                     out(choice.delta.content)
             sources = (chunk.model_extra or {}).get("sources") or sources
             cached = (chunk.model_extra or {}).get("cached") or cached
+            trace = (chunk.model_extra or {}).get("trace") or trace
     except openai.APIStatusError as exc:
         raise MicrofleetError(f"{session.url}: {exc.status_code} {_message(exc)}") from None
     except openai.APIConnectionError:
@@ -171,7 +182,7 @@ def _ask_server(
             f"cannot reach {session.url}; is `microfleet serve` running?"
         ) from None
     out("\n")
-    return "".join(parts).strip(), sources, cached
+    return _reply("".join(parts), sources, cached, trace)
 
 
 def _banner(settings: Settings, url: str) -> str:
@@ -202,6 +213,24 @@ def _print_sources(sources: list[dict[str, Any]]) -> None:
     for source in sources:
         where = f" <{source['url']}>" if source.get("url") else ""
         typer.echo(f"  [{source['index']}] {source['title']}{where}")
+
+
+def _print_trace(trace: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    tree = Tree(escape(f"fleet (router: {trace['router']})"))
+    for call in trace["calls"]:
+        args = ", ".join(f"{k}={v}" for k, v in call["arguments"].items())
+        status = f"error: {call['error']}" if call["error"] else call["output"]
+        head = f"{call['name']}({args})  {call['latency_ms']:.0f} ms  adapter: {call['adapter']}"
+        tree.add(escape(head)).add(escape(str(status)))
+    for dropped in trace["dropped"]:
+        tree.add(escape(f"dropped {dropped['name']}: {dropped['error']}"))
+    for note in trace["notes"]:
+        tree.add(escape(f"note: {note}"))
+    Console().print(tree)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,67 @@
+"""Fleet commands: show the micromodels as tools, and train the whole fleet. Thin."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from microfleet.cli_errors import friendly_errors
+from microfleet.config import Settings
+
+fleet_app = typer.Typer(help="The fleet: micromodels the orchestrator calls as tools.")
+
+
+@fleet_app.command("show")
+@friendly_errors
+def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Each micromodel: its tool signature, scope and champion version."""
+    from microfleet.training.service import fleet_of, models_overview
+
+    settings = Settings()
+    fleet = fleet_of(settings)
+    versions = {e["micromodel"]: e["versions"] for e in models_overview(settings, fleet)}
+    entries = [
+        {
+            "name": spec.name,
+            "description": spec.description,
+            "parameters": spec.parameters,
+            "champion": _champion(versions.get(spec.name, [])),
+        }
+        for spec in fleet.micromodels
+    ]
+    if as_json:
+        typer.echo(json.dumps({"fleet": fleet.name, "micromodels": entries}))
+        return
+    typer.echo(f"{fleet.name}: {fleet.description}")
+    for spec, entry in zip(fleet.micromodels, entries, strict=True):
+        args = ", ".join(spec.parameters.get("properties", {}))
+        champion = f"v{entry['champion']}" if entry["champion"] else "no adapter (base model)"
+        typer.echo(f"  {entry['name']}({args})  [{champion}]")
+        typer.echo(f"      {entry['description']}")
+
+
+def _champion(versions: list[dict[str, Any]]) -> str | None:
+    return next((str(v["version"]) for v in versions if "champion" in v["aliases"]), None)
+
+
+@fleet_app.command("train")
+@friendly_errors
+def train_all(
+    epochs: Annotated[int | None, typer.Option(min=1, help="Override each spec's epochs.")] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Cap each run's steps.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
+) -> None:
+    """Dataset generation, training and gated promotion for every micromodel, in turn."""
+    from microfleet.cli_training import dataset_generate, promote, train
+    from microfleet.training.service import fleet_of
+
+    for spec in fleet_of(Settings()).micromodels:
+        dataset_generate(spec.name, as_json)
+        train(spec.name, epochs, max_steps, as_json)
+        promote(spec.name)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(fleet_app, name="fleet")
