@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from microfleet.llm.generator import Delta, Generator, Messages, sampling_args
+from microfleet.llm.decode import decode
+from microfleet.llm.generator import Delta, Generator, Messages
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
@@ -94,31 +95,19 @@ class BatchingEngine:
         return batch
 
     def _generate(self, batch: list[Job]) -> None:
-        import torch
-        from transformers import StoppingCriteriaList
-
         self.stats.batches += 1
         self.stats.requests += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         try:
             inputs = self._encode(batch)
-            streamer = RowStreamer(self.tokenizer, batch, self._eos_ids(), inputs["attention_mask"])
-            extra: dict[str, Any] = {}
+            rows = RowStreamer(self.tokenizer, batch, self._eos_ids(), inputs["attention_mask"])
+            names = None
             if hasattr(self.model, "peft_config"):
-                extra["adapter_names"] = [job.adapter or BASE_ADAPTER for job in batch]
-            with torch.no_grad():
-                self.model.generate(
-                    **inputs,
-                    max_new_tokens=max(job.max_tokens for job in batch),
-                    pad_token_id=self.tokenizer.pad_token_id,
-                    streamer=streamer,
-                    stopping_criteria=StoppingCriteriaList([streamer.stopping()]),
-                    **sampling_args(batch[0].temperature),
-                    **extra,
-                )
-            streamer.end()
-            self.stats.cancelled += streamer.cancelled
-            self.stats.tokens += streamer.tokens
+                names = [job.adapter or BASE_ADAPTER for job in batch]
+            decode(self.model, inputs, rows.on_token, batch[0].temperature, names)
+            rows.end()
+            self.stats.cancelled += rows.cancelled
+            self.stats.tokens += rows.tokens
         except Exception as exc:  # the requests get the error; the engine keeps running
             for job in batch:
                 job.emit(exc)
@@ -154,7 +143,7 @@ class _Row:
 
 
 class RowStreamer:
-    """A transformers streamer for a batch: routes each row's new token to its own request."""
+    """Routes each row's new token of a batch to its own request, as text pieces."""
 
     def __init__(self, tokenizer: Any, batch: list[Job], eos: set[int], mask: Any) -> None:
         self.tokenizer, self.eos = tokenizer, eos
@@ -164,13 +153,12 @@ class RowStreamer:
         self.cancelled = 0
         self.tokens = 0
 
-    def put(self, value: Any) -> None:
-        if not self._prompt_seen:  # generate() first hands over the prompt ids
-            self._prompt_seen = True
-            return
-        for row, token in zip(self.rows, value.reshape(-1).tolist(), strict=True):
-            if not row.done:
-                self._advance(row, int(token))
+    def on_token(self, index: int, token: int) -> bool:
+        """Route row `index`'s new token to its request; True once that row is finished."""
+        row = self.rows[index]
+        if not row.done:
+            self._advance(row, token)
+        return row.done
 
     def _advance(self, row: _Row, token: int) -> None:
         if row.job.cancelled.is_set():
@@ -198,20 +186,6 @@ class RowStreamer:
         for row in self.rows:
             if not row.done:
                 self._finish(row, "stop")
-
-    def stopping(self) -> Any:
-        from transformers import StoppingCriteria
-
-        rows = self.rows
-
-        class _RowsDone(StoppingCriteria):
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                import torch
-
-                flags = [row.done or row.job.cancelled.is_set() for row in rows]
-                return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
-
-        return _RowsDone()
 
 
 class LocalGenerator(Generator):

@@ -1,0 +1,173 @@
+"""Orchestrator benchmarks (not tests). Every figure is measured side by side in one run.
+
+1. 8 micromodel calls through the orchestrator, batched across 3 adapters on one base model,
+   against the same 8 calls one after another                           (goal >= 3x)
+2. routing accuracy and latency of the semantic router on the labelled set
+3. end-to-end time of "What are the VAT rates across the EU?" (27 calls, then the answer)
+
+The adapters in 1 are freshly initialised LoRA weights (speed does not depend on training);
+3 uses whatever the registry holds (the base model stands in for a missing adapter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from microfleet.config import Settings
+from microfleet.features.ingest import load_context, run_ingest
+from microfleet.features.sources import resolve_inputs
+from microfleet.fleet.orchestrator import FleetOptions, Orchestrator
+from microfleet.fleet.router import SemanticRouter, ToolCall
+from microfleet.fleet.spec import FleetSpec, load_fleet
+from microfleet.inference.assistant import Turn
+from microfleet.inference.runtime import build_runtime
+from microfleet.llm.local import BatchingEngine, LocalGenerator
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from report import print_report  # noqa: E402
+
+CORPUS = REPO / "fleets" / "finance" / "corpus"
+FLEET = REPO / "fleets" / "finance" / "fleet.yaml"
+CALLS = [
+    ("tax_rates", {"country": "France"}),
+    ("tax_rates", {"country": "Malta"}),
+    ("tax_rates", {"country": "Poland"}),
+    ("market_news", {"topic": "oil prices"}),
+    ("market_news", {"topic": "the ECB decision"}),
+    ("market_news", {"topic": "gold"}),
+    ("personal_finance", {"question": "How big should an emergency fund be?"}),
+    ("personal_finance", {"question": "Should I pay off debt before investing?"}),
+]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def orchestrator_with_adapters(runtime: Any, fleet: FleetSpec, settings: Settings) -> Orchestrator:
+    """The runtime's orchestrator, on a base model carrying one fresh LoRA adapter per micromodel."""
+    from peft import LoraConfig, get_peft_model
+
+    from microfleet.llm.base_model import load_base_model
+
+    model, tokenizer = load_base_model(None, settings.model_cache_dir, dtype_name="auto")
+    config = LoraConfig(r=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    names = [spec.name for spec in fleet.micromodels]
+    model = get_peft_model(model, config, adapter_name=names[0])
+    for name in names[1:]:
+        model.add_adapter(name, config)
+    engine = BatchingEngine(model.eval(), tokenizer, max_batch=8)
+    generators = {name: LocalGenerator(engine, name, adapter=name) for name in names}
+    base = LocalGenerator(engine, "base")
+    search = runtime.assistant.search
+    return Orchestrator(
+        fleet,
+        runtime.assistant.orchestrator.router,
+        generators,
+        base,
+        search,
+        FleetOptions(call_max_tokens=48),
+    )
+
+
+async def _calls(orchestrator: Orchestrator, together: bool) -> float:
+    calls = [ToolCall(name, arguments) for name, arguments in CALLS]
+    contexts = await asyncio.to_thread(orchestrator._retrieve_all, calls)
+    start = time.perf_counter()
+    if together:
+        await asyncio.gather(*[orchestrator._dispatch(c, h) for c, h in zip(calls, contexts)])
+    else:
+        for call, hits in zip(calls, contexts):
+            await orchestrator._dispatch(call, hits)
+    return time.perf_counter() - start
+
+
+def bench_batching(orchestrator: Orchestrator, rounds: int) -> dict[str, float]:
+    asyncio.run(_calls(orchestrator, True))  # warm up
+    sequential, batched = [], []
+    for _ in range(rounds):
+        sequential.append(asyncio.run(_calls(orchestrator, False)))
+        batched.append(asyncio.run(_calls(orchestrator, True)))
+    seq, bat = statistics.median(sequential), statistics.median(batched)
+    return {"sequential_s": seq, "batched_s": bat, "speedup (goal >= 3)": seq / bat}
+
+
+def bench_routing(router: SemanticRouter) -> dict[str, float]:
+    rows = [json.loads(line) for line in (FLEET.parent / "routing.jsonl").read_text().splitlines()]
+    latencies, right = [], 0
+    for row in rows:
+        start = time.perf_counter()
+        plan = asyncio.run(router.plan(row["question"]))
+        latencies.append(time.perf_counter() - start)
+        right += {c["name"] for c in row["calls"]} == {c.name for c in plan.calls}
+    return {
+        "questions": len(rows),
+        "semantic_accuracy": right / len(rows),
+        "semantic_p50_ms": statistics.median(latencies) * 1000,
+    }
+
+
+def bench_eu(runtime: Any) -> dict[str, float]:
+    async def run() -> tuple[float, float, int]:
+        start = time.perf_counter()
+        turn = Turn(
+            model="fleet",
+            use_cache=False,
+            max_tokens=64,
+            messages=[{"role": "user", "content": "What are the VAT rates across the EU?"}],
+        )
+        prepared = await runtime.assistant.prepare(turn)
+        tools_done = time.perf_counter() - start
+        async for _ in runtime.assistant.stream(prepared):
+            pass
+        calls = len(prepared.fleet_trace["calls"]) if prepared.fleet_trace else 0
+        return tools_done, time.perf_counter() - start, calls
+
+    tools, total, calls = asyncio.run(run())
+    return {"calls": calls, "tool_calls_done_s": tools, "end_to_end_s": total}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            home=Path(tmp) / "home", models_dir=REPO / ".microfleet" / "models", fleet=FLEET
+        )
+        log("ingesting the sample corpus ...")
+        ctx = load_context(settings)
+        run_ingest(resolve_inputs([str(CORPUS)]), settings, ctx)
+        ctx.store.close()
+        runtime = build_runtime(settings)
+        fleet = load_fleet(FLEET)
+        report: dict[str, dict[str, float]] = {}
+        log("8 calls across 3 adapters: batched vs sequential ...")
+        report["batching"] = bench_batching(
+            orchestrator_with_adapters(runtime, fleet, settings), args.rounds
+        )
+        log("routing ...")
+        report["routing"] = bench_routing(runtime.assistant.orchestrator.router)
+        log("the EU question ...")
+        report["eu_question"] = bench_eu(runtime)
+        asyncio.run(runtime.close())
+    print_report(report, args.json)
+
+
+if __name__ == "__main__":
+    main()
