@@ -45,6 +45,7 @@ bench: install  ## Run the benchmarks in bench/ (prints ratios; not tests)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/fleet.py
 
 lint: install  ## ruff and mypy
 	$(BIN)/ruff check src tests bench

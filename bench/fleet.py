@@ -59,7 +59,7 @@ def log(msg: str) -> None:
 
 
 def orchestrator_with_adapters(runtime: Any, fleet: FleetSpec, settings: Settings) -> Orchestrator:
-    """The runtime's orchestrator, on a base model carrying one fresh LoRA adapter per micromodel."""
+    """The runtime's orchestrator on a base model with one fresh LoRA adapter per micromodel."""
     from peft import LoraConfig, get_peft_model
 
     from microfleet.llm.base_model import load_base_model
@@ -89,9 +89,11 @@ async def _calls(orchestrator: Orchestrator, together: bool) -> float:
     contexts = await asyncio.to_thread(orchestrator._retrieve_all, calls)
     start = time.perf_counter()
     if together:
-        await asyncio.gather(*[orchestrator._dispatch(c, h) for c, h in zip(calls, contexts)])
+        await asyncio.gather(
+            *[orchestrator._dispatch(c, h) for c, h in zip(calls, contexts, strict=True)]
+        )
     else:
-        for call, hits in zip(calls, contexts):
+        for call, hits in zip(calls, contexts, strict=True):
             await orchestrator._dispatch(call, hits)
     return time.perf_counter() - start
 
