@@ -96,9 +96,10 @@ class Settings(BaseSettings):
     cache_threshold: float = Field(default=0.95, gt=0, le=1)
 
     # The orchestrator (model "fleet"): routing and micromodel calls.
-    router: Literal["semantic", "llm"] = Field(
+    router: Literal["semantic", "llm", "hybrid"] = Field(
         default="semantic",
-        description="semantic: MiniLM router (local default); llm: native tool calls on llm_url.",
+        description="semantic: MiniLM; llm: tool calls by the model (native on llm_url, else "
+        "JSON-schema-constrained locally); hybrid: semantic shortlist, then llm.",
     )
     router_threshold: float = Field(default=0.36, ge=-1, le=1)
     router_margin: float = Field(default=0.1, ge=0)

@@ -67,7 +67,7 @@ def test_tiny_run_trains_registers_and_loads_back(
     with running_server(build_app(served)) as url:
         client_ = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
         models = {m.id: m for m in client_.models.list()}
-        assert set(models) == {BASE_MODEL_NAME, "rates"}
+        assert set(models) == {BASE_MODEL_NAME, "rates", "fleet"}
         assert models["rates"].model_extra["parent"] == BASE_MODEL_NAME
         served: dict[str, list[str]] = {"rates": [], BASE_MODEL_NAME: []}
         for pair in dataset.test:

@@ -149,11 +149,11 @@ class SemanticRouter(Router):
         plan = Plan(scores={k: round(v, 4) for k, v in scores.items()})
         for name in self.select(scores):
             for arguments in fill_arguments(self.fleet.get(name), question):
-                _admit(plan, self.fleet, name, arguments)
+                admit(plan, self.fleet, name, arguments)
         return plan
 
 
-def _admit(plan: Plan, fleet: FleetSpec, name: str, arguments: Any) -> None:
+def admit(plan: Plan, fleet: FleetSpec, name: str, arguments: Any) -> None:
     error = validate(fleet, name, arguments)
     if error is None:
         plan.calls.append(ToolCall(name, arguments))
@@ -195,5 +195,5 @@ class ToolCallingRouter(Router):
                 arguments = json.loads(call.function.arguments or "{}")
             except json.JSONDecodeError:
                 arguments = call.function.arguments
-            _admit(plan, self.fleet, call.function.name, arguments)
+            admit(plan, self.fleet, call.function.name, arguments)
         return plan

@@ -62,7 +62,7 @@ def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
             settings.context_window,
             settings.memory_tokens,
         ),
-        _orchestrator(settings, fleet, routes, base, search),
+        _orchestrator(settings, fleet, routes, base, search, engine),
     )
     return Runtime(assistant, features, base, engine)
 
@@ -73,6 +73,7 @@ def _orchestrator(
     routes: dict[str, ModelRoute],
     base: str,
     search: KnowledgeSearch,
+    engine: BatchingEngine | None,
 ) -> Orchestrator | None:
     """The "fleet" model: every micromodel as a tool (the base model stands in for a missing
     adapter, and /readyz says so)."""
@@ -83,24 +84,27 @@ def _orchestrator(
     options = FleetOptions(
         settings.tool_timeout_seconds, settings.tool_max_tokens, 2, settings.rag_min_similarity
     )
-    orchestrator = Orchestrator(
-        fleet, _router(settings, fleet, search), generators, routes[base].generator, search, options
-    )
+    router = _router(settings, fleet, search, engine)
+    orchestrator = Orchestrator(fleet, router, generators, routes[base].generator, search, options)
     versions = ",".join(f"{name}@{routes[name].version}" for name in names)
     routes[FLEET_MODEL] = ModelRoute(routes[base].generator, version=f"fleet[{versions}]")
     return orchestrator
 
 
-def _router(settings: Settings, fleet: FleetSpec, search: KnowledgeSearch) -> Router:
+def _router(
+    settings: Settings, fleet: FleetSpec, search: KnowledgeSearch, engine: BatchingEngine | None
+) -> Router:
+    semantic = SemanticRouter(
+        fleet, search.embedder, settings.router_threshold, settings.router_margin
+    )
     if settings.router == "semantic":
-        return SemanticRouter(
-            fleet, search.embedder, settings.router_threshold, settings.router_margin
-        )
-    if not settings.llm_url:
-        raise UserError(
-            "MICROFLEET_ROUTER=llm needs a tool-calling model at MICROFLEET_LLM_URL; "
-            "use MICROFLEET_ROUTER=semantic with the local model"
-        )
+        return semantic
+    if engine is not None:  # the local model: JSON-schema-constrained tool calls
+        from microfleet.fleet.constrained import ConstrainedRouter
+
+        return ConstrainedRouter(fleet, engine, semantic if settings.router == "hybrid" else None)
+    if settings.router == "hybrid":
+        raise UserError("MICROFLEET_ROUTER=hybrid runs on the local model; use llm with LLM_URL")
     import openai
 
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"

@@ -11,7 +11,8 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,14 @@ class Job:
             self.cancelled.set()
 
 
+@dataclass(eq=False)
+class Task:
+    """Other work on the model (constrained decoding), run on the engine thread between batches."""
+
+    fn: Callable[[Any, Any], Any]
+    future: Future[Any] = field(default_factory=Future)
+
+
 @dataclass
 class EngineStats:
     batches: int = 0
@@ -54,31 +63,40 @@ class BatchingEngine:
         self.model, self.tokenizer = model, tokenizer
         self.max_batch, self.window_s = max_batch, window_s
         self.stats = EngineStats()
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._jobs: queue.Queue[Job | Task | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="microfleet-generate", daemon=True)
         self._thread.start()
 
     def submit(self, job: Job) -> None:
         self._jobs.put(job)
 
+    def call(self, fn: Callable[[Any, Any], Any]) -> Future[Any]:
+        """Run `fn(model, tokenizer)` on the engine thread, between batches."""
+        task = Task(fn)
+        self._jobs.put(task)
+        return task.future
+
     def close(self) -> None:
         self._jobs.put(None)
 
     def _run(self) -> None:
-        held: list[Job] = []
+        held: list[Job | Task] = []
         while True:
             first = held.pop(0) if held else self._jobs.get()
             if first is None:
                 return
+            if isinstance(first, Task):
+                _execute(first, self.model, self.tokenizer)
+                continue
             batch = self._collect(first, held)
             live = [job for job in batch if not job.cancelled.is_set()]
             if live:
                 self._generate(live)
 
-    def _collect(self, first: Job, held: list[Job]) -> list[Job]:
+    def _collect(self, first: Job, held: list[Job | Task]) -> list[Job]:
         """`first` plus what arrives within the window and samples the same way."""
         batch = [first]
-        take = [job for job in held if job.temperature == first.temperature]
+        take = [j for j in held if isinstance(j, Job) and j.temperature == first.temperature]
         for job in take[: self.max_batch - 1]:
             held.remove(job)
             batch.append(job)
@@ -91,7 +109,10 @@ class BatchingEngine:
             if item is None:
                 self._jobs.put(None)  # close after this batch
                 break
-            (batch if item.temperature == first.temperature else held).append(item)
+            if isinstance(item, Job) and item.temperature == first.temperature:
+                batch.append(item)
+            else:
+                held.append(item)
         return batch
 
     def _generate(self, batch: list[Job]) -> None:
@@ -131,6 +152,13 @@ class BatchingEngine:
         configured = getattr(self.model.generation_config, "eos_token_id", None)
         ids = configured if isinstance(configured, list) else [configured]
         return {int(i) for i in [*ids, self.tokenizer.eos_token_id] if i is not None}
+
+
+def _execute(task: Task, model: Any, tokenizer: Any) -> None:
+    try:
+        task.future.set_result(task.fn(model, tokenizer))
+    except Exception as exc:
+        task.future.set_exception(exc)
 
 
 @dataclass

@@ -1,0 +1,48 @@
+"""Constrained decoding: the local 135M model always emits schema-valid tool calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from microfleet.features.embedding import load_embedder
+from microfleet.fleet.constrained import ConstrainedRouter
+from microfleet.fleet.router import SemanticRouter, validate
+from microfleet.fleet.spec import FleetSpec, load_fleet
+from microfleet.llm.local import BatchingEngine
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def engine(models_dir: Path) -> Iterator[BatchingEngine]:
+    from microfleet.llm.base_model import load_base_model
+
+    model, tokenizer = load_base_model(None, models_dir, dtype_name="auto")
+    built = BatchingEngine(model, tokenizer)
+    yield built
+    built.close()
+
+
+@pytest.fixture(scope="module")
+def fleet() -> FleetSpec:
+    return load_fleet(REPO / "fleets" / "finance" / "fleet.yaml")
+
+
+def test_llm_router_calls_are_always_schema_valid(engine: BatchingEngine, fleet: FleetSpec) -> None:
+    router = ConstrainedRouter(fleet, engine)
+    for question in ("Which has the lower VAT rate, Germany or France?", "How do I budget?"):
+        plan = asyncio.run(router.plan(question))
+        assert plan.dropped == [] and plan.calls
+        assert all(validate(fleet, c.name, c.arguments) is None for c in plan.calls)
+
+
+def test_hybrid_decodes_only_among_the_shortlist(engine: BatchingEngine, fleet: FleetSpec) -> None:
+    semantic = SemanticRouter(fleet, load_embedder(None), threshold=0.36, margin=0.1)
+    router = ConstrainedRouter(fleet, engine, shortlist=semantic)
+    plan = asyncio.run(router.plan("What is the standard VAT rate in Malta?"))
+    assert plan.dropped == [] and {c.name for c in plan.calls} == {"tax_rates"}
+    assert all(validate(fleet, c.name, c.arguments) is None for c in plan.calls)
+    assert asyncio.run(router.plan("Write a haiku about autumn.")).calls == []
