@@ -2,7 +2,8 @@
 
 1. 8 micromodel calls through the orchestrator, batched across 3 adapters on one base model,
    against the same 8 calls one after another                           (goal >= 3x)
-2. routing accuracy and latency of the semantic router on the labelled set
+2. routing accuracy and latency on the labelled set: semantic (all of it) against constrained
+   decoding by the local model, alone (llm) and on the semantic shortlist (hybrid), on a subset
 3. end-to-end time of "What are the VAT rates across the EU?" (27 calls, then the answer)
 
 The adapters in 1 are freshly initialised LoRA weights (speed does not depend on training);
@@ -29,7 +30,7 @@ from microfleet.config import Settings
 from microfleet.features.ingest import load_context, run_ingest
 from microfleet.features.sources import resolve_inputs
 from microfleet.fleet.orchestrator import FleetOptions, Orchestrator
-from microfleet.fleet.router import SemanticRouter, ToolCall
+from microfleet.fleet.router import Router, ToolCall
 from microfleet.fleet.spec import FleetSpec, load_fleet
 from microfleet.inference.assistant import Turn
 from microfleet.inference.runtime import build_runtime
@@ -108,19 +109,36 @@ def bench_batching(orchestrator: Orchestrator, rounds: int) -> dict[str, float]:
     return {"sequential_s": seq, "batched_s": bat, "speedup (goal >= 3)": seq / bat}
 
 
-def bench_routing(router: SemanticRouter) -> dict[str, float]:
-    rows = [json.loads(line) for line in (FLEET.parent / "routing.jsonl").read_text().splitlines()]
-    latencies, right = [], 0
+def _accuracy(router: Router, rows: list[dict[str, Any]]) -> tuple[float, float, float]:
+    """(share of questions routed to exactly the labelled micromodels, valid-call share, p50 s)."""
+    latencies, right, valid, total = [], 0, 0, 0
     for row in rows:
         start = time.perf_counter()
         plan = asyncio.run(router.plan(row["question"]))
         latencies.append(time.perf_counter() - start)
         right += {c["name"] for c in row["calls"]} == {c.name for c in plan.calls}
-    return {
-        "questions": len(rows),
-        "semantic_accuracy": right / len(rows),
-        "semantic_p50_ms": statistics.median(latencies) * 1000,
-    }
+        valid += len(plan.calls)
+        total += len(plan.calls) + len(plan.dropped)
+    return right / len(rows), valid / max(total, 1), statistics.median(latencies)
+
+
+def bench_routing(runtime: Any, fleet: FleetSpec, llm_questions: int) -> dict[str, float]:
+    from microfleet.fleet.constrained import ConstrainedRouter
+
+    rows = [json.loads(line) for line in (FLEET.parent / "routing.jsonl").read_text().splitlines()]
+    semantic = runtime.assistant.orchestrator.router
+    accuracy, _, p50 = _accuracy(semantic, rows)
+    report = {"questions": len(rows), "semantic_accuracy": accuracy, "semantic_p50_ms": p50 * 1000}
+    subset = rows[:: max(1, len(rows) // llm_questions)][:llm_questions]
+    for name, shortlist in (("llm", None), ("hybrid", semantic)):
+        router = ConstrainedRouter(fleet, runtime.engine, shortlist)
+        accuracy, valid, p50 = _accuracy(router, subset)
+        report[f"{name}_questions"] = len(subset)
+        report[f"{name}_accuracy"] = accuracy
+        report[f"{name}_valid_calls"] = valid
+        report[f"{name}_p50_ms"] = p50 * 1000
+    report["semantic_accuracy_on_that_subset"] = _accuracy(semantic, subset)[0]
+    return report
 
 
 def bench_eu(runtime: Any) -> dict[str, float]:
@@ -146,6 +164,7 @@ def bench_eu(runtime: Any) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--llm-questions", type=int, default=11, help="Subset for llm routing.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,7 +183,7 @@ def main() -> None:
             orchestrator_with_adapters(runtime, fleet, settings), args.rounds
         )
         log("routing ...")
-        report["routing"] = bench_routing(runtime.assistant.orchestrator.router)
+        report["routing"] = bench_routing(runtime, fleet, args.llm_questions)
         log("the EU question ...")
         report["eu_question"] = bench_eu(runtime)
         asyncio.run(runtime.close())
