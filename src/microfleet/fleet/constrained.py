@@ -4,41 +4,23 @@ The output is forced into {"calls": [{"name": <tool>, "arguments": <its paramete
 even the 135M base model emits calls that parse and match a schema; whether it picks the right
 ones is another matter (see bench/fleet.py), which is why `hybrid` lets the semantic router
 shortlist the tools first. Decoding runs on the engine thread, between generation batches.
+The same decoder answers clients that send their own OpenAI `tools` to the local model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
 from microfleet.fleet.router import Plan, Router, SemanticRouter, admit
-from microfleet.fleet.spec import FleetSpec, MicromodelSpec
+from microfleet.fleet.spec import FleetSpec
+from microfleet.llm.generator import Messages
 from microfleet.llm.local import BatchingEngine
 
 MAX_STRING = 160  # characters in a free-text argument
 PROMPT = "Choose the tools to call for the user's question, with their arguments. Tools:\n{tools}"
-
-
-def calls_schema(specs: list[MicromodelSpec]) -> dict[str, Any]:
-    variants = [
-        {
-            "type": "object",
-            "properties": {"name": {"const": spec.name}, "arguments": bounded(spec.parameters)},
-            "required": ["name", "arguments"],
-            "additionalProperties": False,
-        }
-        for spec in specs
-    ]
-    # No maxItems: a bounded repetition compiles into a far larger automaton than `*`;
-    # max_new_tokens bounds the list instead.
-    calls = {"type": "array", "items": {"anyOf": variants}}
-    return {
-        "type": "object",
-        "properties": {"calls": calls},
-        "required": ["calls"],
-        "additionalProperties": False,
-    }
 
 
 def bounded(schema: Any, max_length: int = MAX_STRING) -> Any:
@@ -53,20 +35,93 @@ def bounded(schema: Any, max_length: int = MAX_STRING) -> Any:
     return out
 
 
+def _function(tool: dict[str, Any]) -> dict[str, Any]:
+    return tool.get("function", tool)
+
+
+def calls_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """{"calls": [...]} where each call is one of `tools` (OpenAI format) with valid arguments."""
+    variants = []
+    for tool in tools:
+        function = _function(tool)
+        parameters = function.get("parameters") or {"type": "object", "properties": {}}
+        variants.append(
+            {
+                "type": "object",
+                "properties": {
+                    "name": {"const": function["name"]},
+                    "arguments": bounded(parameters),
+                },
+                "required": ["name", "arguments"],
+                "additionalProperties": False,
+            }
+        )
+    # No maxItems: a bounded repetition compiles into a far larger automaton than `*`;
+    # max_new_tokens bounds the list instead.
+    calls = {"type": "array", "items": {"anyOf": variants}}
+    return {
+        "type": "object",
+        "properties": {"calls": calls},
+        "required": ["calls"],
+        "additionalProperties": False,
+    }
+
+
+def tools_prompt(tools: list[dict[str, Any]]) -> str:
+    lines = []
+    for tool in tools:
+        function = _function(tool)
+        properties = (function.get("parameters") or {}).get("properties", {})
+        lines.append(
+            f"- {function['name']}{json.dumps(properties)}: {function.get('description', '')}"
+        )
+    return PROMPT.format(tools="\n".join(lines))
+
+
+class ToolDecoder:
+    """Constrained tool calls on the engine's model (base weights: adapters are switched off)."""
+
+    def __init__(self, engine: BatchingEngine, max_new_tokens: int = 384) -> None:
+        self.engine, self.max_new_tokens = engine, max_new_tokens
+        self._generators: dict[str, Any] = {}
+
+    async def calls(self, tools: list[dict[str, Any]], messages: Messages) -> Any:
+        """The decoded {"calls": [...]} object, or the raw text when it does not parse."""
+        future = self.engine.call(lambda model, tok: self._decode(model, tok, tools, messages))
+        raw = await asyncio.wrap_future(future)
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+
+    def _decode(
+        self, model: Any, tokenizer: Any, tools: list[dict[str, Any]], msgs: Messages
+    ) -> str:
+        schema = calls_schema(tools)
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._generators:
+            import outlines
+            from outlines.types import JsonSchema
+
+            wrapped = outlines.from_transformers(model, tokenizer)
+            self._generators[key] = outlines.Generator(wrapped, JsonSchema(key))
+        messages = [{"role": "system", "content": tools_prompt(tools)}, *msgs]
+        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        base = (
+            model.disable_adapter() if hasattr(model, "peft_config") else contextlib.nullcontext()
+        )
+        with base:
+            return str(self._generators[key](prompt, max_new_tokens=self.max_new_tokens))
+
+
 class ConstrainedRouter(Router):
     """`llm` on the local model; `hybrid` when a semantic router shortlists the tools."""
 
     def __init__(
-        self,
-        fleet: FleetSpec,
-        engine: BatchingEngine,
-        shortlist: SemanticRouter | None = None,
-        max_new_tokens: int = 384,
+        self, fleet: FleetSpec, engine: BatchingEngine, shortlist: SemanticRouter | None = None
     ) -> None:
-        self.fleet, self.engine, self.shortlist = fleet, engine, shortlist
-        self.max_new_tokens = max_new_tokens
+        self.fleet, self.decoder, self.shortlist = fleet, ToolDecoder(engine), shortlist
         self.name = "hybrid" if shortlist else "llm"
-        self._generators: dict[tuple[str, ...], Any] = {}
 
     async def plan(self, question: str) -> Plan:
         plan = Plan()
@@ -78,40 +133,11 @@ class ConstrainedRouter(Router):
             specs = [s for s in specs if s.name in keep]
             if not specs:
                 return plan
-        future = self.engine.call(lambda model, tok: self._decode(model, tok, specs, question))
-        raw = await asyncio.wrap_future(future)
-        try:
-            calls = json.loads(raw).get("calls", [])
-        except (json.JSONDecodeError, AttributeError):
-            calls = []
-            plan.dropped.append({"name": "?", "arguments": raw, "error": "not JSON"})
-        for call in calls:
+        tools = [spec.as_tool() for spec in specs]
+        decoded = await self.decoder.calls(tools, [{"role": "user", "content": question}])
+        if not isinstance(decoded, dict):
+            plan.dropped.append({"name": "?", "arguments": decoded, "error": "not JSON"})
+            return plan
+        for call in decoded.get("calls", []):
             admit(plan, self.fleet, call.get("name", "?"), call.get("arguments"))
         return plan
-
-    def _decode(self, model: Any, tokenizer: Any, specs: list[MicromodelSpec], q: str) -> str:
-        import contextlib
-
-        key = tuple(spec.name for spec in specs)
-        if key not in self._generators:
-            import outlines
-            from outlines.types import JsonSchema
-
-            wrapped = outlines.from_transformers(model, tokenizer)
-            self._generators[key] = outlines.Generator(
-                wrapped, JsonSchema(json.dumps(calls_schema(specs)))
-            )
-        tools = "\n".join(
-            f"- {s.name}{json.dumps(s.parameters.get('properties', {}))}: {s.description}"
-            for s in specs
-        )
-        messages = [
-            {"role": "system", "content": PROMPT.format(tools=tools)},
-            {"role": "user", "content": q},
-        ]
-        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        base = (
-            model.disable_adapter() if hasattr(model, "peft_config") else contextlib.nullcontext()
-        )
-        with base:
-            return str(self._generators[key](prompt, max_new_tokens=self.max_new_tokens))

@@ -10,6 +10,7 @@ from microfleet.errors import UserError
 from microfleet.features.chunking import load_generator_tokenizer
 from microfleet.features.ingest import load_context
 from microfleet.features.pipeline import PipelineContext
+from microfleet.fleet.constrained import ToolDecoder
 from microfleet.fleet.orchestrator import FLEET_MODEL, FleetOptions, Orchestrator
 from microfleet.fleet.router import Router, SemanticRouter, ToolCallingRouter
 from microfleet.fleet.spec import FleetSpec, load_fleet
@@ -30,6 +31,15 @@ class Runtime:
     features: PipelineContext  # the feature pipeline's steps, for POST /v1/ingest
     base_name: str
     engine: BatchingEngine | None = None
+
+    @property
+    def tool_decoder(self) -> ToolDecoder | None:
+        """Constrained decoding for clients that send their own `tools` (local model only)."""
+        if self.engine is None:
+            return None
+        if getattr(self, "_decoder", None) is None:
+            self._decoder = ToolDecoder(self.engine)
+        return self._decoder
 
     async def close(self) -> None:
         for route in self.assistant.routes.values():

@@ -16,6 +16,7 @@ from microfleet.knowledge.service import parse_filter
 from microfleet.llm.generator import BackendUnavailable, Delta
 from microfleet.serving.schemas import ChatMessage, ChatRequest, ChatResponse, Choice, Usage
 from microfleet.serving.streaming import error_message, sse_events, within
+from microfleet.serving.tools import tool_calls_reply
 
 router = APIRouter()
 
@@ -25,7 +26,7 @@ def turn_from(body: ChatRequest, conn: HTTPConnection) -> Turn:
     asked = body.since or body.symbols or body.tags
     return Turn(
         model=body.model,
-        messages=[m.model_dump() for m in body.messages],
+        messages=[m.as_turn() for m in body.messages],
         max_tokens=body.limit(settings.max_tokens_cap),
         temperature=body.temperature,
         session=conn.headers.get("x-session-id") or body.session_id or body.user,
@@ -39,6 +40,10 @@ def turn_from(body: ChatRequest, conn: HTTPConnection) -> Turn:
 @router.post("/v1/chat/completions", response_model=None)
 async def chat(body: ChatRequest, request: Request) -> ChatResponse | EventSourceResponse:
     assistant, timeout = request.app.state.runtime.assistant, request.app.state.timeout
+    if body.wants_tools():
+        called = await tool_calls_reply(body, request.app.state.runtime, timeout)
+        if called is not None:
+            return called
     prepared = await assistant.prepare(turn_from(body, request))
     answer = assistant.stream(prepared)
     if body.stream:

@@ -15,7 +15,15 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    def as_turn(self) -> dict[str, str]:
+        """What the assistant sees: a tool result reads as a user turn that carries it."""
+        if self.role == "tool":
+            return {"role": "user", "content": f"Tool result: {self.content or ''}"}
+        return {"role": self.role, "content": self.content or ""}
 
 
 class StreamOptions(BaseModel):
@@ -40,6 +48,11 @@ class ChatRequest(BaseModel):
     since: str | None = None
     symbols: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+
+    def wants_tools(self) -> bool:
+        return bool(self.tools) and self.tool_choice != "none"
 
     def limit(self, cap: int) -> int:
         return min(self.max_completion_tokens or self.max_tokens or DEFAULT_MAX_TOKENS, cap)

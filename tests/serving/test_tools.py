@@ -1,0 +1,58 @@
+"""A client's own OpenAI `tools`: the local model answers with schema-valid `tool_calls`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+from jsonschema import validate
+
+from microfleet.inference.runtime import BASE_MODEL_NAME
+from tests.conftest import KEY_A
+
+WEATHER = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "enum": ["Paris", "London", "Rome"]}},
+    "required": ["city"],
+}
+TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The current weather in a city.",
+            "parameters": WEATHER,
+        },
+    }
+]
+MESSAGES: list[Any] = [{"role": "user", "content": "What is the weather in Paris right now?"}]
+
+
+def _client(server: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server}/v1", api_key=KEY_A, max_retries=0, timeout=300)
+
+
+def test_tools_give_standard_tool_calls(server: str) -> None:
+    reply = _client(server).chat.completions.create(
+        model=BASE_MODEL_NAME, messages=MESSAGES, tools=TOOLS
+    )
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    for call in choice.message.tool_calls:
+        assert call.type == "function" and call.function.name == "get_weather"
+        validate(json.loads(call.function.arguments), WEATHER)
+
+
+def test_streamed_tool_calls_carry_an_index(server: str) -> None:
+    stream = _client(server).chat.completions.create(
+        model=BASE_MODEL_NAME, messages=MESSAGES, tools=TOOLS, stream=True
+    )
+    deltas, finish = [], None
+    for chunk in stream:
+        for choice in chunk.choices:
+            deltas += choice.delta.tool_calls or []
+            finish = choice.finish_reason or finish
+    assert finish == "tool_calls" and deltas
+    assert [d.index for d in deltas] == list(range(len(deltas)))
+    validate(json.loads(deltas[0].function.arguments or "{}"), WEATHER)  # type: ignore[union-attr]
