@@ -46,3 +46,11 @@ def test_hybrid_decodes_only_among_the_shortlist(engine: BatchingEngine, fleet: 
     assert plan.dropped == [] and {c.name for c in plan.calls} == {"tax_rates"}
     assert all(validate(fleet, c.name, c.arguments) is None for c in plan.calls)
     assert asyncio.run(router.plan("Write a haiku about autumn.")).calls == []
+
+
+def test_a_call_list_cut_at_the_token_limit_keeps_its_complete_calls() -> None:
+    from microfleet.fleet.constrained import complete_calls
+
+    cut = '{"calls": [{"name": "t", "arguments": {"country": "Malta"}}, {"name": "t", "argu'
+    assert complete_calls(cut) == [{"name": "t", "arguments": {"country": "Malta"}}]
+    assert complete_calls("garbage") == []

@@ -78,21 +78,38 @@ def tools_prompt(tools: list[dict[str, Any]]) -> str:
     return PROMPT.format(tools="\n".join(lines))
 
 
+def complete_calls(raw: str) -> list[Any]:
+    """The calls that were decoded in full before the output was cut off."""
+    start = raw.find("[")
+    decoder, calls = json.JSONDecoder(), []
+    index = start + 1 if start >= 0 else len(raw)
+    while index < len(raw):
+        while index < len(raw) and raw[index] in " \n\t,":
+            index += 1
+        try:
+            item, index = decoder.raw_decode(raw, index)
+        except json.JSONDecodeError:
+            break
+        calls.append(item)
+    return calls
+
+
 class ToolDecoder:
     """Constrained tool calls on the engine's model (base weights: adapters are switched off)."""
 
-    def __init__(self, engine: BatchingEngine, max_new_tokens: int = 384) -> None:
+    def __init__(self, engine: BatchingEngine, max_new_tokens: int = 768) -> None:
         self.engine, self.max_new_tokens = engine, max_new_tokens
         self._generators: dict[str, Any] = {}
 
     async def calls(self, tools: list[dict[str, Any]], messages: Messages) -> Any:
-        """The decoded {"calls": [...]} object, or the raw text when it does not parse."""
+        """The decoded {"calls": [...]}; when the token limit cut the list, its complete calls
+        and `"truncated": true`."""
         future = self.engine.call(lambda model, tok: self._decode(model, tok, tools, messages))
         raw = await asyncio.wrap_future(future)
         try:
             return json.loads(raw)
         except json.JSONDecodeError:
-            return raw
+            return {"calls": complete_calls(raw), "truncated": True}
 
     def _decode(
         self, model: Any, tokenizer: Any, tools: list[dict[str, Any]], msgs: Messages
@@ -135,9 +152,9 @@ class ConstrainedRouter(Router):
                 return plan
         tools = [spec.as_tool() for spec in specs]
         decoded = await self.decoder.calls(tools, [{"role": "user", "content": question}])
-        if not isinstance(decoded, dict):
-            plan.dropped.append({"name": "?", "arguments": decoded, "error": "not JSON"})
-            return plan
+        if decoded.get("truncated"):
+            error = "the call list was cut at the token limit; the complete calls were kept"
+            plan.dropped.append({"name": "?", "arguments": None, "error": error})
         for call in decoded.get("calls", []):
             admit(plan, self.fleet, call.get("name", "?"), call.get("arguments"))
         return plan

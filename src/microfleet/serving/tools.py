@@ -26,7 +26,7 @@ async def tool_calls_reply(
         raise UserError("client tools are decoded by the local model; this server uses LLM_URL")
     messages = [m.as_turn() for m in body.messages]
     decoded = await asyncio.wait_for(decoder.calls(body.tools or [], messages), timeout)
-    calls = decoded.get("calls", []) if isinstance(decoded, dict) else []
+    calls = decoded.get("calls", [])
     if not calls:
         return None
     tool_calls = [
