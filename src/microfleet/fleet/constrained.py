@@ -155,6 +155,10 @@ class ConstrainedRouter(Router):
         if decoded.get("truncated"):
             error = "the call list was cut at the token limit; the complete calls were kept"
             plan.dropped.append({"name": "?", "arguments": None, "error": error})
+        seen: set[str] = set()
         for call in decoded.get("calls", []):
-            admit(plan, self.fleet, call.get("name", "?"), call.get("arguments"))
+            key = json.dumps(call, sort_keys=True)
+            if key not in seen:  # a small model may repeat a call until the token limit
+                seen.add(key)
+                admit(plan, self.fleet, call.get("name", "?"), call.get("arguments"))
         return plan
