@@ -164,17 +164,7 @@ def _ask_server(session: Session, question: str, out: Printer) -> dict[str, Any]
             extra_body=extra,
             extra_headers=headers,
         )
-        parts: list[str] = []
-        sources: list[dict[str, Any]] = []
-        cached, trace = None, None
-        for chunk in stream:
-            for choice in chunk.choices:
-                if choice.delta.content:
-                    parts.append(choice.delta.content)
-                    out(choice.delta.content)
-            sources = (chunk.model_extra or {}).get("sources") or sources
-            cached = (chunk.model_extra or {}).get("cached") or cached
-            trace = (chunk.model_extra or {}).get("trace") or trace
+        reply = _read_stream(stream, out)
     except openai.APIStatusError as exc:
         raise MicrofleetError(f"{session.url}: {exc.status_code} {_message(exc)}") from None
     except openai.APIConnectionError:
@@ -182,7 +172,21 @@ def _ask_server(session: Session, question: str, out: Printer) -> dict[str, Any]
             f"cannot reach {session.url}; is `microfleet serve` running?"
         ) from None
     out("\n")
-    return _reply("".join(parts), sources, cached, trace)
+    return reply
+
+
+def _read_stream(stream: Any, out: Printer) -> dict[str, Any]:
+    """Print the content deltas; collect the extensions the final chunk carries."""
+    parts: list[str] = []
+    extras: dict[str, Any] = {"sources": [], "cached": None, "trace": None}
+    for chunk in stream:
+        for choice in chunk.choices:
+            if choice.delta.content:
+                parts.append(choice.delta.content)
+                out(choice.delta.content)
+        for key in extras:
+            extras[key] = (chunk.model_extra or {}).get(key) or extras[key]
+    return _reply("".join(parts), extras["sources"], extras["cached"], extras["trace"])
 
 
 def _banner(settings: Settings, url: str) -> str:
