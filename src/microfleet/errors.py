@@ -1,6 +1,12 @@
 """Domain errors. Each message says what to do next; the CLI and API edges format them."""
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception as one line for a user: its message's first line, else its type."""
+    text = str(exc)
+    return text.splitlines()[0] if text.strip() else type(exc).__name__
+
+
 class MicrofleetError(Exception):
     """Base class for every error microfleet raises on purpose."""
 

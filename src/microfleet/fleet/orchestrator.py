@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from microfleet.errors import first_line
 from microfleet.fleet.router import Plan, Router, ToolCall
 from microfleet.fleet.spec import FleetSpec, MicromodelSpec
 from microfleet.inference.rag import source_entry
@@ -152,7 +153,7 @@ class Orchestrator:
         except TimeoutError:
             result.error = f"timed out after {self.options.call_timeout_s:g} s"
         except Exception as exc:  # one failed call is one missing part, not a failed answer
-            result.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            result.error = first_line(exc)
         result.latency_ms = (time.perf_counter() - started) * 1000
         return result
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from microfleet.errors import StoreError, UserError
+from microfleet.errors import StoreError, UserError, first_line
 from microfleet.fleet.orchestrator import FLEET_MODEL, Orchestrator
 from microfleet.inference.cache import CacheKey, SemanticCache
 from microfleet.inference.memory import Memory
@@ -167,7 +167,7 @@ class Assistant:
         try:
             stored = self.memory.load(session)
         except Exception as exc:  # Redis down, a locked database: say so, do not guess
-            raise StoreError(f"conversation memory is unavailable: {_first_line(exc)}") from None
+            raise StoreError(f"conversation memory is unavailable: {first_line(exc)}") from None
         return window(stored, self.options.memory_tokens, self.count)
 
     def _cache_key(
@@ -278,10 +278,6 @@ def citation_footer(text: str, sources: list[dict[str, Any]]) -> str:
     if not sources or any(f"[{s['index']}]" in text for s in sources):
         return ""
     return "\n\nSources: " + "; ".join(f"[{s['index']}] {s['title']}" for s in sources)
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def split_messages(messages: Messages) -> tuple[str, Messages, list[str]]:

@@ -158,7 +158,9 @@ class EdgeCacheIndex(CacheIndex):
         import qdrant_edge as qe
 
         self._qe, self._lock = qe, threading.Lock()
-        if (path / "edge_config.json").exists():
+        from microfleet.knowledge.edge import shard_exists
+
+        if shard_exists(path):
             self.shard = qe.EdgeShard.load(str(path), None)
             return
         path.mkdir(parents=True, exist_ok=True)

@@ -31,15 +31,8 @@ class Runtime:
     features: PipelineContext  # the feature pipeline's steps, for POST /v1/ingest
     base_name: str
     engine: BatchingEngine | None = None
-
-    @property
-    def tool_decoder(self) -> ToolDecoder | None:
-        """Constrained decoding for clients that send their own `tools` (local model only)."""
-        if self.engine is None:
-            return None
-        if getattr(self, "_decoder", None) is None:
-            self._decoder = ToolDecoder(self.engine)
-        return self._decoder
+    # Constrained decoding for clients that send their own `tools` (local model only).
+    tool_decoder: ToolDecoder | None = None
 
     async def close(self) -> None:
         for route in self.assistant.routes.values():
@@ -64,7 +57,7 @@ def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
         search,
         lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids),
         _memory(settings),
-        _cache(settings, features.embedder.dim) if settings.cache else None,
+        _cache(settings, features) if settings.cache else None,
         make_tracer(settings),
         AnswerOptions(
             settings.rag_k,
@@ -74,7 +67,7 @@ def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
         ),
         _orchestrator(settings, fleet, routes, base, search, engine),
     )
-    return Runtime(assistant, features, base, engine)
+    return Runtime(assistant, features, base, engine, ToolDecoder(engine) if engine else None)
 
 
 def _orchestrator(
@@ -104,15 +97,18 @@ def _orchestrator(
 def _router(
     settings: Settings, fleet: FleetSpec, search: KnowledgeSearch, engine: BatchingEngine | None
 ) -> Router:
-    semantic = SemanticRouter(
-        fleet, search.embedder, settings.router_threshold, settings.router_margin
-    )
+    def semantic() -> SemanticRouter:
+        return SemanticRouter(
+            fleet, search.embedder, settings.router_threshold, settings.router_margin
+        )
+
     if settings.router == "semantic":
-        return semantic
+        return semantic()
     if engine is not None:  # the local model: JSON-schema-constrained tool calls
         from microfleet.fleet.constrained import ConstrainedRouter
 
-        return ConstrainedRouter(fleet, engine, semantic if settings.router == "hybrid" else None)
+        shortlist = semantic() if settings.router == "hybrid" else None
+        return ConstrainedRouter(fleet, engine, shortlist)
     if settings.router == "hybrid":
         raise UserError("MICROFLEET_ROUTER=hybrid runs on the local model; use llm with LLM_URL")
     import openai
@@ -170,15 +166,13 @@ def _memory(settings: Settings) -> Memory:
     return SQLiteMemory(settings.memory_path)
 
 
-def _cache(settings: Settings, dim: int) -> SemanticCache:
+def _cache(settings: Settings, features: PipelineContext) -> SemanticCache:
     index: CacheIndex
-    if settings.qdrant_url:
-        from qdrant_client import QdrantClient
-
+    dim = features.embedder.dim
+    if settings.qdrant_url:  # a collection next to the knowledge base, on the same client
         from microfleet.inference.cache import QdrantCacheIndex
 
-        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        client: Any = QdrantClient(url=settings.qdrant_url, api_key=key)
+        client: Any = features.store.client  # type: ignore[attr-defined]
         index = QdrantCacheIndex(client, f"{settings.collection}_answer_cache", dim)
     else:
         from microfleet.inference.cache import EdgeCacheIndex

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from microfleet.errors import StoreError
+from microfleet.errors import StoreError, first_line
 from microfleet.features.embedding import Embedder
 from microfleet.features.sparse import Bm25Encoder, SparseVec
 from microfleet.knowledge.store import Fusion, QueryMode, SearchFilter, SearchHit, VectorStore
@@ -53,8 +53,7 @@ class KnowledgeSearch:
         except StoreError:
             raise
         except Exception as exc:  # a server that went away, a closed shard
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise StoreError(f"the knowledge base is unavailable: {first}") from None
+            raise StoreError(f"the knowledge base is unavailable: {first_line(exc)}") from None
 
     def relevant(
         self,

@@ -63,6 +63,7 @@ class BatchingEngine:
         self.model, self.tokenizer = model, tokenizer
         self.max_batch, self.window_s = max_batch, window_s
         self.stats = EngineStats()
+        self._eos = self._eos_ids()
         self._jobs: queue.Queue[Job | Task | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="microfleet-generate", daemon=True)
         self._thread.start()
@@ -121,7 +122,7 @@ class BatchingEngine:
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         try:
             inputs = self._encode(batch)
-            rows = RowStreamer(self.tokenizer, batch, self._eos_ids(), inputs["attention_mask"])
+            rows = RowStreamer(self.tokenizer, batch, self._eos, inputs["attention_mask"])
             names = None
             if hasattr(self.model, "peft_config"):
                 names = [job.adapter or BASE_ADAPTER for job in batch]

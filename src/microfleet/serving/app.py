@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from microfleet.config import Settings
-from microfleet.errors import StoreError, UserError
+from microfleet.errors import StoreError, UserError, first_line
 from microfleet.inference.assistant import UnknownModel
 from microfleet.inference.runtime import Runtime
 from microfleet.llm.generator import BackendUnavailable
@@ -87,7 +87,7 @@ async def _user_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, TimeoutError):
         return _json(503, "timed out; retry, or ask for fewer max_tokens", "timeout")
-    return _json(503, f"unavailable: {str(exc).splitlines()[0]}", "service_unavailable")
+    return _json(503, f"unavailable: {first_line(exc)}", "service_unavailable")
 
 
 async def _internal(request: Request, exc: Exception) -> JSONResponse:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from microfleet.documents.parse import RawRecord
-from microfleet.errors import UserError
+from microfleet.errors import UserError, first_line
 from microfleet.features.pipeline import embed_batch, prepare_batch, write_batch
 from microfleet.knowledge.service import parse_filter
 from microfleet.serving.schemas import IngestRequest, SearchRequest
@@ -37,8 +37,7 @@ async def readyz(request: Request) -> JSONResponse:
             if not await asyncio.wait_for(route.generator.ready(), 5):
                 raise RuntimeError(f"model '{name}' is not answering")
     except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "not ready", "reason": first_line(exc)}, status_code=503)
     models = list(runtime.assistant.routes)
     orchestrator = runtime.assistant.orchestrator
     warnings = [

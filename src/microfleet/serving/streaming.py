@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from microfleet.errors import MicrofleetError
+from microfleet.errors import MicrofleetError, first_line
 from microfleet.inference.assistant import Prepared
 from microfleet.llm.generator import Delta
 
@@ -81,5 +81,4 @@ def error_message(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, TimeoutError):
         return "the answer took too long and was stopped; retry, or ask for fewer max_tokens"
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"generation failed: {text}"
+    return f"generation failed: {first_line(exc)}"
