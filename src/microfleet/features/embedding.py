@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from microfleet.errors import UserError
+from microfleet.llm import threads
 
 _cache: dict[str, SentenceTransformerEmbedder] = {}
 _lock = threading.Lock()
@@ -53,6 +54,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.batch_size = batch_size
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        threads.share()  # single-threaded beside a serving engine; see llm/threads.py
         vectors = self.model.encode(
             list(texts),
             batch_size=self.batch_size,

@@ -20,6 +20,7 @@ from microfleet.inference.memory import Memory, RedisMemory, SQLiteMemory
 from microfleet.inference.tracing import make_tracer
 from microfleet.knowledge.connect import fusion_from
 from microfleet.knowledge.search import KnowledgeSearch
+from microfleet.llm import threads
 from microfleet.llm.local import BatchingEngine, LocalGenerator
 
 BASE_MODEL_NAME = "smollm2-135m-instruct"
@@ -42,6 +43,8 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
+    if not settings.llm_url:
+        threads.reserve_for_engine()  # before loading: see llm/threads.py
     features = load_context(settings)
     fleet = load_fleet(settings.fleet) if with_micromodels and settings.fleet.exists() else None
     if settings.llm_url:

@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from microfleet.llm import threads
 from microfleet.llm.decode import decode
 from microfleet.llm.generator import Delta, Generator, Messages
 
@@ -81,6 +82,7 @@ class BatchingEngine:
         self._jobs.put(None)
 
     def _run(self) -> None:
+        threads.claim()
         held: list[Job | Task] = []
         while True:
             first = held.pop(0) if held else self._jobs.get()
