@@ -34,6 +34,7 @@ from microfleet.fleet.router import Router, ToolCall
 from microfleet.fleet.spec import FleetSpec, load_fleet
 from microfleet.inference.assistant import Turn
 from microfleet.inference.runtime import build_runtime
+from microfleet.llm import threads
 from microfleet.llm.local import BatchingEngine, LocalGenerator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,9 +165,10 @@ def bench_eu(runtime: Any) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--llm-questions", type=int, default=11, help="Subset for llm routing.")
+    parser.add_argument("--llm-questions", type=int, default=6, help="Subset for llm routing.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args()
+    threads.reserve_for_engine()  # the thread layout of a serving process (llm/threads.py)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             home=Path(tmp) / "home", models_dir=REPO / ".microfleet" / "models", fleet=FLEET
@@ -179,9 +181,10 @@ def main() -> None:
         fleet = load_fleet(FLEET)
         report: dict[str, dict[str, float]] = {}
         log("8 calls across 3 adapters: batched vs sequential ...")
-        report["batching"] = bench_batching(
-            orchestrator_with_adapters(runtime, fleet, settings), args.rounds
-        )
+        adapters = orchestrator_with_adapters(runtime, fleet, settings)
+        report["batching"] = bench_batching(adapters, args.rounds)
+        assert isinstance(adapters.fallback, LocalGenerator)
+        adapters.fallback.engine.close(wait=True)  # one engine (one thread pool) at a time
         log("routing ...")
         report["routing"] = bench_routing(runtime, fleet, args.llm_questions)
         log("the EU question ...")

@@ -21,6 +21,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from microfleet.cli_errors import friendly_errors
+from microfleet.cli_eval import register as register_eval
 from microfleet.cli_fleet import register as register_fleet
 from microfleet.cli_progress import IngestProgress
 from microfleet.cli_serving import register as register_serving
@@ -41,6 +42,7 @@ app.add_typer(kb_app, name="kb")
 register_training(app)
 register_serving(app)
 register_fleet(app)
+register_eval(app)
 
 
 @app.callback()

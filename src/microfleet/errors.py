@@ -25,3 +25,7 @@ class SourceError(MicrofleetError):
 
 class StoreError(MicrofleetError):
     """The vector store could not be opened or answered with an error."""
+
+
+class EmptySetError(MicrofleetError):
+    """A labelled evaluation set with no valid question (exit 1)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from typing import Any
@@ -9,8 +10,11 @@ from typing import Any
 import httpx
 import openai
 
-from microfleet.fleet.orchestrator import FLEET_MODEL
+from microfleet.fleet.orchestrator import FLEET_MODEL, MAX_ROUNDS, Orchestrator
+from microfleet.fleet.router import Plan, Router, admit
+from microfleet.fleet.spec import FleetSpec
 from microfleet.inference.runtime import Runtime
+from microfleet.llm.generator import Messages, text_only
 from microfleet.llm.openai_backend import OpenAIGenerator
 from tests.conftest import KEY_A
 
@@ -103,3 +107,82 @@ def test_readyz_names_micromodels_without_adapters(server: str) -> None:
     body = httpx.get(f"{server}/readyz").json()
     assert body["status"] == "ready" and "fleet" in body["models"]
     assert len(body["warnings"]) == 3 and "tax_rates" in json.dumps(body["warnings"])
+
+
+class ScriptedRouter(Router):
+    """Plays a tool-calling model's rounds from a script, and records the transcript it was
+    shown: the orchestrator's round logic under test, with the real micromodels answering."""
+
+    name = "scripted"
+    takes_feedback = follows_up = True
+
+    def __init__(self, fleet: FleetSpec, script: list[list[tuple[str, Any]]]) -> None:
+        self.fleet, self.script = fleet, script
+        self.shown: list[Messages] = []
+
+    async def plan(self, question: str, transcript: Messages | None = None) -> Plan:
+        self.shown.append(list(transcript or []))
+        plan = Plan()
+        step = self.script[len(self.shown) - 1] if len(self.shown) <= len(self.script) else []
+        for name, arguments in step:
+            admit(plan, self.fleet, name, arguments)
+        return plan
+
+
+def scripted(runtime: Runtime, script: list[list[tuple[str, Any]]]) -> Orchestrator:
+    real = runtime.assistant.orchestrator
+    assert real is not None
+    router = ScriptedRouter(real.fleet, script)
+    return Orchestrator(
+        real.fleet, router, real.generators, real.fallback, real.search, real.options
+    )
+
+
+def test_an_invalid_call_is_fed_back_once_then_corrected(runtime: Runtime) -> None:
+    orchestrator = scripted(
+        runtime, [[("tax_rates", {"country": "Atlantis"})], [("tax_rates", {"country": "Malta"})]]
+    )
+    done = asyncio.run(orchestrator.run("What is the VAT rate in Malta?"))
+    assert [(r.call.arguments, r.round) for r in done.results] == [({"country": "Malta"}, 2)]
+    assert [d["fed_back"] for d in done.plan.dropped] == [True]
+    shown = orchestrator.router.shown[1]  # type: ignore[attr-defined]
+    assert shown[0]["tool_calls"][0]["function"]["name"] == "tax_rates"
+    assert shown[1]["role"] == "tool" and "invalid call" in shown[1]["content"]
+    assert shown[1]["tool_call_id"] == shown[0]["tool_calls"][0]["id"]
+
+
+def test_an_invalid_call_repeated_is_dropped_without_more_feedback(runtime: Runtime) -> None:
+    bad = ("tax_rates", {"country": "Atlantis"})
+    orchestrator = scripted(runtime, [[bad], [bad], [bad]])
+    done = asyncio.run(orchestrator.run("What is the VAT rate in Atlantis?"))
+    assert done.results == [] and done.rounds == 2
+    assert [d["fed_back"] for d in done.plan.dropped] == [True, False]
+    assert any("fed back" in note for note in done.notes)
+
+
+def test_a_tool_loop_that_never_ends_is_capped(runtime: Runtime) -> None:
+    countries = ["Malta", "Spain", "France", "Italy", "Greece"]
+    orchestrator = scripted(runtime, [[("tax_rates", {"country": c})] for c in countries])
+    done = asyncio.run(orchestrator.run("Keep asking about VAT."))
+    assert done.rounds == MAX_ROUNDS == 3
+    assert [r.call.arguments["country"] for r in done.results] == countries[:3]
+    assert f"stopped after {MAX_ROUNDS} tool rounds" in done.notes
+    # Round 3 saw the results of rounds 1 and 2 as tool messages.
+    shown = orchestrator.router.shown[2]  # type: ignore[attr-defined]
+    assert [m["role"] for m in shown] == ["assistant", "tool", "assistant", "tool"]
+
+
+def test_the_composer_gets_the_results_as_tool_messages(runtime: Runtime) -> None:
+    orchestrator = scripted(runtime, [[("tax_rates", {"country": "Malta"})], []])
+    done = asyncio.run(orchestrator.run("What is the VAT rate in Malta?"))
+    messages = orchestrator.compose_messages("What is the VAT rate in Malta?", done, [])
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool"]
+    call = messages[2]["tool_calls"][0]
+    assert json.loads(call["function"]["arguments"]) == {"country": "Malta"}
+    assert messages[3]["tool_call_id"] == call["id"]
+    assert messages[3]["content"] == done.results[0].content()
+    # The local model's chat template has no tool role: the results fold into the question.
+    folded = text_only(messages)
+    assert [m["role"] for m in folded] == ["system", "user"]
+    assert folded[1]["content"].startswith("Tool results:\n- tax_rates(country=Malta): ")
+    assert folded[1]["content"].endswith("Question: What is the VAT rate in Malta?")

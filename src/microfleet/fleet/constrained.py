@@ -16,7 +16,7 @@ from typing import Any
 
 from microfleet.fleet.router import Plan, Router, SemanticRouter, admit
 from microfleet.fleet.spec import FleetSpec
-from microfleet.llm.generator import Messages
+from microfleet.llm.generator import Messages, text_only
 from microfleet.llm.local import BatchingEngine
 
 MAX_STRING = 160  # characters in a free-text argument
@@ -122,7 +122,7 @@ class ToolDecoder:
 
             wrapped = outlines.from_transformers(model, tokenizer)
             self._generators[key] = outlines.Generator(wrapped, JsonSchema(key))
-        messages = [{"role": "system", "content": tools_prompt(tools)}, *msgs]
+        messages = [{"role": "system", "content": tools_prompt(tools)}, *text_only(msgs)]
         prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         base = (
             model.disable_adapter() if hasattr(model, "peft_config") else contextlib.nullcontext()
@@ -134,13 +134,17 @@ class ToolDecoder:
 class ConstrainedRouter(Router):
     """`llm` on the local model; `hybrid` when a semantic router shortlists the tools."""
 
+    # A 135M model rarely stops calling tools once it sees results, so it does not follow up;
+    # an invalid call (only where outlines cannot enforce a schema keyword) is fed back once.
+    takes_feedback = True
+
     def __init__(
         self, fleet: FleetSpec, engine: BatchingEngine, shortlist: SemanticRouter | None = None
     ) -> None:
         self.fleet, self.decoder, self.shortlist = fleet, ToolDecoder(engine), shortlist
         self.name = "hybrid" if shortlist else "llm"
 
-    async def plan(self, question: str) -> Plan:
+    async def plan(self, question: str, transcript: Messages | None = None) -> Plan:
         plan = Plan()
         specs = list(self.fleet.micromodels)
         if self.shortlist is not None:
@@ -151,7 +155,8 @@ class ConstrainedRouter(Router):
             if not specs:
                 return plan
         tools = [spec.as_tool() for spec in specs]
-        decoded = await self.decoder.calls(tools, [{"role": "user", "content": question}])
+        asked = [{"role": "user", "content": question}, *(transcript or [])]
+        decoded = await self.decoder.calls(tools, asked)
         if decoded.get("truncated"):
             error = "the call list was cut at the token limit; the complete calls were kept"
             plan.dropped.append({"name": "?", "arguments": None, "error": error})

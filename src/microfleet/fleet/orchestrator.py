@@ -4,12 +4,16 @@ Each tool call is an event on an in-process async dispatcher: its handler asks t
 (its system prompt, the call's question, context retrieved within its scope) on its adapter.
 Calls of a round run concurrently, so the local engine batches them across adapters in one
 forward pass. A call that fails or times out comes back as an error result, and the answer
-says which part is missing. The composed answer cites the sources the micromodels used.
+says which part is missing. An invalid call goes back to a router that reads the transcript
+once, then is dropped; a router that follows up sees the results and may call more, for at
+most MAX_ROUNDS rounds. The results go to the composer as `tool` messages, and the answer
+cites the sources the micromodels used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +27,11 @@ from microfleet.llm.generator import Generator, Messages
 from microfleet.training.teacher import build_messages
 
 FLEET_MODEL = "fleet"
+MAX_ROUNDS = 3
 COMPOSE_PROMPT = (
-    "You are {description} Answer the user's question using the micromodel results below, "
-    "which are correct. Reason over them, keep their figures, cite sources like [1], and say "
-    "plainly which parts are missing when a result is an error."
+    "You are {description} Answer the user's question using the tool results (answers from "
+    "the fleet's micromodels), which are correct. Reason over them, keep their figures, cite "
+    "sources like [1], and say plainly which parts are missing when a result is an error."
 )
 
 
@@ -38,10 +43,12 @@ class CallResult:
     error: str | None = None
     latency_ms: float = 0.0
     sources: list[dict[str, Any]] = field(default_factory=list)
+    round: int = 1
 
     def as_trace(self) -> dict[str, Any]:
         return {
             **self.call.as_dict(),
+            "round": self.round,
             "adapter": self.adapter,
             "latency_ms": round(self.latency_ms, 1),
             "output": self.output,
@@ -52,6 +59,12 @@ class CallResult:
     def label(self) -> str:
         shown = ", ".join(f"{k}={v}" for k, v in self.call.arguments.items() if k != "question")
         return f"{self.call.name}({shown})" if shown else self.call.name
+
+    def content(self) -> str:
+        """The `tool` message: the answer with its source numbers, or what went wrong."""
+        if self.output is None:
+            return f"missing ({self.error})"
+        return self.output + "".join(f" [{s['index']}]" for s in self.sources)
 
 
 @dataclass
@@ -70,10 +83,12 @@ class Orchestration:
     plan: Plan
     sources: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    rounds: int = 0
 
     def trace(self, router: str) -> dict[str, Any]:
         return {
             "router": router,
+            "rounds": self.rounds,
             "scores": self.plan.scores,
             "calls": [r.as_trace() for r in self.results],
             "dropped": self.plan.dropped,
@@ -82,15 +97,7 @@ class Orchestration:
 
     def results_block(self) -> str:
         """Every micromodel answer, one line each, with the global source numbers."""
-        lines = []
-        for r in self.results:
-            cites = "".join(f" [{s['index']}]" for s in r.sources)
-            lines.append(
-                f"- {r.label()}: {r.output}{cites}"
-                if r.output
-                else f"- {r.label()}: missing ({r.error})"
-            )
-        return "\n".join(lines)
+        return "\n".join(f"- {r.label()}: {r.content()}" for r in self.results)
 
 
 class Orchestrator:
@@ -110,21 +117,57 @@ class Orchestrator:
         return [s.name for s in self.fleet.micromodels if s.name not in self.generators]
 
     async def run(self, question: str) -> Orchestration:
-        plan = await self.router.plan(question)
+        done = Orchestration([], Plan())
+        transcript: Messages = []
+        made: set[str] = set()
+        fed_back: set[str] = set()
+        for number in range(1, MAX_ROUNDS + 1):
+            plan = await self.router.plan(question, transcript)
+            done.plan.scores = done.plan.scores or plan.scores
+            calls = [c for c in plan.calls if _key(c) not in made]  # never the same call twice
+            made.update(_key(c) for c in calls)
+            retry = [d for d in plan.dropped if self._feed_back(d, number, fed_back)]
+            done.plan.dropped += [{**d, "fed_back": d in retry} for d in plan.dropped]
+            results = await self._round(calls, number)
+            done.results += results
+            done.rounds = number
+            if not retry and not (self.router.follows_up and calls):
+                break
+            if number == MAX_ROUNDS:
+                done.notes.append(f"stopped after {MAX_ROUNDS} tool rounds")
+            transcript += round_messages(results, retry)
+        self._finish(done)
+        return done
+
+    def _feed_back(self, dropped: dict[str, Any], number: int, fed_back: set[str]) -> bool:
+        """Whether an invalid call goes back to the router: once per micromodel, if it reads."""
+        if not self.router.takes_feedback or number == MAX_ROUNDS or dropped["name"] in fed_back:
+            return False
+        fed_back.add(dropped["name"])
+        return True
+
+    async def _round(self, calls: list[ToolCall], number: int) -> list[CallResult]:
         # Retrieval for every call first (one embedding batch), then every generation at once:
         # the engine sees them together and batches them across adapters.
-        contexts = await asyncio.to_thread(self._retrieve_all, plan.calls)
+        contexts = await asyncio.to_thread(self._retrieve_all, calls)
         results = await asyncio.gather(
-            *[self._dispatch(call, hits) for call, hits in zip(plan.calls, contexts, strict=True)]
+            *[self._dispatch(call, hits) for call, hits in zip(calls, contexts, strict=True)]
         )
-        done = Orchestration(list(results), plan)
+        for result in results:
+            result.round = number
+        return list(results)
+
+    def _finish(self, done: Orchestration) -> None:
         self._number_sources(done)
-        if not plan.calls:
+        if not done.results:
             done.notes.append("no micromodel fits this question: answered from retrieval alone")
-        for name in sorted({r.call.name for r in results if r.adapter != r.call.name}):
+        for name in sorted({r.call.name for r in done.results if r.adapter != r.call.name}):
             done.notes.append(f"{name}: no adapter in the registry; the base model answered")
-        done.notes += [f"dropped {d['name']}: {d['error']}" for d in plan.dropped]
-        return done
+        done.notes += [
+            f"dropped {d['name']}: {d['error']}"
+            + (" (fed back to the router)" if d["fed_back"] else "")
+            for d in done.plan.dropped
+        ]
 
     def _retrieve_all(self, calls: list[ToolCall]) -> list[list[Any]]:
         if not calls:
@@ -179,9 +222,51 @@ class Orchestrator:
             result.sources = numbered
 
     def compose_messages(self, question: str, done: Orchestration, history: Messages) -> Messages:
+        """System, history, the question, the calls and one `tool` message per result."""
         system = COMPOSE_PROMPT.format(description=self.fleet.description or "an assistant.")
-        user = f"Micromodel results:\n{done.results_block()}\n\nQuestion: {question}"
-        return [{"role": "system", "content": system}, *history, {"role": "user", "content": user}]
+        return [
+            {"role": "system", "content": system},
+            *history,
+            {"role": "user", "content": question},
+            *round_messages(done.results, []),
+        ]
+
+
+def round_messages(results: list[CallResult], invalid: list[dict[str, Any]]) -> Messages:
+    """One round as OpenAI messages: the assistant's calls, then a `tool` message for each
+    (an invalid call's message says what is wrong, so the router can correct it)."""
+    calls = [(r.call.id, r.call.name, r.call.arguments) for r in results]
+    calls += [(d["id"], d["name"], d["arguments"]) for d in invalid]
+    assistant = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                },
+            }
+            for call_id, name, arguments in calls
+        ],
+    }
+    tools = [{"role": "tool", "tool_call_id": r.call.id, "content": r.content()} for r in results]
+    tools += [
+        {
+            "role": "tool",
+            "tool_call_id": d["id"],
+            "content": f"invalid call: {d['error']}. Call it again with valid arguments, "
+            "or leave it out.",
+        }
+        for d in invalid
+    ]
+    return [assistant, *tools] if calls else []
+
+
+def _key(call: ToolCall) -> str:
+    return json.dumps([call.name, call.arguments], sort_keys=True)
 
 
 def _with_disclaimer(text: str, spec: MicromodelSpec) -> str:

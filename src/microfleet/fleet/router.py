@@ -4,6 +4,8 @@ Router seam. SemanticRouter (the default, and the fast path for weak local model
 question with each micromodel's description and examples in MiniLM space, keeps those above a
 calibrated threshold, and fills the arguments from the question with the parameter schema.
 ToolCallingRouter asks an OpenAI-compatible model with native `tools` (parallel calls included).
+Routers that read the transcript of earlier rounds get their invalid calls back once to correct,
+and a router that `follows_up` sees the results and may call more (the orchestrator caps rounds).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from jsonschema import Draft202012Validator
 
 from microfleet.features.embedding import Embedder
 from microfleet.fleet.spec import FleetSpec, MicromodelSpec
+from microfleet.llm.generator import Messages
 
 _WHOLE = re.compile(
     r"\b(EU|E\.U\.|European Union|member states?|across (the )?(EU|Europe))\b", re.I
@@ -65,10 +68,13 @@ class Plan:
 
 class Router(ABC):
     name: str
+    takes_feedback = False  # reads `transcript`: an invalid call can come back corrected
+    follows_up = False  # after seeing results, may ask for more calls
 
     @abstractmethod
-    async def plan(self, question: str) -> Plan:
-        """The tool calls for `question`; invalid ones go to `dropped`, never to the dispatcher."""
+    async def plan(self, question: str, transcript: Messages | None = None) -> Plan:
+        """The tool calls for `question`, given the earlier rounds (an assistant turn with
+        `tool_calls`, then `tool` results); invalid calls go to `dropped`, never to dispatch."""
 
 
 def validate(fleet: FleetSpec, name: str, arguments: Any) -> str | None:
@@ -144,7 +150,7 @@ class SemanticRouter(Router):
         top = max(scores.values(), default=0.0)
         return [n for n, s in scores.items() if s >= self.threshold and s >= top - self.margin]
 
-    async def plan(self, question: str) -> Plan:
+    async def plan(self, question: str, transcript: Messages | None = None) -> Plan:
         scores = await asyncio.to_thread(self.scores, question)
         plan = Plan(scores={k: round(v, 4) for k, v in scores.items()})
         for name in self.select(scores):
@@ -153,12 +159,15 @@ class SemanticRouter(Router):
         return plan
 
 
-def admit(plan: Plan, fleet: FleetSpec, name: str, arguments: Any) -> None:
+def admit(
+    plan: Plan, fleet: FleetSpec, name: str, arguments: Any, call_id: str | None = None
+) -> None:
     error = validate(fleet, name, arguments)
+    call = ToolCall(name, arguments, call_id) if call_id else ToolCall(name, arguments)
     if error is None:
-        plan.calls.append(ToolCall(name, arguments))
+        plan.calls.append(call)
     else:
-        plan.dropped.append({"name": name, "arguments": arguments, "error": error})
+        plan.dropped.append({"id": call.id, "name": name, "arguments": arguments, "error": error})
 
 
 def _seed_examples(spec: MicromodelSpec, fleet: FleetSpec, limit: int = 40) -> list[str]:
@@ -174,16 +183,22 @@ class ToolCallingRouter(Router):
     """Native tool calling on an OpenAI-compatible model (GPT-4 class, vLLM with a tool parser)."""
 
     name = "llm"
+    takes_feedback = follows_up = True
 
     def __init__(self, fleet: FleetSpec, client: Any, model: str) -> None:
         self.fleet, self.client, self.model = fleet, client, model
 
-    async def plan(self, question: str) -> Plan:
+    async def plan(self, question: str, transcript: Messages | None = None) -> Plan:
+        system = (
+            f"{self.fleet.description} Call the tools the question needs. Once the tool "
+            "results answer it, call none."
+        )
         response = await self.client.chat.completions.create(
             model=self.model,
             messages=[
-                {"role": "system", "content": f"{self.fleet.description} Call the tools needed."},
+                {"role": "system", "content": system},
                 {"role": "user", "content": question},
+                *(transcript or []),
             ],
             tools=[spec.as_tool() for spec in self.fleet.micromodels],
             tool_choice="auto",
@@ -195,5 +210,5 @@ class ToolCallingRouter(Router):
                 arguments = json.loads(call.function.arguments or "{}")
             except json.JSONDecodeError:
                 arguments = call.function.arguments
-            admit(plan, self.fleet, call.function.name, arguments)
+            admit(plan, self.fleet, call.function.name, arguments, call.id)
         return plan

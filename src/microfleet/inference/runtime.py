@@ -90,14 +90,14 @@ def _orchestrator(
     options = FleetOptions(
         settings.tool_timeout_seconds, settings.tool_max_tokens, 2, settings.rag_min_similarity
     )
-    router = _router(settings, fleet, search, engine)
+    router = make_router(settings, fleet, search, engine)
     orchestrator = Orchestrator(fleet, router, generators, routes[base].generator, search, options)
     versions = ",".join(f"{name}@{routes[name].version}" for name in names)
     routes[FLEET_MODEL] = ModelRoute(routes[base].generator, version=f"fleet[{versions}]")
     return orchestrator
 
 
-def _router(
+def make_router(
     settings: Settings, fleet: FleetSpec, search: KnowledgeSearch, engine: BatchingEngine | None
 ) -> Router:
     def semantic() -> SemanticRouter:

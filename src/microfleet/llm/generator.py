@@ -6,12 +6,13 @@ OpenAIGenerator (llm/openai_backend.py, any OpenAI-compatible server: vLLM, LoRA
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-Messages = list[dict[str, str]]
+Messages = list[dict[str, Any]]  # OpenAI chat messages (an assistant turn may carry tool_calls)
 
 
 @dataclass
@@ -30,6 +31,53 @@ class Delta:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+
+def text_only(messages: Messages) -> Messages:
+    """For a chat template without tool roles: each run of `tool` results folds, with the calls
+    they answer, into the user turn before them ("Tool results: ... Question: ...")."""
+    out: Messages = []
+    labels: dict[str, str] = {}
+    results: list[str] = []
+    for message in messages:
+        if message["role"] == "tool":
+            label = labels.get(message.get("tool_call_id") or "", "tool")
+            results.append(f"- {label}: {message.get('content') or ''}")
+            continue
+        if results:
+            _fold(out, results)
+            results = []
+        for call in message.get("tool_calls") or []:
+            labels[call.get("id", "")] = _call_label(call.get("function", call))
+        if message.get("content") or not message.get("tool_calls"):
+            out.append({"role": message["role"], "content": message.get("content") or ""})
+    if results:
+        _fold(out, results)
+    return out
+
+
+def _fold(out: Messages, results: list[str]) -> None:
+    block = "Tool results:\n" + "\n".join(results)
+    if out and out[-1]["role"] == "user":
+        out[-1] = {"role": "user", "content": f"{block}\n\nQuestion: {out[-1]['content']}"}
+    else:
+        out.append({"role": "user", "content": block})
+
+
+def _call_label(function: dict[str, Any]) -> str:
+    arguments = function.get("arguments") or {}
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            return f"{function.get('name', 'tool')}({arguments[:60]})"
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in dict(arguments).items())
+    return f"{function.get('name', 'tool')}({shown})"
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class BackendUnavailable(Exception):

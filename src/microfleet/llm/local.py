@@ -18,7 +18,7 @@ from typing import Any
 
 from microfleet.llm import threads
 from microfleet.llm.decode import decode
-from microfleet.llm.generator import Delta, Generator, Messages
+from microfleet.llm.generator import Delta, Generator, Messages, text_only
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
@@ -78,8 +78,11 @@ class BatchingEngine:
         self._jobs.put(task)
         return task.future
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
+        """Stop after the work queued so far; `wait` blocks until the thread has ended."""
         self._jobs.put(None)
+        if wait:
+            self._thread.join()
 
     def _run(self) -> None:
         threads.claim()
@@ -139,7 +142,7 @@ class BatchingEngine:
     def _encode(self, batch: list[Job]) -> Any:
         prompts = [
             self.tokenizer.apply_chat_template(
-                job.messages, add_generation_prompt=True, tokenize=False
+                text_only(job.messages), add_generation_prompt=True, tokenize=False
             )
             for job in batch
         ]

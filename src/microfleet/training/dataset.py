@@ -19,6 +19,7 @@ from typing import Any
 from microfleet.errors import UserError
 from microfleet.fleet.spec import FleetSpec, MicromodelSpec
 from microfleet.knowledge.search import KnowledgeSearch
+from microfleet.knowledge.store import SearchFilter
 from microfleet.training.teacher import Teacher, TeacherError, build_messages
 
 CONTEXT_CHARS = 1200
@@ -82,10 +83,10 @@ def data_driven_pairs(spec: MicromodelSpec, fleet: FleetSpec) -> Iterator[tuple[
 
 
 def retrieve_context(
-    search: KnowledgeSearch, spec: MicromodelSpec, question: str, k: int = 3
+    search: KnowledgeSearch, scope: SearchFilter | None, question: str, k: int = 3
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Top-k hybrid hits within the micromodel's scope, numbered as the answer will cite them."""
-    hits = search.search(question, k=k, flt=spec.scope.as_filter())
+    """Top-k hybrid hits within a micromodel's scope, numbered as the answer will cite them."""
+    hits = search.search(question, k=k, flt=scope)
     parts, sources, used = [], [], 0
     for i, hit in enumerate(hits, start=1):
         text = hit.text[: max(0, CONTEXT_CHARS - used)]
@@ -117,7 +118,7 @@ def generate_pairs(
         key = normalize_question(question)
         if key in pairs:
             continue
-        context, sources = retrieve_context(search, spec, question)
+        context, sources = retrieve_context(search, spec.scope.as_filter(), question)
         if answer is None:
             answer = _ask(teacher, spec, question, context)
         if answer is None:

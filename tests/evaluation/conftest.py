@@ -1,0 +1,1 @@
+from tests.training.conftest import tiny_fleet  # noqa: F401  (the compare test trains on it)
