@@ -224,11 +224,14 @@ def _print_trace(trace: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.tree import Tree
 
-    tree = Tree(escape(f"fleet (router: {trace['router']})"))
+    rounds = trace.get("rounds", 1)
+    tree = Tree(escape(f"fleet (router: {trace['router']}, {rounds} round(s))"))
     for call in trace["calls"]:
         args = ", ".join(f"{k}={v}" for k, v in call["arguments"].items())
         status = f"error: {call['error']}" if call["error"] else call["output"]
         head = f"{call['name']}({args})  {call['latency_ms']:.0f} ms  adapter: {call['adapter']}"
+        if rounds > 1:
+            head = f"round {call.get('round', 1)}: {head}"
         tree.add(escape(head)).add(escape(str(status)))
     for dropped in trace["dropped"]:
         tree.add(escape(f"dropped {dropped['name']}: {dropped['error']}"))
