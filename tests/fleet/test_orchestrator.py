@@ -186,3 +186,11 @@ def test_the_composer_gets_the_results_as_tool_messages(runtime: Runtime) -> Non
     assert [m["role"] for m in folded] == ["system", "user"]
     assert folded[1]["content"].startswith("Tool results:\n- tax_rates(country=Malta): ")
     assert folded[1]["content"].endswith("Question: What is the VAT rate in Malta?")
+
+
+def test_a_call_repeated_within_a_round_runs_once(runtime: Runtime) -> None:
+    malta = ("tax_rates", {"country": "Malta"})
+    orchestrator = scripted(runtime, [[malta, malta], [malta]])
+    done = asyncio.run(orchestrator.run("What is the VAT rate in Malta?"))
+    assert [r.call.arguments for r in done.results] == [{"country": "Malta"}]
+    assert done.rounds == 2  # round 2 asked again, got nothing new, and the loop ended

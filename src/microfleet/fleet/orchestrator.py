@@ -124,8 +124,7 @@ class Orchestrator:
         for number in range(1, MAX_ROUNDS + 1):
             plan = await self.router.plan(question, transcript)
             done.plan.scores = done.plan.scores or plan.scores
-            calls = [c for c in plan.calls if _key(c) not in made]  # never the same call twice
-            made.update(_key(c) for c in calls)
+            calls = _new_calls(plan.calls, made)
             retry = [d for d in plan.dropped if self._feed_back(d, number, fed_back)]
             done.plan.dropped += [{**d, "fed_back": d in retry} for d in plan.dropped]
             results = await self._round(calls, number)
@@ -265,8 +264,15 @@ def round_messages(results: list[CallResult], invalid: list[dict[str, Any]]) -> 
     return [assistant, *tools] if calls else []
 
 
-def _key(call: ToolCall) -> str:
-    return json.dumps([call.name, call.arguments], sort_keys=True)
+def _new_calls(calls: list[ToolCall], made: set[str]) -> list[ToolCall]:
+    """Never the same call twice: not within a round (a model may repeat one), not across."""
+    fresh = []
+    for call in calls:
+        key = json.dumps([call.name, call.arguments], sort_keys=True)
+        if key not in made:
+            made.add(key)
+            fresh.append(call)
+    return fresh
 
 
 def _with_disclaimer(text: str, spec: MicromodelSpec) -> str:
