@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +129,7 @@ def log_evaluation(
     fleet_name: str,
     kind: str,
     report: dict[str, Any],
-    artifacts: list[Path] = (),  # type: ignore[assignment]
+    artifacts: Sequence[Path] = (),
 ) -> str:
     """One MLflow run (experiment microfleet-<fleet>): the numeric figures, the report, files."""
     import mlflow
