@@ -19,6 +19,7 @@ from microfleet.evaluation.metrics import (
     exact_match,
     faithfulness,
     numeric_match,
+    percentile,
     rouge_l,
     token_f1,
 )
@@ -99,16 +100,10 @@ def score(answered: list[Answered], references: list[list[str]], wall_s: float) 
         "faithfulness": _mean(faithful) if faithful else None,
         "answer_rate": _mean([float(bool(a.text)) for a in answered]),
         "latency_p50_ms": statistics.median(latencies) * 1000 if latencies else 0.0,
-        "latency_p95_ms": _percentile(latencies, 0.95) * 1000,
+        "latency_p95_ms": percentile(latencies, 0.95) * 1000,
         "tokens_per_s": sum(a.tokens for a in answered) / wall_s if wall_s > 0 else 0.0,
     }
 
 
 def _mean(values: list[float]) -> float:
     return statistics.fmean(values) if values else 0.0
-
-
-def _percentile(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

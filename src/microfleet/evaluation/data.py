@@ -25,28 +25,29 @@ def _strings(value: Any) -> list[str] | None:
     return None
 
 
-def retrieval_row(row: dict[str, Any]) -> dict[str, Any]:
-    question, ids = row.get("question"), _strings(row.get("relevant_ids"))
+def _question(row: dict[str, Any]) -> str:
+    question = row.get("question")
     if not isinstance(question, str) or not question.strip():
         raise ValueError("'question' must be a non-empty string")
+    return question
+
+
+def retrieval_row(row: dict[str, Any]) -> dict[str, Any]:
+    question, ids = _question(row), _strings(row.get("relevant_ids"))
     if ids is None:
         raise ValueError("'relevant_ids' must be a non-empty list of doc ids")
     return {"question": question, "relevant_ids": ids}
 
 
 def answer_row(row: dict[str, Any]) -> dict[str, Any]:
-    question, answers = row.get("question"), _strings(row.get("answer"))
-    if not isinstance(question, str) or not question.strip():
-        raise ValueError("'question' must be a non-empty string")
+    question, answers = _question(row), _strings(row.get("answer"))
     if answers is None:
         raise ValueError("'answer' must be a string or a list of strings")
     return {"question": question, "answers": answers, "relevant_ids": row.get("relevant_ids")}
 
 
 def routing_row(row: dict[str, Any]) -> dict[str, Any]:
-    question, calls = row.get("question"), row.get("calls")
-    if not isinstance(question, str) or not question.strip():
-        raise ValueError("'question' must be a non-empty string")
+    question, calls = _question(row), row.get("calls")
     if not isinstance(calls, list) or not all(
         isinstance(c, dict) and isinstance(c.get("name"), str) for c in calls
     ):

@@ -10,6 +10,8 @@ import string
 from collections import Counter
 from collections.abc import Sequence
 
+from microfleet.training.metrics import rouge_l as training_rouge_l
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 _NUMBER = re.compile(
@@ -84,10 +86,14 @@ def _same(a: set[float], b: set[float]) -> bool:
 
 
 def rouge_l(prediction: str, references: Sequence[str]) -> float:
-    from rouge_score import rouge_scorer
+    return max((training_rouge_l(prediction, r) for r in references), default=0.0)
 
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    return max((scorer.score(r, prediction)["rougeL"].fmeasure for r in references), default=0.0)
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """The nearest-rank percentile of an ascending list (0 for an empty one)."""
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def content_tokens(text: str) -> list[str]:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from microfleet.evaluation.metrics import percentile
 from microfleet.fleet.router import Plan, Router
 
 
@@ -63,5 +64,5 @@ async def evaluate_router(
         "argument_questions": len(argued),
         "valid_calls": valid / total if total else 1.0,
         "p50_ms": statistics.median(latencies) * 1000,
-        "p95_ms": latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))] * 1000,
+        "p95_ms": percentile(latencies, 0.95) * 1000,
     }
