@@ -22,6 +22,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from microfleet.cli_errors import friendly_errors
 from microfleet.cli_eval import register as register_eval
+from microfleet.cli_feedback import register as register_feedback
 from microfleet.cli_fleet import register as register_fleet
 from microfleet.cli_progress import IngestProgress
 from microfleet.cli_serving import register as register_serving
@@ -43,6 +44,7 @@ register_training(app)
 register_serving(app)
 register_fleet(app)
 register_eval(app)
+register_feedback(app)
 
 
 @app.callback()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -33,6 +34,13 @@ dataset_app = typer.Typer(help="Build micromodel training datasets.", no_args_is
 @friendly_errors
 def dataset_generate(
     micromodel: Annotated[str, typer.Argument(help="A micromodel of the fleet.")],
+    with_feedback: Annotated[
+        bool,
+        typer.Option(
+            "--with-feedback",
+            help="Add people's corrected and thumbs-up answers for it (train split only).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Q&A pairs with retrieved context: from the spec's data table, or answered by the teacher."""
@@ -51,7 +59,10 @@ def dataset_generate(
     ]
     with Progress(*columns, disable=not show, transient=True) as progress:
         task = progress.add_task(f"{spec.name}: questions", total=None)
-        result = generate_dataset(settings, fleet, spec, lambda: progress.advance(task))
+        result = generate_dataset(
+            settings, fleet, spec, lambda: progress.advance(task), with_feedback=with_feedback
+        )
+    feedback = asdict(result.feedback) if result.feedback else None
     summary = {
         "micromodel": spec.name,
         "train": len(result.train),
@@ -59,13 +70,21 @@ def dataset_generate(
         "skipped": result.skipped,
         "hash": result.content_hash,
         "directory": str(result.directory),
+        "feedback": feedback,
     }
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
     typer.echo(
-        json.dumps(summary)
-        if as_json
-        else f"{spec.name}: {summary['train']} train / {summary['test']} test pairs, "
+        f"{spec.name}: {summary['train']} train / {summary['test']} test pairs, "
         f"{result.skipped} skipped, hash {result.content_hash} -> {result.directory}"
     )
+    if feedback is not None:
+        typer.echo(
+            f"feedback: {feedback['added']} added, {feedback['replaced']} replaced generated "
+            f"pairs, {feedback['held_out']} kept out (asked in the test split), "
+            f"{feedback['duplicates']} older duplicates"
+        )
 
 
 def train(
@@ -147,7 +166,11 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         typer.echo(json.dumps(overview))
         return
     for entry in overview:
-        typer.echo(f"{entry['micromodel']} ({entry['registered_model']})")
+        fb = entry["feedback"]
+        typer.echo(
+            f"{entry['micromodel']} ({entry['registered_model']})  feedback: "
+            f"{fb['up']} up, {fb['down']} down, {fb['corrections']} corrections"
+        )
         for v in entry["versions"] or [
             {"version": "-", "aliases": [], "test_metric": float("nan")}
         ]:

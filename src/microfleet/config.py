@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     cache: bool = True
     cache_ttl_seconds: float = Field(default=3600.0, gt=0)
     cache_threshold: float = Field(default=0.95, gt=0, le=1)
+    feedback_url: str | None = Field(
+        default=None,
+        description="Answers and ratings: any SQLAlchemy URL (postgresql+psycopg://...); "
+        "default: SQLite under the data dir.",
+    )
 
     # The orchestrator (model "fleet"): routing and micromodel calls.
     router: Literal["semantic", "llm", "hybrid"] = Field(
@@ -150,6 +155,10 @@ class Settings(BaseSettings):
     @property
     def memory_path(self) -> Path:
         return self.home / "memory.db"
+
+    @property
+    def feedback_db_url(self) -> str:
+        return self.feedback_url or f"sqlite:///{(self.home / 'feedback.db').resolve()}"
 
     @property
     def cache_dir(self) -> Path:

@@ -29,6 +29,7 @@ class RawRecord:
     line: str | None = None
     fields: dict[str, Any] | None = field(default=None, hash=False)
     error: str | None = None  # set by a source that failed before producing a document
+    content: bytes | None = field(default=None, hash=False)  # an uploaded file's bytes
 
 
 def file_doc_id(path: Path) -> str:
@@ -47,7 +48,7 @@ def parse_record(record: RawRecord, max_bytes: int) -> Document:
     elif record.line is not None:
         doc = parse_jsonl_line(record.line, max_bytes)
     elif record.path is not None:
-        doc = parse_file(record.path, max_bytes)
+        doc = parse_file(record.path, max_bytes, record.content)
     else:
         raise DocumentError("empty record")
     return clean_document(doc)
@@ -84,16 +85,19 @@ def _validate(data: dict[str, Any]) -> Document:
         raise DocumentError(f"invalid document: {where + ': ' if where else ''}{msg}") from None
 
 
-def parse_file(path: Path, max_bytes: int) -> Document:
-    """Read a .txt/.md/.html/.pdf file into a Document whose id is its path."""
+def parse_file(path: Path, max_bytes: int, content: bytes | None = None) -> Document:
+    """Read a .txt/.md/.html/.pdf file into a Document whose id is its path; an upload's
+    `content` is parsed as the file `path` names, with that name as its id."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES - {".jsonl"}:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise DocumentError(
             f"unsupported file type '{suffix or path.name}'; supported: {supported}"
         )
-    data = _read_bytes(path, max_bytes)
-    doc_id = file_doc_id(path)
+    if content is not None and len(content) > max_bytes:
+        raise DocumentError(_too_large(len(content), max_bytes))
+    data = _read_bytes(path, max_bytes) if content is None else content
+    doc_id = file_doc_id(path) if content is None else path.as_posix()
     if suffix == ".pdf":
         title, text = _pdf_text(data)
         return Document(id=doc_id, title=title or path.stem, text=text or " ")

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from microfleet.errors import StoreError, UserError, first_line
+from microfleet.feedback.store import AnswerRecord, FeedbackStore
 from microfleet.fleet.orchestrator import FLEET_MODEL, Orchestrator
 from microfleet.inference.cache import CacheKey, SemanticCache
 from microfleet.inference.memory import Memory
@@ -29,6 +32,8 @@ from microfleet.inference.tracing import Tracer, TraceRecord
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.store import SearchFilter, SearchHit
 from microfleet.llm.generator import Delta, Generator, Messages
+
+log = logging.getLogger("microfleet.inference")
 
 
 class UnknownModel(UserError):
@@ -79,6 +84,8 @@ class Prepared:
     trace: TraceRecord | None = None
     fleet_trace: dict[str, Any] | None = None  # what the orchestrator did (model "fleet")
     appendix: str = ""  # text that follows the generated answer (the micromodel answers)
+    # The id clients get back (and rate with POST /v1/feedback).
+    response_id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
 
 
 @dataclass
@@ -100,10 +107,11 @@ class Assistant:
         tracer: Tracer,
         options: AnswerOptions,
         orchestrator: Orchestrator | None = None,
+        answers: FeedbackStore | None = None,
     ) -> None:
         self.routes, self.search, self.count = routes, search, count_tokens
         self.memory, self.cache, self.tracer, self.options = memory, cache, tracer, options
-        self.orchestrator = orchestrator
+        self.orchestrator, self.answers = orchestrator, answers
 
     def route(self, model: str) -> ModelRoute:
         if model not in self.routes:
@@ -266,18 +274,42 @@ class Assistant:
         if prepared.trace:
             attributes = {"cached": prepared.cached or "", "sources": len(prepared.sources)}
             self.tracer.write(prepared.trace, text, attributes)
+        if self.answers is not None:  # kept so that people can rate it
+            self._record(prepared, text)
+
+    def _record(self, prepared: Prepared, text: str) -> None:
+        assert self.answers is not None
+        turn = prepared.turn
+        answer = AnswerRecord(
+            prepared.response_id,
+            turn.model,
+            prepared.question,
+            text,
+            prepared.sources,
+            prepared.fleet_trace,
+            turn.session,
+        )
+        try:
+            self.answers.record(answer)
+        except Exception as exc:  # the answer was given; only its rating is lost
+            log.warning("answer %s not recorded for feedback: %s", answer.id, first_line(exc))
 
     def close(self) -> None:
         self.memory.close()
+        if self.answers is not None:
+            self.answers.close()
         if self.cache is not None:
             self.cache.index.close()
+
+
+SOURCES_FOOTER = "\n\nSources: "
 
 
 def citation_footer(text: str, sources: list[dict[str, Any]]) -> str:
     """A numbered list of the sources when the model cited none of them inline."""
     if not sources or any(f"[{s['index']}]" in text for s in sources):
         return ""
-    return "\n\nSources: " + "; ".join(f"[{s['index']}] {s['title']}" for s in sources)
+    return SOURCES_FOOTER + "; ".join(f"[{s['index']}] {s['title']}" for s in sources)
 
 
 def split_messages(messages: Messages) -> tuple[str, Messages, list[str]]:

@@ -10,6 +10,7 @@ from microfleet.errors import UserError
 from microfleet.features.chunking import load_generator_tokenizer
 from microfleet.features.ingest import load_context
 from microfleet.features.pipeline import PipelineContext
+from microfleet.feedback.store import FeedbackStore
 from microfleet.fleet.constrained import ToolDecoder
 from microfleet.fleet.orchestrator import FLEET_MODEL, FleetOptions, Orchestrator
 from microfleet.fleet.router import Router, SemanticRouter, ToolCallingRouter
@@ -69,6 +70,7 @@ def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
             settings.memory_tokens,
         ),
         _orchestrator(settings, fleet, routes, base, search, engine),
+        FeedbackStore(settings.feedback_db_url),
     )
     return Runtime(assistant, features, base, engine, ToolDecoder(engine) if engine else None)
 

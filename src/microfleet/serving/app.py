@@ -17,10 +17,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from microfleet.config import Settings
 from microfleet.errors import StoreError, UserError, first_line
+from microfleet.feedback.store import UnknownResponse
 from microfleet.inference.assistant import UnknownModel
 from microfleet.inference.runtime import Runtime
 from microfleet.llm.generator import BackendUnavailable
 from microfleet.serving.chat import router as chat_router
+from microfleet.serving.feedback import router as feedback_router
+from microfleet.serving.playground import add_playground
 from microfleet.serving.routes import api_error, router
 from microfleet.serving.security import Guard
 
@@ -47,6 +50,8 @@ def create_app(runtime: Runtime, settings: Settings, owns_runtime: bool = True) 
         app.add_exception_handler(kind, handler)
     app.include_router(router)
     app.include_router(chat_router)
+    app.include_router(feedback_router)
+    add_playground(app)
     app.add_middleware(
         Guard,
         keys=settings.api_key_list(),
@@ -80,6 +85,10 @@ async def _unknown_model(request: Request, exc: Exception) -> JSONResponse:
     return _json(404, str(exc), "model_not_found")
 
 
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return _json(404, str(exc), "not_found")
+
+
 async def _user_error(request: Request, exc: Exception) -> JSONResponse:
     return _json(400, str(exc), "invalid_request_error")
 
@@ -99,6 +108,7 @@ _HANDLERS: dict[Any, Any] = {
     RequestValidationError: _invalid,
     HTTPException: _http,
     UnknownModel: _unknown_model,
+    UnknownResponse: _not_found,
     UserError: _user_error,
     StoreError: _unavailable,
     BackendUnavailable: _unavailable,

@@ -55,6 +55,7 @@ async def chat(body: ChatRequest, request: Request) -> ChatResponse | EventSourc
         parts.append(delta.text)
         last = delta
     return ChatResponse(
+        id=prepared.response_id,
         model=body.model,
         choices=[
             Choice(
@@ -109,4 +110,6 @@ async def _answer_socket(ws: WebSocket, data: Any) -> None:
         "usage": usage,
         "trace": prepared.fleet_trace,
     }
-    await ws.send_json({"type": "done", "cached": prepared.cached, **done})
+    await ws.send_json(
+        {"type": "done", "id": prepared.response_id, "cached": prepared.cached, **done}
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -73,9 +74,14 @@ async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
 
 
 @router.post("/v1/ingest")
-async def ingest(request: Request) -> dict[str, Any]:
-    """A JSON body `{"documents": [...]}`, or JSONL (one document per line)."""
-    records = _records(await request.body(), request.headers.get("content-type", ""))
+async def ingest(request: Request, filename: str | None = None) -> dict[str, Any]:
+    """A JSON body `{"documents": [...]}`, JSONL (one document per line), or with
+    `?filename=NAME` one file's bytes (.md, .txt, .html, .pdf, .jsonl), parsed by its name."""
+    raw = await request.body()
+    if filename:
+        records = _file_records(filename, raw)
+    else:
+        records = _records(raw, request.headers.get("content-type", ""))
     ctx = request.app.state.runtime.features
     async with request.app.state.ingest_lock:  # one writer at a time
         return await asyncio.to_thread(_run_steps, records, ctx)
@@ -95,6 +101,28 @@ def _records(raw: bytes, content_type: str) -> list[RawRecord]:
     if not lines:
         raise UserError("no documents: send JSONL lines or {'documents': [...]}")
     return [RawRecord(ref=f"line {n}", line=line) for n, line in lines]
+
+
+def _file_records(filename: str, raw: bytes) -> list[RawRecord]:
+    """An uploaded file: a document named `upload/<its name>`, or a JSONL file's lines."""
+    name = PurePosixPath(filename.replace("\\", "/")).name
+    if not name:
+        raise UserError("filename: give the uploaded file's name, such as report.md")
+    if name.lower().endswith(".jsonl"):
+        text = raw.decode("utf-8", errors="replace")
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        if not lines:
+            raise UserError(f"{name} has no documents: one JSON object per line")
+        return [RawRecord(ref=f"{name} line {n}", line=line) for n, line in lines]
+    return [RawRecord(ref=name, path=Path("upload", name), content=raw)]
+
+
+@router.get("/v1/kb/stats")
+async def kb_stats(request: Request) -> dict[str, int]:
+    """The knowledge base's document and chunk counts."""
+    store = request.app.state.runtime.features.store
+    documents = await asyncio.to_thread(store.count_documents)
+    return {"documents": documents, "chunks": await asyncio.to_thread(store.count)}
 
 
 def _first_error(exc: Exception) -> str:

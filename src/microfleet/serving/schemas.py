@@ -103,3 +103,14 @@ class IngestRequest(BaseModel):
     """Documents in the JSONL contract's shape (each one is validated by the feature pipeline)."""
 
     documents: list[dict[str, Any]] = Field(min_length=1)
+
+
+class FeedbackRequest(BaseModel):
+    """A rating of one answer, by the `id` its chat completion carried."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    response_id: str = Field(min_length=1, max_length=64)
+    rating: Literal[1, -1] = Field(description="1: thumbs up; -1: thumbs down")
+    correction: str | None = Field(default=None, max_length=8000, description="A better answer")
+    comment: str | None = Field(default=None, max_length=2000)

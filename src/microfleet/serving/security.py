@@ -1,5 +1,6 @@
 """One ASGI middleware in front of every route: API keys (401), per-key rate limits (429 with
-Retry-After) and the request body limit (413). Health routes stay open for probes.
+Retry-After) and the request body limit (413). Health routes stay open for probes, and the
+playground's static page and files are open too (its API calls carry the key).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/"})  # probes, and the playground's page
+OPEN_PREFIXES = ("/web/",)  # the playground's static files
 Scope = dict[str, Any]
 
 
@@ -31,7 +33,7 @@ class Guard:
         self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+        if scope["type"] not in ("http", "websocket") or _is_open(scope["path"]):
             await self.app(scope, receive, send)
             return
         key = presented_key(scope)
@@ -54,6 +56,10 @@ class Guard:
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
+
+
+def _is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
 def presented_key(scope: Scope) -> str | None:

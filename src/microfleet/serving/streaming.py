@@ -32,8 +32,9 @@ async def within(stream: AsyncIterator[Delta], seconds: float) -> AsyncIterator[
 class ChunkWriter:
     """`chat.completion.chunk` JSON for one streamed answer."""
 
-    def __init__(self, model: str) -> None:
-        self.id, self.model, self.created = f"chatcmpl-{uuid.uuid4().hex}", model, int(time.time())
+    def __init__(self, model: str, response_id: str | None = None) -> None:
+        self.id = response_id or f"chatcmpl-{uuid.uuid4().hex}"
+        self.model, self.created = model, int(time.time())
 
     def frame(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
@@ -57,7 +58,7 @@ async def sse_events(
     answer: AsyncIterator[Delta], prepared: Prepared, include_usage: bool, seconds: float
 ) -> AsyncIterator[dict[str, str]]:
     """SSE data frames: a role frame, content frames, a final frame with `sources`, [DONE]."""
-    writer = ChunkWriter(prepared.turn.model)
+    writer = ChunkWriter(prepared.turn.model, prepared.response_id)
     yield {"data": writer.frame({"role": "assistant", "content": ""})}
     last = Delta("", "stop")
     try:

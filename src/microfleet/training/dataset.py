@@ -40,6 +40,7 @@ class DatasetResult:
     content_hash: str
     skipped: int
     directory: Path
+    feedback: ExtraPairs | None = None
 
 
 def normalize_question(text: str) -> str:
@@ -166,6 +167,48 @@ def assert_no_leak(train: list[QAPair], test: list[QAPair]) -> None:
         raise UserError(
             f"train/test leak: {len(overlap)} question(s) in both splits, e.g. '{example}'"
         )
+
+
+@dataclass
+class ExtraPairs:
+    """How pairs from outside the generator (human feedback) went into the splits."""
+
+    added: int = 0
+    replaced: int = 0  # a generated train pair for the same question, now answered by a person
+    held_out: int = 0  # the question is in the test split: kept out of training, no leak
+    duplicates: int = 0  # an older answer to a question that newer feedback answers
+
+
+def merge_extra_pairs(
+    train: list[QAPair],
+    test: list[QAPair],
+    extra: list[tuple[str, str]],
+    context_for: Callable[[str], tuple[str, list[dict[str, Any]]]],
+) -> tuple[list[QAPair], ExtraPairs]:
+    """`train` with `extra` (question, answer) pairs, newest first, added to it only."""
+    report = ExtraPairs()
+    in_test = {normalize_question(p.question) for p in test}
+    index = {normalize_question(p.question): i for i, p in enumerate(train)}
+    merged, seen = list(train), set()
+    for question, answer in extra:
+        key = normalize_question(question)
+        if key in seen:
+            report.duplicates += 1
+            continue
+        seen.add(key)
+        if key in in_test:
+            report.held_out += 1
+            continue
+        context, sources = context_for(question)
+        pair = QAPair(question, context, answer, sources)
+        if key in index:
+            merged[index[key]] = pair
+            report.replaced += 1
+        else:
+            merged.append(pair)
+            report.added += 1
+    assert_no_leak(merged, test)
+    return merged, report
 
 
 def write_dataset(

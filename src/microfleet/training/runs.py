@@ -110,6 +110,7 @@ def _log_params(
     import mlflow
 
     params = {f"lora_{k}": v for k, v in spec.lora.model_dump().items()}
+    feedback = meta.get("feedback") or {}
     params.update(
         micromodel=spec.name,
         metric=spec.metric,
@@ -120,6 +121,7 @@ def _log_params(
         max_steps=max_steps,
         train_pairs=n_train,
         test_pairs=n_test,
+        feedback_pairs=feedback.get("added", 0) + feedback.get("replaced", 0),
     )
     mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
 

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from microfleet.config import Settings
+from microfleet.feedback.dataset import FeedbackPair, feedback_pairs
+from microfleet.feedback.store import FeedbackStore
 from microfleet.fleet.spec import FleetSpec, MicromodelSpec, load_fleet
 from microfleet.knowledge.service import open_search
-from microfleet.training.dataset import DatasetResult, generate_pairs, split_pairs, write_dataset
+from microfleet.training.dataset import (
+    DatasetResult,
+    ExtraPairs,
+    generate_pairs,
+    merge_extra_pairs,
+    retrieve_context,
+    split_pairs,
+    write_dataset,
+)
 from microfleet.training.registry import list_versions, tracking
 from microfleet.training.teacher import LocalTeacher, OpenAITeacher, Teacher
 
@@ -35,31 +46,58 @@ def generate_dataset(
     spec: MicromodelSpec,
     on_step: Callable[[], None] | None = None,
     teacher: Teacher | None = None,
+    with_feedback: bool = False,
 ) -> DatasetResult:
-    """Pairs (from data, or from the teacher with retrieved context), split, written, hashed."""
+    """Pairs (from data, or from the teacher with retrieved context), split, written, hashed;
+    with `with_feedback`, people's corrected and approved answers join the train split."""
     if spec.data is None and teacher is None:
         teacher = make_teacher(settings)
+    extra = ExtraPairs()
     with open_search(settings) as search:
         pairs, skipped = generate_pairs(spec, fleet, search, teacher, on_step)
-    train, test = split_pairs(pairs)
+        train, test = split_pairs(pairs)
+        if with_feedback:
+            scope = spec.scope.as_filter()
+            train, extra = merge_extra_pairs(
+                train,
+                test,
+                [(p.question, p.answer) for p in _feedback_for(settings, spec)],
+                lambda question: retrieve_context(search, scope, question),
+            )
     directory = settings.dataset_dir(spec.name)
     meta: dict[str, Any] = {
         "micromodel": spec.name,
         "teacher": "data" if spec.data is not None else (teacher.name if teacher else None),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "skipped": skipped,
+        "feedback": asdict(extra) if with_feedback else None,
     }
     content_hash = write_dataset(directory, train, test, meta)
-    return DatasetResult(train, test, content_hash, skipped, directory)
+    used = extra if with_feedback else None
+    return DatasetResult(train, test, content_hash, skipped, directory, used)
+
+
+def _feedback_for(settings: Settings, spec: MicromodelSpec) -> list[FeedbackPair]:
+    store = FeedbackStore(settings.feedback_db_url)
+    try:
+        return feedback_pairs(store.entries(spec.name), spec)
+    finally:
+        store.close()
 
 
 def models_overview(settings: Settings, fleet: FleetSpec) -> list[dict[str, Any]]:
     client = tracking(settings)
+    store = FeedbackStore(settings.feedback_db_url)
+    try:
+        counts = store.counts()
+    finally:
+        store.close()
     return [
         {
             "micromodel": spec.name,
             "registered_model": spec.registered_name(),
             "versions": list_versions(client, spec.registered_name()),
+            "feedback": counts.get(spec.name, {"up": 0, "down": 0, "corrections": 0}),
         }
         for spec in fleet.micromodels
     ]
