@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: help install demo train test bench lint clean
+.PHONY: help install browser demo train test bench lint clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,8 +38,17 @@ train: install  ## Build the tax_rates dataset, fine-tune it (LoRA, CPU: minutes
 	$(BIN)/microfleet promote tax_rates
 	$(BIN)/microfleet models
 
-test: install  ## Run the test suite (real models, real Qdrant Edge, real servers on 127.0.0.1)
+test: install browser  ## Run the test suite (real models, real Qdrant Edge, real servers, a real browser)
 	$(BIN)/pytest -q
+
+# The playground's test drives Debian's chromium through Playwright: install it from apt, never
+# with `playwright install` (that downloads a browser build). Without root or sudo the test
+# is skipped, and says why.
+browser:  ## Install Debian's chromium for the playground's browser test
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "chromium is missing and apt needs root: the browser test will be skipped"; exit 0; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
 
 bench: install  ## Run the benchmarks in bench/ (prints ratios; not tests)
 	$(BIN)/python bench/ingest.py

@@ -197,6 +197,7 @@ def _banner(settings: Settings, url: str) -> str:
     )
     return (
         f"microfleet is serving an OpenAI-compatible API at {url}/v1 (Ctrl-C stops it)\n"
+        f"  playground: {url}/\n"
         f"  models:  curl{auth} {url}/v1/models\n"
         f"  ask:     curl -N{auth} {url}/v1/chat/completions "
         f"-H 'Content-Type: application/json' -d '{body}'"

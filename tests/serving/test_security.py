@@ -19,6 +19,7 @@ ROUTES = [
     ("POST", "/v1/search", {"query": "ECB"}),
     ("POST", "/v1/ingest", {"documents": [{"id": "auth-probe", "text": "probe"}]}),
     ("GET", "/metrics", None),
+    ("GET", "/v1/kb/stats", None),
 ]
 
 
@@ -33,8 +34,12 @@ def test_every_route_needs_a_valid_key(server: str, method: str, path: str, body
         assert allowed.status_code == 200, (path, allowed.text)
 
 
-def test_health_routes_are_open(server: str) -> None:
+def test_health_routes_and_the_playground_page_are_open(server: str) -> None:
     assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+    page = httpx.get(f"{server}/")
+    assert page.status_code == 200 and "microfleet playground" in page.text
+    assert httpx.get(f"{server}/web/app.js").status_code == 200
+    assert httpx.get(f"{server}/web/%2e%2e/playground.py").status_code == 404  # no way out
     ready = httpx.get(f"{server}/readyz")
     assert ready.status_code == 200 and ready.json()["chunks"] > 0
 

@@ -82,7 +82,10 @@ async def chat_socket(ws: WebSocket) -> None:
         except ValueError:
             await ws.send_json({"type": "error", "message": "send one JSON chat request"})
             continue
-        await _answer_socket(ws, data)
+        try:
+            await _answer_socket(ws, data)
+        except WebSocketDisconnect:  # the client left mid-answer: nothing to send it
+            return
 
 
 async def _answer_socket(ws: WebSocket, data: Any) -> None:

@@ -101,7 +101,6 @@ async function loadStats() {
 }
 
 function refresh() {
-  if (apiKey() || !$("#status").textContent) showStatus("");
   loadModels().catch(report);
   loadStats().catch(report);
 }
