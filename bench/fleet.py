@@ -6,6 +6,9 @@
    decoding by the local model, alone (llm) and on the semantic shortlist (hybrid), on a subset
 3. end-to-end time of "What are the VAT rates across the EU?" (27 calls, then the answer)
 
+With each batch, the share of prompt positions that prefill computed is printed too: rows of
+one adapter that share a prompt prefix (system prompt and retrieved context) compute it once.
+
 The adapters in 1 are freshly initialised LoRA weights (speed does not depend on training);
 3 uses whatever the registry holds (the base model stands in for a missing adapter).
 """
@@ -106,16 +109,21 @@ def bench_batching(orchestrator: Orchestrator, rounds: int) -> dict[str, float]:
     """As the orchestrator runs them (with retrieved context), and with no context at all:
     the prompts' prefill is compute-bound and gains nothing from batching; decoding does."""
     asyncio.run(_calls(orchestrator, True))  # warm up
+    assert isinstance(orchestrator.fallback, LocalGenerator)
+    stats = orchestrator.fallback.engine.stats
     report: dict[str, float] = {}
     for label, context in (("", True), ("no_context_", False)):
         sequential, batched = [], []
         for _ in range(rounds):
             sequential.append(asyncio.run(_calls(orchestrator, False, context)))
+            prompt, computed = stats.prompt_tokens, stats.prefill_tokens
             batched.append(asyncio.run(_calls(orchestrator, True, context)))
         seq, bat = statistics.median(sequential), statistics.median(batched)
         report[f"{label}sequential_s"] = seq
         report[f"{label}batched_s"] = bat
         report[f"{label}speedup" + (" (goal >= 3)" if context else "")] = seq / bat
+        share = (stats.prefill_tokens - computed) / max(stats.prompt_tokens - prompt, 1)
+        report[f"{label}batched_prefill_computed_share"] = share
     return report
 
 
@@ -167,8 +175,16 @@ def bench_eu(runtime: Any) -> dict[str, float]:
         calls = len(prepared.fleet_trace["calls"]) if prepared.fleet_trace else 0
         return tools_done, time.perf_counter() - start, calls
 
+    stats = runtime.engine.stats
+    prompt, computed = stats.prompt_tokens, stats.prefill_tokens
     tools, total, calls = asyncio.run(run())
-    return {"calls": calls, "tool_calls_done_s": tools, "end_to_end_s": total}
+    share = (stats.prefill_tokens - computed) / max(stats.prompt_tokens - prompt, 1)
+    return {
+        "calls": calls,
+        "tool_calls_done_s": tools,
+        "end_to_end_s": total,
+        "prefill_computed_share": share,
+    }
 
 
 def main() -> None:
@@ -176,7 +192,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--llm-questions", type=int, default=6, help="Subset for llm routing.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    parser.add_argument(
+        "--parts", default="batching,routing,eu", help="Which of batching,routing,eu to run."
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     threads.reserve_for_engine()  # the thread layout of a serving process (llm/threads.py)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -189,15 +209,18 @@ def main() -> None:
         runtime = build_runtime(settings)
         fleet = load_fleet(FLEET)
         report: dict[str, dict[str, float]] = {}
-        log("8 calls across 3 adapters: batched vs sequential ...")
-        adapters = orchestrator_with_adapters(runtime, fleet, settings)
-        report["batching"] = bench_batching(adapters, args.rounds)
-        assert isinstance(adapters.fallback, LocalGenerator)
-        adapters.fallback.engine.close(wait=True)  # one engine (one thread pool) at a time
-        log("routing ...")
-        report["routing"] = bench_routing(runtime, fleet, args.llm_questions)
-        log("the EU question ...")
-        report["eu_question"] = bench_eu(runtime)
+        if "batching" in parts:
+            log("8 calls across 3 adapters: batched vs sequential ...")
+            adapters = orchestrator_with_adapters(runtime, fleet, settings)
+            report["batching"] = bench_batching(adapters, args.rounds)
+            assert isinstance(adapters.fallback, LocalGenerator)
+            adapters.fallback.engine.close(wait=True)  # one engine (one thread pool) at a time
+        if "routing" in parts:
+            log("routing ...")
+            report["routing"] = bench_routing(runtime, fleet, args.llm_questions)
+        if "eu" in parts:
+            log("the EU question ...")
+            report["eu_question"] = bench_eu(runtime)
         asyncio.run(runtime.close())
     print_report(report, args.json)
 

@@ -62,6 +62,61 @@ def test_one_batch_mixes_adapters_and_matches_single_runs(peft_model: tuple[Any,
     assert expected[1] != _single(model, tokenizer, QUESTIONS[1], None)  # the adapter matters
 
 
+CONTEXT = (
+    "You answer questions about a small fictional bank. The bank opens at nine, closes at five, "
+    "charges no fee for transfers between its own accounts, and pays two percent on savings."
+)
+
+
+def test_a_shared_prefix_is_computed_once_and_changes_nothing(
+    peft_model: tuple[Any, Any],
+) -> None:
+    """Rows of one adapter with the same system prompt prefill it once; the answers are the
+    ones each row gets alone."""
+    model, tokenizer = peft_model
+    questions = ["When does it open?", "What do savings pay?", "Is a transfer free?"]
+    jobs = [(q, "noisy") for q in questions] + [(QUESTIONS[0], None)]
+    chats = [
+        [{"role": "system", "content": CONTEXT}, {"role": "user", "content": q}] for q, _ in jobs
+    ]
+    expected = []
+    for chat, (_, adapter) in zip(chats, jobs, strict=True):
+        model.set_adapter("noisy")
+        if adapter is None:
+            with model.disable_adapter():
+                expected.append(complete_chat(model, tokenizer, chat, 10).text)
+        else:
+            expected.append(complete_chat(model, tokenizer, chat, 10).text)
+
+    seen: list[int] = []
+    embed = model.get_input_embeddings()
+    hook = embed.register_forward_pre_hook(lambda _, args: seen.append(args[0].numel()))
+    engine = BatchingEngine(model, tokenizer, max_batch=8, window_s=0.2)
+
+    async def run() -> list[str]:
+        async def one(chat: list[dict[str, str]], adapter: str | None) -> str:
+            generator = LocalGenerator(engine, adapter or "base", adapter)
+            return (await generator.generate(chat, 10, 0.0)).text
+
+        return await asyncio.gather(*[one(c, a) for c, (_, a) in zip(chats, jobs, strict=True)])
+
+    try:
+        got = asyncio.run(run())
+    finally:
+        engine.close(wait=True)
+        hook.remove()
+    assert engine.stats.largest_batch == len(jobs)
+    assert got == expected
+    texts = [
+        tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in chats
+    ]
+    prompt_tokens = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    assert engine.stats.prompt_tokens == sum(prompt_tokens)
+    assert engine.stats.prefill_tokens == sum(n for n in seen if n > len(jobs))
+    prefill = sum(n for n in seen if n > len(jobs))  # decoding steps feed one token a row
+    assert prefill < sum(prompt_tokens) - prompt_tokens[0] // 2  # the prefix was computed once
+
+
 def test_closing_the_stream_cancels_the_row(peft_model: tuple[Any, Any]) -> None:
     model, tokenizer = peft_model
     engine = BatchingEngine(model, tokenizer)

@@ -1,4 +1,11 @@
-"""A batched decode loop that drops each row from the batch as soon as it is finished.
+"""Prefill without waste, then a batched decode loop that drops each row as soon as it is done.
+
+Prefill is compute-bound on a CPU, so it must not compute what it need not:
+- rows of one adapter whose prompts share a long prefix (a micromodel's system prompt and
+  retrieved context, asked for 27 countries) compute that prefix once; each row then computes
+  only its own suffix on a copy of the prefix's KV cache;
+- the other rows are prefilled together when left padding wastes little, else one by one.
+The rows' caches are then merged into one left-padded batch for decoding.
 
 `model.generate` keeps computing finished rows until the longest one ends, so a batch of short
 and long answers costs as much as all-long ones. Here, after every step, finished rows (end of
@@ -8,45 +15,43 @@ mask and the adapter list, and the rest go on. Greedy unless temperature > 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 OnToken = Callable[[int, int], bool]  # (row, token) -> is this row finished?
 
+MIN_SHARED_TOKENS = 32  # a shorter common prefix is not worth its own forward pass
+MIN_PADDED_USE = 0.75  # prefill rows together only if at most a quarter of it is padding
+
+
+@dataclass
+class _Prefilled:
+    layers: list[tuple[Any, Any]]  # per layer: keys, values of shape [1, heads, length, dim]
+    logits: Any  # the next token's logits, [vocab]
+
 
 def decode(
     model: Any,
-    inputs: Any,
+    prompts: Sequence[Sequence[int]],
     on_token: OnToken,
     temperature: float = 0.0,
     adapter_names: list[str] | None = None,
-) -> None:
-    """Generate for a left-padded batch until every row's `on_token` says it is finished."""
+) -> int:
+    """Generate for `prompts` (token ids) until every row's `on_token` says it is finished;
+    returns how many prompt positions prefill computed (padding included)."""
     import torch
 
-    alive = list(range(int(inputs["input_ids"].shape[0])))
-    mask = inputs["attention_mask"]
-    ids = inputs["input_ids"]
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    past: Any = None
-    names = list(adapter_names) if adapter_names else None
     with torch.no_grad():
-        while alive:
-            extra = {"adapter_names": names} if names else {}
-            out = model(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=positions,
-                past_key_values=past,
-                use_cache=True,
-                logits_to_keep=1,  # the next token only: no vocabulary projection of the prompt
-                **extra,
-            )
-            past = out.past_key_values
-            tokens = _pick(out.logits[:, -1, :], temperature)
+        past, mask, logits, computed = prefill(model, prompts, adapter_names)
+        alive = list(range(len(prompts)))
+        names = list(adapter_names) if adapter_names else None
+        while True:
+            tokens = _pick(logits, temperature)
             keep = [j for j, row in enumerate(alive) if not on_token(row, int(tokens[j]))]
             if not keep:
-                return
+                return computed
             if len(keep) < len(alive):
                 index = torch.tensor(keep, device=mask.device)
                 past.batch_select_indices(index)
@@ -54,8 +59,169 @@ def decode(
                 alive = [alive[j] for j in keep]
                 names = [names[j] for j in keep] if names else None
             mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
-            ids = tokens.unsqueeze(-1)
-            positions = mask.sum(-1, keepdim=True) - 1
+            extra = {"adapter_names": names} if names else {}
+            out = model(
+                input_ids=tokens.unsqueeze(-1),
+                attention_mask=mask,
+                position_ids=mask.sum(-1, keepdim=True) - 1,
+                past_key_values=past,
+                use_cache=True,
+                logits_to_keep=1,
+                **extra,
+            )
+            past, logits = out.past_key_values, out.logits[:, -1, :]
+
+
+def prefill(
+    model: Any, prompts: Sequence[Sequence[int]], adapter_names: list[str] | None
+) -> tuple[Any, Any, Any, int]:
+    """(a left-padded KV cache of every prompt, its attention mask, next-token logits, and
+    how many prompt positions were computed)."""
+    return _Prefill(model, prompts, adapter_names).run()
+
+
+class _Prefill:
+    def __init__(
+        self, model: Any, prompts: Sequence[Sequence[int]], names: list[str] | None
+    ) -> None:
+        self.model, self.prompts = model, prompts
+        self.names: list[str | None] = list(names) if names else [None] * len(prompts)
+        self.done: dict[int, _Prefilled] = {}
+        self.computed = 0
+
+    def run(self) -> tuple[Any, Any, Any, int]:
+        solo: list[int] = []
+        for rows in _by_adapter(self.names):
+            for cluster, shared in _clusters(rows, self.prompts):
+                if shared:
+                    self._shared(cluster, shared)
+                else:
+                    solo.extend(cluster)
+        self._solo(solo)
+        merged = _merge([self.done[i] for i in range(len(self.prompts))])
+        return (*merged, self.computed)
+
+    def _shared(self, rows: list[int], shared: int) -> None:
+        """The common prefix once, then every row's suffix on (a view of) its cache."""
+        first = [list(self.prompts[rows[0]][:shared])]
+        prefix = self._forward(first, 0, None, [self.names[rows[0]]])[0]
+        for group in _passes(rows, [len(self.prompts[i]) - shared for i in rows]):
+            suffixes = [list(self.prompts[i][shared:]) for i in group]
+            names = [self.names[i] for i in group]
+            outs = self._forward(suffixes, shared, prefix.layers, names)
+            self.done.update(zip(group, outs, strict=True))
+
+    def _solo(self, rows: list[int]) -> None:
+        """Rows with nothing to share."""
+        for group in _passes(rows, [len(self.prompts[i]) for i in rows]):
+            prompts = [list(self.prompts[i]) for i in group]
+            outs = self._forward(prompts, 0, None, [self.names[i] for i in group])
+            self.done.update(zip(group, outs, strict=True))
+
+    def _forward(
+        self,
+        rows: list[list[int]],
+        start: int,
+        past: list[tuple[Any, Any]] | None,
+        names: list[str | None],
+    ) -> list[_Prefilled]:
+        """One pass over left-padded `rows` that continue at position `start` after `past`
+        (one row's cache, shared by all rows); each row's cache without its padding."""
+        import torch
+        from transformers import DynamicCache
+
+        width = max(len(r) for r in rows)
+        self.computed += width * len(rows)
+        ids = torch.tensor([[0] * (width - len(r)) + r for r in rows])
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        if past is not None:
+            mask = torch.cat([mask.new_ones((len(rows), start)), mask], dim=1)
+            n = len(rows)
+            past = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in past]
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
+        device = self.model.device
+        extra = {"adapter_names": list(names)} if names[0] is not None else {}
+        out = self.model(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            position_ids=positions.to(device),
+            past_key_values=DynamicCache(past) if past is not None else None,
+            use_cache=True,
+            logits_to_keep=1,
+            **extra,
+        )
+        layers = [(k, v) for k, v, *_ in out.past_key_values]
+        kept = [row.nonzero().squeeze(-1).to(device) for row in mask]  # each row's real tokens
+        return [
+            _Prefilled(
+                [(k[j : j + 1, :, index, :], v[j : j + 1, :, index, :]) for k, v in layers],
+                out.logits[j, -1, :],
+            )
+            for j, index in enumerate(kept)
+        ]
+
+
+def _merge(rows: list[_Prefilled]) -> tuple[Any, Any, Any]:
+    import torch
+    import torch.nn.functional as F
+    from transformers import DynamicCache
+
+    lengths = [r.layers[0][0].shape[-2] for r in rows]
+    width = max(lengths)
+    mask = torch.tensor([[0] * (width - n) + [1] * n for n in lengths])
+    layers = []
+    for j in range(len(rows[0].layers)):
+        keys = [
+            F.pad(r.layers[j][0], (0, 0, width - n, 0)) for r, n in zip(rows, lengths, strict=True)
+        ]
+        values = [
+            F.pad(r.layers[j][1], (0, 0, width - n, 0)) for r, n in zip(rows, lengths, strict=True)
+        ]
+        layers.append((torch.cat(keys), torch.cat(values)))
+    device = rows[0].logits.device
+    return DynamicCache(layers), mask.to(device), torch.stack([r.logits for r in rows])
+
+
+def _passes(rows: list[int], lengths: list[int]) -> list[list[int]]:
+    """All rows in one pass when left padding wastes little, else one pass each."""
+    if not rows:
+        return []
+    if sum(lengths) >= MIN_PADDED_USE * max(lengths) * len(rows):
+        return [rows]
+    return [[i] for i in rows]
+
+
+def _by_adapter(names: list[str | None]) -> list[list[int]]:
+    groups: dict[str | None, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name, []).append(i)
+    return list(groups.values())
+
+
+def _clusters(rows: list[int], prompts: Sequence[Sequence[int]]) -> list[tuple[list[int], int]]:
+    """Rows (of one adapter) grouped with the rows they share most of their prompt with, and
+    the tokens each group shares (0: none worth sharing). In sorted order, neighbours join
+    while they share at least MIN_SHARED_TOKENS and half of the shorter prompt; a group's
+    common prefix is then the least of its neighbours' (each row keeps one token of its own)."""
+    ordered = sorted(rows, key=lambda i: list(prompts[i]))
+    groups: list[tuple[list[int], int]] = [([ordered[0]], 0)]
+    for before, row in itertools.pairwise(ordered):
+        a, b = prompts[before], prompts[row]
+        common = _common_prefix(a, b)
+        if common >= MIN_SHARED_TOKENS and common >= min(len(a), len(b)) // 2:
+            members, shared = groups[-1]
+            groups[-1] = ([*members, row], min(shared, common) if shared else common)
+        else:
+            groups.append(([row], 0))
+    return groups
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens `a` and `b` start with in common, leaving each one of its own."""
+    n, most = 0, min(len(a), len(b)) - 1
+    while n < most and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def _pick(logits: Any, temperature: float) -> Any:

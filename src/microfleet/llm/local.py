@@ -1,7 +1,8 @@
 """The local backend: one model on one worker thread; concurrent requests share a batch.
 
 Requests that arrive while a batch runs wait for the next one; each batch may mix adapters
-(PEFT `adapter_names`). Tokens stream back to each request's asyncio queue as they are made,
+(PEFT `adapter_names`), and rows of one adapter that share a prompt prefix compute it once.
+Tokens stream back to each request's asyncio queue as they are made,
 and a request whose consumer goes away (a client disconnect) is stopped at the next token.
 """
 
@@ -55,6 +56,8 @@ class EngineStats:
     largest_batch: int = 0
     cancelled: int = 0
     tokens: int = 0
+    prompt_tokens: int = 0  # the batches' prompts, token by token
+    prefill_tokens: int = 0  # positions prefill computed: fewer where prompts share a prefix
 
 
 class BatchingEngine:
@@ -126,12 +129,14 @@ class BatchingEngine:
         self.stats.requests += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         try:
-            inputs = self._encode(batch)
-            rows = RowStreamer(self.tokenizer, batch, self._eos, inputs["attention_mask"])
+            prompts = self._encode(batch)
+            rows = RowStreamer(self.tokenizer, batch, self._eos, [len(p) for p in prompts])
             names = None
             if hasattr(self.model, "peft_config"):
                 names = [job.adapter or BASE_ADAPTER for job in batch]
-            decode(self.model, inputs, rows.on_token, batch[0].temperature, names)
+            computed = decode(self.model, prompts, rows.on_token, batch[0].temperature, names)
+            self.stats.prompt_tokens += sum(len(p) for p in prompts)
+            self.stats.prefill_tokens += computed
             rows.end()
             self.stats.cancelled += rows.cancelled
             self.stats.tokens += rows.tokens
@@ -139,20 +144,16 @@ class BatchingEngine:
             for job in batch:
                 job.emit(exc)
 
-    def _encode(self, batch: list[Job]) -> Any:
+    def _encode(self, batch: list[Job]) -> list[list[int]]:
+        """Each job's chat-templated prompt as token ids (unpadded: see decode.prefill)."""
         prompts = [
             self.tokenizer.apply_chat_template(
                 text_only(job.messages), add_generation_prompt=True, tokenize=False
             )
             for job in batch
         ]
-        return self.tokenizer(
-            prompts,
-            return_tensors="pt",
-            padding=True,
-            padding_side="left",
-            add_special_tokens=False,
-        ).to(self.model.device)
+        encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
+        return [list(ids) for ids in encoded]
 
     def _eos_ids(self) -> set[int]:
         configured = getattr(self.model.generation_config, "eos_token_id", None)
@@ -179,9 +180,8 @@ class _Row:
 class RowStreamer:
     """Routes each row's new token of a batch to its own request, as text pieces."""
 
-    def __init__(self, tokenizer: Any, batch: list[Job], eos: set[int], mask: Any) -> None:
+    def __init__(self, tokenizer: Any, batch: list[Job], eos: set[int], lengths: list[int]):
         self.tokenizer, self.eos = tokenizer, eos
-        lengths = mask.sum(dim=1).tolist()
         self.rows = [_Row(job, int(n)) for job, n in zip(batch, lengths, strict=True)]
         self._prompt_seen = False
         self.cancelled = 0
