@@ -123,8 +123,9 @@ async function search(query) {
 
 function hitItem(hit) {
   const li = document.createElement("li");
-  const title = hit.url ? link(hit.title, hit.url) : document.createElement("strong");
-  if (!hit.url) title.textContent = hit.title;
+  const name = hit.title || hit.doc_id;
+  const title = hit.url ? link(name, hit.url) : document.createElement("strong");
+  if (!hit.url) title.textContent = name;
   const score = item(` ${Number(hit.score).toFixed(3)}`, "muted small", "span");
   const text = item(`${(hit.text || "").slice(0, 220)}…`, "snippet", "p");
   li.append(title, score, text);
@@ -257,11 +258,11 @@ function showSources(li, sources) {
   list.hidden = !sources.length;
   list.replaceChildren(...sources.map((s) => {
     const entry = document.createElement("li");
-    const label = `[${s.index}] ${s.title}`;
-    const anchor = link(label, s.url || `#search=${encodeURIComponent(s.title)}`);
+    const label = `[${s.index}] ${s.title || s.doc_id}`;
+    const anchor = link(label, s.url || `#search=${encodeURIComponent(s.title || s.doc_id)}`);
     if (!s.url) anchor.addEventListener("click", (event) => {
       event.preventDefault();
-      search(s.title);
+      search(s.title || s.doc_id);
     });
     entry.append(anchor);
     return entry;
