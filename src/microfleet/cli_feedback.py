@@ -27,13 +27,10 @@ MicromodelOption = Annotated[
 
 
 def _entries(micromodel: str | None, limit: int | None = None) -> list[FeedbackEntry]:
-    from microfleet.feedback.store import FeedbackStore
+    from microfleet.feedback.store import open_feedback
 
-    store = FeedbackStore(Settings().feedback_db_url)
-    try:
+    with open_feedback(Settings()) as store:
         return store.entries(micromodel, limit)
-    finally:
-        store.close()
 
 
 @feedback_app.command("list")

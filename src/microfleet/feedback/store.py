@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from microfleet.config import Settings
 from microfleet.errors import UserError
 from microfleet.fleet.orchestrator import FLEET_MODEL
 
@@ -162,6 +165,16 @@ class FeedbackStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def open_feedback(settings: Settings) -> Iterator[FeedbackStore]:
+    """The configured store, for one command's work."""
+    store = FeedbackStore(settings.feedback_db_url)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _answer(row: dict[str, Any], prefix: str = "") -> AnswerRecord:

@@ -169,15 +169,15 @@ def _merge(rows: list[_Prefilled]) -> tuple[Any, Any, Any]:
     lengths = [r.layers[0][0].shape[-2] for r in rows]
     width = max(lengths)
     mask = torch.tensor([[0] * (width - n) + [1] * n for n in lengths])
-    layers = []
-    for j in range(len(rows[0].layers)):
-        keys = [
-            F.pad(r.layers[j][0], (0, 0, width - n, 0)) for r, n in zip(rows, lengths, strict=True)
+
+    def stacked(layer: int, side: int) -> Any:  # side 0: keys, 1: values
+        padded = [
+            F.pad(r.layers[layer][side], (0, 0, width - n, 0))
+            for r, n in zip(rows, lengths, strict=True)
         ]
-        values = [
-            F.pad(r.layers[j][1], (0, 0, width - n, 0)) for r, n in zip(rows, lengths, strict=True)
-        ]
-        layers.append((torch.cat(keys), torch.cat(values)))
+        return torch.cat(padded)
+
+    layers = [(stacked(j, 0), stacked(j, 1)) for j in range(len(rows[0].layers))]
     device = rows[0].logits.device
     return DynamicCache(layers), mask.to(device), torch.stack([r.logits for r in rows])
 

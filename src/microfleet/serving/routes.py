@@ -97,10 +97,16 @@ def _records(raw: bytes, content_type: str) -> list[RawRecord]:
                 f"body: expected {{'documents': [...]}} ({_first_error(exc)})"
             ) from None
         return [RawRecord(ref=f"documents[{i}]", fields=d) for i, d in enumerate(body.documents)]
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-    if not lines:
+    records = _jsonl_records(text, "line")
+    if not records:
         raise UserError("no documents: send JSONL lines or {'documents': [...]}")
-    return [RawRecord(ref=f"line {n}", line=line) for n, line in lines]
+    return records
+
+
+def _jsonl_records(text: str, label: str) -> list[RawRecord]:
+    """One record per non-blank line, named `<label> <line number>`."""
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    return [RawRecord(ref=f"{label} {n}", line=line) for n, line in lines]
 
 
 def _file_records(filename: str, raw: bytes) -> list[RawRecord]:
@@ -109,11 +115,10 @@ def _file_records(filename: str, raw: bytes) -> list[RawRecord]:
     if not name:
         raise UserError("filename: give the uploaded file's name, such as report.md")
     if name.lower().endswith(".jsonl"):
-        text = raw.decode("utf-8", errors="replace")
-        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-        if not lines:
+        records = _jsonl_records(raw.decode("utf-8", errors="replace"), f"{name} line")
+        if not records:
             raise UserError(f"{name} has no documents: one JSON object per line")
-        return [RawRecord(ref=f"{name} line {n}", line=line) for n, line in lines]
+        return records
     return [RawRecord(ref=name, path=Path("upload", name), content=raw)]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from microfleet.config import Settings
 from microfleet.feedback.dataset import FeedbackPair, feedback_pairs
-from microfleet.feedback.store import FeedbackStore
+from microfleet.feedback.store import open_feedback
 from microfleet.fleet.spec import FleetSpec, MicromodelSpec, load_fleet
 from microfleet.knowledge.service import open_search
 from microfleet.training.dataset import (
@@ -78,20 +78,14 @@ def generate_dataset(
 
 
 def _feedback_for(settings: Settings, spec: MicromodelSpec) -> list[FeedbackPair]:
-    store = FeedbackStore(settings.feedback_db_url)
-    try:
+    with open_feedback(settings) as store:
         return feedback_pairs(store.entries(spec.name), spec)
-    finally:
-        store.close()
 
 
 def models_overview(settings: Settings, fleet: FleetSpec) -> list[dict[str, Any]]:
     client = tracking(settings)
-    store = FeedbackStore(settings.feedback_db_url)
-    try:
+    with open_feedback(settings) as store:
         counts = store.counts()
-    finally:
-        store.close()
     return [
         {
             "micromodel": spec.name,

@@ -258,11 +258,11 @@ function showSources(li, sources) {
   list.hidden = !sources.length;
   list.replaceChildren(...sources.map((s) => {
     const entry = document.createElement("li");
-    const label = `[${s.index}] ${s.title || s.doc_id}`;
-    const anchor = link(label, s.url || `#search=${encodeURIComponent(s.title || s.doc_id)}`);
+    const name = s.title || s.doc_id;
+    const anchor = link(`[${s.index}] ${name}`, s.url || `#search=${encodeURIComponent(name)}`);
     if (!s.url) anchor.addEventListener("click", (event) => {
       event.preventDefault();
-      search(s.title || s.doc_id);
+      search(name);
     });
     entry.append(anchor);
     return entry;
