@@ -138,3 +138,97 @@ def test_closing_the_stream_cancels_the_row(peft_model: tuple[Any, Any]) -> None
         engine.close()
     assert all(pieces) and engine.stats.cancelled == 1
     assert engine.stats.tokens < 200
+
+
+def test_a_task_whose_caller_gave_up_does_not_kill_the_engine(
+    peft_model: tuple[Any, Any],
+) -> None:
+    """Regression: a cancelled future (a client that timed out) used to raise InvalidStateError
+    on the engine thread, and every later request hung."""
+    model, tokenizer = peft_model
+    engine = BatchingEngine(model, tokenizer)
+    started = __import__("threading").Event()
+
+    def slow(_model: Any, _tokenizer: Any) -> str:
+        started.set()
+        time.sleep(0.3)
+        return "late"
+
+    try:
+        first = engine.call(slow)
+        queued = engine.call(lambda m, t: "never")
+        started.wait(5)
+        first.cancel()  # too late: it runs, and its result goes nowhere
+        assert queued.cancel()  # still queued: it never runs
+        assert engine.call(lambda m, t: "still alive").result(timeout=10) == "still alive"
+        reply = asyncio.run(
+            LocalGenerator(engine, "base").generate([{"role": "user", "content": "Hi"}], 3, 0.0)
+        )
+        assert reply.text and engine.alive
+    finally:
+        engine.close(wait=True)
+
+
+def test_a_dead_engine_fails_fast_and_is_not_ready(peft_model: tuple[Any, Any]) -> None:
+    from microfleet.llm.generator import BackendUnavailable
+
+    model, tokenizer = peft_model
+    engine = BatchingEngine(model, tokenizer)
+
+    def die(_model: Any, _tokenizer: Any) -> None:
+        raise SystemExit("simulated engine failure")  # not an Exception: escapes the task
+
+    engine.call(die)
+    engine._thread.join(10)
+    generator = LocalGenerator(engine, "base")
+    assert not engine.alive and "simulated engine failure" in (engine.failure or "")
+    with pytest.raises(BackendUnavailable, match="engine stopped"):
+        asyncio.run(generator.ready())
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable):
+        asyncio.run(generator.generate([{"role": "user", "content": "Hi"}], 3, 0.0))
+    assert time.monotonic() - started < 1
+
+
+def test_rows_under_a_schema_write_valid_json_beside_free_rows(
+    peft_model: tuple[Any, Any],
+) -> None:
+    """One batch: two rows decode under a JSON schema (on the base model and the adapter),
+    one row decodes freely and matches its single run."""
+    import json
+
+    import jsonschema
+
+    model, tokenizer = peft_model
+    schema = {
+        "type": "object",
+        "properties": {
+            "colour": {"type": "string", "maxLength": 12},
+            "bright": {"type": "boolean"},
+        },
+        "required": ["colour", "bright"],
+    }
+    free = [{"role": "user", "content": QUESTIONS[1]}]
+    expected = _single(model, tokenizer, QUESTIONS[1], None)
+    engine = BatchingEngine(model, tokenizer, max_batch=8, window_s=0.2)
+
+    async def run() -> list[str]:
+        asks = [
+            LocalGenerator(engine, "base").generate(
+                [{"role": "user", "content": QUESTIONS[0]}], 60, 0.0, schema
+            ),
+            LocalGenerator(engine, "noisy", "noisy").generate(
+                [{"role": "user", "content": QUESTIONS[3]}], 60, 0.0, schema
+            ),
+            LocalGenerator(engine, "base").generate(free, 10, 0.0),
+        ]
+        return [g.text for g in await asyncio.gather(*asks)]
+
+    try:
+        typed_a, typed_b, plain = asyncio.run(run())
+    finally:
+        engine.close(wait=True)
+    assert engine.stats.largest_batch == 3
+    for text in (typed_a, typed_b):
+        jsonschema.validate(json.loads(text), schema)
+    assert plain == expected

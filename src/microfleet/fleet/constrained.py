@@ -17,22 +17,10 @@ from typing import Any
 from microfleet.fleet.router import Plan, Router, SemanticRouter, admit
 from microfleet.fleet.spec import FleetSpec
 from microfleet.llm.generator import Messages, text_only
+from microfleet.llm.guided import bounded
 from microfleet.llm.local import BatchingEngine
 
-MAX_STRING = 160  # characters in a free-text argument
 PROMPT = "Choose the tools to call for the user's question, with their arguments. Tools:\n{tools}"
-
-
-def bounded(schema: Any, max_length: int = MAX_STRING) -> Any:
-    """The schema with a length cap on free strings, so decoding cannot run on inside one."""
-    if isinstance(schema, list):
-        return [bounded(item, max_length) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {key: bounded(value, max_length) for key, value in schema.items()}
-    if out.get("type") == "string" and "enum" not in out and "const" not in out:
-        out.setdefault("maxLength", max_length)
-    return out
 
 
 def _function(tool: dict[str, Any]) -> dict[str, Any]:

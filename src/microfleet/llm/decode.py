@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from microfleet.llm.guided import advance, mask_logits
+
 OnToken = Callable[[int, int], bool]  # (row, token) -> is this row finished?
 
 MIN_SHARED_TOKENS = 32  # a shorter common prefix is not worth its own forward pass
@@ -38,9 +40,11 @@ def decode(
     on_token: OnToken,
     temperature: float = 0.0,
     adapter_names: list[str] | None = None,
+    guides: Sequence[Any] | None = None,
 ) -> int:
     """Generate for `prompts` (token ids) until every row's `on_token` says it is finished;
-    returns how many prompt positions prefill computed (padding included)."""
+    returns how many prompt positions prefill computed (padding included). A row with a
+    guide (llm/guided.py) picks only the tokens its JSON schema allows."""
     import torch
 
     with torch.no_grad():
@@ -48,7 +52,7 @@ def decode(
         alive = list(range(len(prompts)))
         names = list(adapter_names) if adapter_names else None
         while True:
-            tokens = _pick(logits, temperature)
+            tokens = _guided_pick(logits, temperature, [guides[r] for r in alive] if guides else [])
             keep = [j for j, row in enumerate(alive) if not on_token(row, int(tokens[j]))]
             if not keep:
                 return computed
@@ -222,6 +226,18 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     while n < most and a[n] == b[n]:
         n += 1
     return n
+
+
+def _guided_pick(logits: Any, temperature: float, guides: list[Any]) -> Any:
+    """The next token of every row, within its guide's choices where it has one."""
+    if not any(g is not None for g in guides):
+        return _pick(logits, temperature)
+    logits = logits.clone()
+    mask_logits(logits, guides)
+    tokens = _pick(logits, temperature)
+    for guide, token in zip(guides, tokens.tolist(), strict=True):
+        advance(guide, token)
+    return tokens
 
 
 def _pick(logits: Any, temperature: float) -> Any:

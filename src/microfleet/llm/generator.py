@@ -92,14 +92,25 @@ class Generator(ABC):
 
     @abstractmethod
     def stream(
-        self, messages: Messages, max_tokens: int, temperature: float
+        self,
+        messages: Messages,
+        max_tokens: int,
+        temperature: float,
+        schema: dict[str, Any] | None = None,
     ) -> AsyncIterator[Delta]:
-        """Yield the answer as it is generated; closing the iterator cancels the generation."""
+        """Yield the answer as it is generated; closing the iterator cancels the generation.
+        With `schema` (a JSON schema), the answer is JSON that matches it."""
 
-    async def generate(self, messages: Messages, max_tokens: int, temperature: float) -> Generation:
+    async def generate(
+        self,
+        messages: Messages,
+        max_tokens: int,
+        temperature: float,
+        schema: dict[str, Any] | None = None,
+    ) -> Generation:
         parts: list[str] = []
         last = Delta("", "stop")
-        async for delta in self.stream(messages, max_tokens, temperature):
+        async for delta in self.stream(messages, max_tokens, temperature, schema):
             parts.append(delta.text)
             last = delta
         return Generation(

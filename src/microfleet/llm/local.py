@@ -9,6 +9,7 @@ and a request whose consumer goes away (a client disconnect) is stopped at the n
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 import time
@@ -19,8 +20,10 @@ from typing import Any
 
 from microfleet.llm import threads
 from microfleet.llm.decode import decode
-from microfleet.llm.generator import Delta, Generator, Messages, text_only
+from microfleet.llm.generator import BackendUnavailable, Delta, Generator, Messages, text_only
+from microfleet.llm.guided import SchemaGuides
 
+log = logging.getLogger("microfleet.engine")
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
 
@@ -33,6 +36,7 @@ class Job:
     loop: asyncio.AbstractEventLoop
     out: asyncio.Queue[Delta | BaseException]
     cancelled: threading.Event = field(default_factory=threading.Event)
+    schema: dict[str, Any] | None = None  # decode JSON under this schema
 
     def emit(self, item: Delta | BaseException) -> None:
         try:
@@ -67,25 +71,58 @@ class BatchingEngine:
         self.model, self.tokenizer = model, tokenizer
         self.max_batch, self.window_s = max_batch, window_s
         self.stats = EngineStats()
+        self.guides = SchemaGuides(tokenizer)
         self._eos = self._eos_ids()
         self._jobs: queue.Queue[Job | Task | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="microfleet-generate", daemon=True)
+        self.failure: str | None = None  # why the engine thread died, if it did
+        self._thread = threading.Thread(target=self._serve, name="microfleet-generate", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and self.failure is None
+
     def submit(self, job: Job) -> None:
+        self._check_alive()
         self._jobs.put(job)
 
     def call(self, fn: Callable[[Any, Any], Any]) -> Future[Any]:
         """Run `fn(model, tokenizer)` on the engine thread, between batches."""
+        self._check_alive()
         task = Task(fn)
         self._jobs.put(task)
         return task.future
+
+    def _check_alive(self) -> None:
+        if self.failure is not None:
+            raise BackendUnavailable(f"the generation engine stopped: {self.failure}")
 
     def close(self, wait: bool = False) -> None:
         """Stop after the work queued so far; `wait` blocks until the thread has ended."""
         self._jobs.put(None)
         if wait:
             self._thread.join()
+
+    def _serve(self) -> None:
+        """The engine thread; should it die anyway, every waiting request fails at once."""
+        try:
+            self._run()
+        except BaseException as exc:
+            self.failure = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+            log.exception("the generation engine stopped; /readyz fails from now on")
+            self._fail_queued()
+
+    def _fail_queued(self) -> None:
+        error = BackendUnavailable(f"the generation engine stopped: {self.failure}")
+        while True:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, Job):
+                item.emit(error)
+            elif isinstance(item, Task) and item.future.set_running_or_notify_cancel():
+                item.future.set_exception(error)
 
     def _run(self) -> None:
         threads.claim()
@@ -134,7 +171,10 @@ class BatchingEngine:
             names = None
             if hasattr(self.model, "peft_config"):
                 names = [job.adapter or BASE_ADAPTER for job in batch]
-            computed = decode(self.model, prompts, rows.on_token, batch[0].temperature, names)
+            guides = [self.guides.guide(job.schema) if job.schema else None for job in batch]
+            computed = decode(
+                self.model, prompts, rows.on_token, batch[0].temperature, names, guides
+            )
             self.stats.prompt_tokens += sum(len(p) for p in prompts)
             self.stats.prefill_tokens += computed
             rows.end()
@@ -162,10 +202,15 @@ class BatchingEngine:
 
 
 def _execute(task: Task, model: Any, tokenizer: Any) -> None:
+    """Run a task unless its caller gave up on it (a cancelled future takes no result)."""
+    if not task.future.set_running_or_notify_cancel():
+        return
     try:
-        task.future.set_result(task.fn(model, tokenizer))
+        result = task.fn(model, tokenizer)
     except Exception as exc:
         task.future.set_exception(exc)
+    else:
+        task.future.set_result(result)
 
 
 @dataclass
@@ -235,10 +280,15 @@ class LocalGenerator(Generator):
         self.engine, self.name, self.adapter, self.parent = engine, name, adapter, parent
 
     async def stream(
-        self, messages: Messages, max_tokens: int, temperature: float
+        self,
+        messages: Messages,
+        max_tokens: int,
+        temperature: float,
+        schema: dict[str, Any] | None = None,
     ) -> AsyncIterator[Delta]:
         out: asyncio.Queue[Delta | BaseException] = asyncio.Queue()
-        job = Job(messages, max_tokens, temperature, self.adapter, asyncio.get_running_loop(), out)
+        loop = asyncio.get_running_loop()
+        job = Job(messages, max_tokens, temperature, self.adapter, loop, out, schema=schema)
         self.engine.submit(job)
         try:
             while True:
@@ -250,6 +300,11 @@ class LocalGenerator(Generator):
                     return
         finally:
             job.cancelled.set()  # a no-op when finished; stops the row when the client left
+
+    async def ready(self) -> bool:
+        if not self.engine.alive:
+            raise BackendUnavailable(f"the generation engine stopped: {self.engine.failure}")
+        return True
 
     async def close(self) -> None:
         self.engine.close()

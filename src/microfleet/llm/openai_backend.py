@@ -31,8 +31,18 @@ class OpenAIGenerator(Generator):
         )
 
     async def stream(
-        self, messages: Messages, max_tokens: int, temperature: float
+        self,
+        messages: Messages,
+        max_tokens: int,
+        temperature: float,
+        schema: dict[str, Any] | None = None,
     ) -> AsyncIterator[Delta]:
+        extra: dict[str, Any] = {}
+        if schema is not None:  # the server's own structured output decodes under the schema
+            extra["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "result", "schema": schema, "strict": True},
+            }
         try:
             response = await self.client.chat.completions.create(  # type: ignore[call-overload]
                 model=self.remote_model,
@@ -41,6 +51,7 @@ class OpenAIGenerator(Generator):
                 temperature=temperature,
                 stream=True,
                 stream_options={"include_usage": True},
+                **extra,
             )
         except (
             openai.APIConnectionError,
