@@ -1,0 +1,39 @@
+"""The loop stop: a looping answer ends before its repeat; a normal one streams unchanged."""
+
+from __future__ import annotations
+
+from microfleet.llm.repeats import RepeatGuard
+
+
+def _run(pieces: list[str]) -> tuple[str, RepeatGuard]:
+    guard = RepeatGuard()
+    shown = "".join(guard.feed(p) for p in pieces) + guard.flush()
+    return shown, guard
+
+
+def test_a_loop_is_cut_to_one_period() -> None:
+    loop = "23% VAT on 23% of the EU member states' VAT rates. "
+    shown, guard = _run([loop] * 12)
+    assert guard.looping
+    assert shown.startswith(loop.strip()) and len(shown) < 2 * len(loop)
+
+
+def test_a_loop_of_short_tokens_is_caught() -> None:
+    shown, guard = _run(["Hungary", " has", " 27%", " and"] * 40)
+    assert guard.looping and len(shown) < 100
+
+
+def test_a_normal_answer_streams_whole_and_held_back_little() -> None:
+    text = (
+        "Luxembourg has the lowest standard VAT rate, 17% [1]. Hungary has the highest, 27% "
+        "[1]. The standard VAT rate in Germany is 19%, and in France it is 20% [1]."
+    )
+    guard = RepeatGuard()
+    lags = []
+    shown = ""
+    for i, char in enumerate(text):
+        shown += guard.feed(char)
+        lags.append(i + 1 - len(shown))
+    shown += guard.flush()
+    assert shown == text and not guard.looping
+    assert max(lags) < RepeatGuard().span // 2  # only a repeat in progress waits
