@@ -23,19 +23,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 
-demo: install  ## Ingest the corpus, search, build a dataset, ask a question, then serve the API
+demo: install  ## Ingest the corpus, search, show the fleet (shipped adapters), ask it, then serve the API
 	$(BIN)/microfleet ingest fleets/finance/corpus
 	$(BIN)/microfleet kb stats
 	$(BIN)/microfleet search "Which EU country has the lowest VAT rate?" --k 3
-	$(BIN)/microfleet dataset generate tax_rates
-	$(BIN)/microfleet ask "What is the standard VAT rate in Hungary?" --max-tokens 48
+	$(BIN)/microfleet fleet show
+	$(BIN)/microfleet ask --model fleet --trace "Which has the lower standard VAT rate, Germany or France?"
 	$(BIN)/microfleet serve
 
-train: install  ## Build the tax_rates dataset, fine-tune it (LoRA, CPU: minutes) and promote it
+train: install  ## Train every micromodel of the fleet (datasets, LoRA, gated promotion) and export the champions it ships
 	$(BIN)/microfleet ingest fleets/finance/corpus
-	$(BIN)/microfleet dataset generate tax_rates
-	$(BIN)/microfleet train tax_rates
-	$(BIN)/microfleet promote tax_rates
+	$(BIN)/microfleet fleet train
+	$(BIN)/microfleet adapters export fleets/finance/adapters
 	$(BIN)/microfleet models
 
 test: install browser  ## Run the test suite (real models, real Qdrant Edge, real servers, a real browser)

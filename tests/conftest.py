@@ -102,7 +102,7 @@ def runtime(served_settings: Settings) -> Iterator[Runtime]:
     ctx = load_context(served_settings)
     run_ingest(resolve_inputs([str(CORPUS)]), served_settings, ctx)
     ctx.store.close()
-    built = build_runtime(served_settings)  # the finance fleet; no adapter trained: base model
+    built = build_runtime(served_settings)  # the finance fleet, with the adapters it ships
     yield built
     asyncio.run(built.close())
 

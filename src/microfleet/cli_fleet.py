@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -63,5 +64,30 @@ def train_all(
         promote(spec.name)
 
 
+adapters_app = typer.Typer(help="Champion adapters as PEFT directories.", no_args_is_help=True)
+
+
+@adapters_app.command("export")
+@friendly_errors
+def export(
+    directory: Annotated[Path, typer.Argument(help="Where to write DIR/<micromodel>.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Write each champion as a PEFT adapter directory with its provenance (run parameters,
+    metrics, dataset hash, base model); `vllm serve --lora-modules NAME=DIR/NAME` loads it."""
+    from microfleet.training.service import fleet_of
+    from microfleet.training.shipped import export_champions
+
+    settings = Settings()
+    names = export_champions(settings, fleet_of(settings), directory)
+    if as_json:
+        typer.echo(json.dumps({"exported": names, "directory": str(directory)}))
+    elif names:
+        typer.echo(f"exported {', '.join(names)} to {directory}")
+    else:
+        typer.echo("no champion to export: train and promote a micromodel first")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(fleet_app, name="fleet")
+    app.add_typer(adapters_app, name="adapters")

@@ -48,3 +48,30 @@ def test_corrections_and_approvals_become_pairs() -> None:
         ("What is the standard VAT rate in Spain?", "Spain: 20%", False),
         ("Rate in Italy?", "Italy: 22%.", True),
     ]
+
+
+def test_a_typed_micromodel_learns_only_json_under_its_schema() -> None:
+    typed = SPEC.model_copy(
+        update={
+            "returns": {
+                "type": "object",
+                "properties": {"country": {"type": "string"}, "rate": {"type": "number"}},
+                "required": ["country", "rate"],
+            }
+        }
+    )
+    fleet = _fleet("VAT in Malta?", "Malta")
+    fleet.trace["calls"][0]["data"] = {"country": "Malta", "rate": 18}  # type: ignore[index]
+    direct = AnswerRecord("d", "tax_rates", "VAT in Italy?", '{"country": "Italy", "rate": 22}')
+    entries = [
+        _entry(3, 1, fleet),  # the call's typed result, not its sentence
+        _entry(2, -1, direct, "Italy: 22%."),  # prose cannot teach a JSON answer
+        _entry(1, -1, direct, '{"country": "Italy", "rate": 22}'),  # a JSON correction can
+        _entry(0, 1, direct),
+    ]
+    pairs = [(p.question, p.answer) for p in feedback_pairs(entries, typed)]
+    assert pairs == [
+        ("What is the standard VAT rate in Malta?", '{"country": "Malta", "rate": 18}'),
+        ("VAT in Italy?", '{"country": "Italy", "rate": 22}'),
+        ("VAT in Italy?", '{"country": "Italy", "rate": 22}'),
+    ]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import socket
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -16,7 +19,18 @@ from microfleet.fleet.spec import FleetSpec
 from microfleet.inference.runtime import Runtime
 from microfleet.llm.generator import Messages, text_only
 from microfleet.llm.openai_backend import OpenAIGenerator
-from tests.conftest import KEY_A
+from microfleet.inference.assistant import APPENDIX_HEADING
+from tests.conftest import KEY_A, REPO
+
+RATES = {
+    row["country"]: float(row["rate"])
+    for row in csv.DictReader((REPO / "fleets/finance/data/vat_rates.csv").open())
+}
+
+
+def composed(reply: Any) -> str:
+    """What the composer wrote: the content before the micromodel answers' list."""
+    return (reply.choices[0].message.content or "").split(APPENDIX_HEADING)[0]
 
 EU27 = [
     "Austria", "Belgium", "Bulgaria", "Croatia", "Cyprus", "Czechia", "Denmark", "Estonia",
@@ -26,15 +40,42 @@ EU27 = [
 ]  # fmt: skip
 
 
-def ask_fleet(server: str, question: str, **extra: Any) -> Any:
+def ask_fleet(server: str, question: str, cache: bool = False, **extra: Any) -> Any:
     client = openai.OpenAI(base_url=f"{server}/v1", api_key=KEY_A, max_retries=0, timeout=600)
     return client.chat.completions.create(
         model=FLEET_MODEL,
         messages=[{"role": "user", "content": question}],
-        max_tokens=24,
-        extra_headers={"Cache-Control": "no-cache"},
+        max_tokens=48,
+        extra_headers={} if cache else {"Cache-Control": "no-cache"},
         **extra,
     )
+
+
+def test_the_eu_fan_out_is_right_while_another_process_holds_a_core(server: str) -> None:
+    """27 calls, 27 right rates, and the cheapest member state named, with a busy core."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        reply = ask_fleet(
+            server, "What are the VAT rates across the EU, and which country has the lowest?"
+        )
+    finally:
+        hog.kill()
+        hog.wait()
+    calls = (reply.model_extra or {})["trace"]["calls"]
+    assert len(calls) == 27 and all(c["error"] is None for c in calls)
+    got = {c["data"]["country"]: c["data"]["rate"] for c in calls}
+    assert got == RATES
+    assert all(c["adapter"].startswith("tax_rates@v") for c in calls)
+    answer = composed(reply)
+    assert "Luxembourg" in answer and "17" in answer
+
+
+def test_comparisons_are_answered_right(server: str) -> None:
+    lower = composed(ask_fleet(server, "Which has the lower standard VAT rate, Germany or France?"))
+    assert "Germany" in lower and "19" in lower
+    highest = composed(ask_fleet(server, "Which EU member state has the highest VAT rate?"))
+    assert "Hungary" in highest and "27" in highest
+
 
 
 def test_eu_question_fans_out_to_27_batched_calls(server: str, runtime: Runtime) -> None:
@@ -52,7 +93,8 @@ def test_eu_question_fans_out_to_27_batched_calls(server: str, runtime: Runtime)
     assert all(country in text for country in EU27)
     sources = (reply.model_extra or {})["sources"]
     assert sources and all("vat_rates_eu" in s["doc_id"] for s in sources)
-    assert any("no adapter" in note for note in trace["notes"])  # base model stood in
+    assert all(c["adapter"].startswith("tax_rates@v") for c in calls)  # the shipped champion
+    assert not any("tax_rates: no adapter" in note for note in trace["notes"])
 
 
 def test_two_countries_call_exactly_two(server: str) -> None:
@@ -77,15 +119,16 @@ def test_a_failed_and_a_timed_out_call_are_missing_parts(server: str, runtime: R
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
     orchestrator.generators["market_news"] = OpenAIGenerator(dead, None, "market_news")
     try:
-        reply = ask_fleet(
-            server, "What does the news say about oil, and what is the VAT rate in Spain?"
-        )
+        question = "What does the news say about oil, and what is the VAT rate in Spain?"
+        reply = ask_fleet(server, question, cache=True)
+        again = ask_fleet(server, question, cache=True)
     finally:
         del orchestrator.generators["market_news"]
     calls = {c["name"]: c for c in (reply.model_extra or {})["trace"]["calls"]}
     assert calls["tax_rates"]["output"] and calls["market_news"]["error"]
     assert "market_news" in (reply.choices[0].message.content or "")
     assert "missing" in (reply.choices[0].message.content or "")
+    assert (again.model_extra or {}).get("cached") is None  # a partial answer is not kept
     timeout = orchestrator.options.call_timeout_s
     orchestrator.options.call_timeout_s = 0.001
     try:
@@ -103,10 +146,15 @@ def test_unfitting_question_is_answered_by_retrieval_alone(server: str) -> None:
     assert any("retrieval alone" in note for note in trace["notes"])
 
 
-def test_readyz_names_micromodels_without_adapters(server: str) -> None:
+def test_readyz_names_adapter_versions_and_micromodels_without_one(server: str) -> None:
     body = httpx.get(f"{server}/readyz").json()
     assert body["status"] == "ready" and "fleet" in body["models"]
-    assert len(body["warnings"]) == 3 and "tax_rates" in json.dumps(body["warnings"])
+    assert body["versions"]["tax_rates"].startswith("v")  # the shipped adapter, registered
+    assert "tax_rates" not in json.dumps(body["warnings"])
+    missing = {"market_news", "personal_finance"} - set(body["versions"])
+    assert len(body["warnings"]) == len(missing)
+    models = httpx.get(f"{server}/v1/models", headers={"X-API-Key": KEY_A}).json()["data"]
+    assert {m["id"]: m["version"] for m in models}["tax_rates"] == body["versions"]["tax_rates"]
 
 
 class ScriptedRouter(Router):
@@ -172,20 +220,20 @@ def test_a_tool_loop_that_never_ends_is_capped(runtime: Runtime) -> None:
     assert [m["role"] for m in shown] == ["assistant", "tool", "assistant", "tool"]
 
 
-def test_the_composer_gets_the_results_as_tool_messages(runtime: Runtime) -> None:
-    orchestrator = scripted(runtime, [[("tax_rates", {"country": "Malta"})], []])
-    done = asyncio.run(orchestrator.run("What is the VAT rate in Malta?"))
-    messages = orchestrator.compose_messages("What is the VAT rate in Malta?", done, [])
-    assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool"]
-    call = messages[2]["tool_calls"][0]
-    assert json.loads(call["function"]["arguments"]) == {"country": "Malta"}
-    assert messages[3]["tool_call_id"] == call["id"]
-    assert messages[3]["content"] == done.results[0].content()
-    # The local model's chat template has no tool role: the results fold into the question.
-    folded = text_only(messages)
-    assert [m["role"] for m in folded] == ["system", "user"]
-    assert folded[1]["content"].startswith("Tool results:\n- tax_rates(country=Malta): ")
-    assert folded[1]["content"].endswith("Question: What is the VAT rate in Malta?")
+def test_the_composer_reads_the_typed_results_ordered(runtime: Runtime) -> None:
+    countries = [("tax_rates", {"country": c}) for c in ("France", "Germany", "Malta")]
+    orchestrator = scripted(runtime, [countries, []])
+    question = "Which has the lowest VAT rate: France, Germany or Malta?"
+    done = asyncio.run(orchestrator.run(question))
+    rates = {r.call.arguments["country"]: (r.data or {}).get("rate") for r in done.results}
+    assert rates == {"France": 20, "Germany": 19, "Malta": 18}  # typed, and right
+    messages = orchestrator.compose_messages(question, done, [])
+    assert [m["role"] for m in messages] == ["system", "user"]
+    user = messages[1]["content"]
+    assert user.startswith("Facts:\nOrdered by rate, lowest first:\n1. ")
+    assert "Lowest rate: Malta (18).\nHighest rate: France (20)." in user
+    assert user.index("in Malta is 18%") < user.index("in Germany is 19%") < user.index("France")
+    assert user.endswith(f"Question: {question}")
 
 
 def test_a_call_repeated_within_a_round_runs_once(runtime: Runtime) -> None:

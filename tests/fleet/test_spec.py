@@ -15,6 +15,8 @@ def test_the_finance_fleet_is_valid() -> None:
     assert len(tax.parameters["properties"]["country"]["enum"]) == 27
     assert tax.data is not None and fleet.path(tax.data.table).exists()
     assert tax.registered_name() == "micromodel-tax_rates"
+    assert tax.returns is not None and tax.returns["properties"]["rate"]["type"] == "number"
+    assert tax.say({"country": "Malta", "rate": 18.0}) == "The standard VAT rate in Malta is 18%."
 
 
 def test_unknown_micromodel_names_the_known_ones() -> None:
@@ -38,6 +40,11 @@ def test_unknown_micromodel_names_the_known_ones() -> None:
             "name: f\nmicromodels:\n  - {name: a, description: d, system_prompt: s, "
             "parameters: {type: object}, lora: {r: 0}}\n",
             "micromodels.0.lora.r",
+        ),
+        (
+            "name: f\nmicromodels:\n  - {name: a, description: d, system_prompt: s, "
+            "parameters: {type: object}, returns: {type: array}}\n",
+            "micromodels.0.returns: must be a JSON schema of type 'object'",
         ),
         ("name: [unclosed\n", "not valid YAML"),
     ],

@@ -91,3 +91,21 @@ def test_generation_with_retrieved_context_is_reproducible(
     second = generate_dataset(settings, tiny_fleet, tiny_fleet.get("rates"))
     assert all(p.context.startswith("[1] ") and p.sources for p in first.train)
     assert first.content_hash == second.content_hash
+
+
+def test_a_typed_micromodel_learns_json_read_from_its_table(tiny_fleet: FleetSpec) -> None:
+    from microfleet.training.dataset import data_driven_pairs
+
+    spec = tiny_fleet.get("rates").model_copy(
+        update={
+            "returns": {
+                "type": "object",
+                "properties": {"country": {"type": "string"}, "rate": {"type": "number"}},
+            }
+        }
+    )
+    answers = {q: a for q, a in data_driven_pairs(spec, tiny_fleet)}
+    assert answers["What is the rate in Hungary?"] == '{"country": "Hungary", "rate": 27}'
+    bad = spec.model_copy(update={"returns": {"type": "object", "properties": {"x": {}}}})
+    with pytest.raises(UserError, match="'x', which is not a column"):
+        list(data_driven_pairs(bad, tiny_fleet))

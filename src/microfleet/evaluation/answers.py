@@ -23,11 +23,11 @@ from microfleet.evaluation.metrics import (
     rouge_l,
     token_f1,
 )
+from microfleet.fleet.prompt import build_messages
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.store import SearchFilter
 from microfleet.llm.generator import Generator
 from microfleet.training.dataset import retrieve_context
-from microfleet.training.teacher import build_messages
 
 MODES = ("none", "rag", "finetuned", "both")
 DEFAULT_PROMPT = "You are a helpful assistant. Answer briefly."
@@ -40,6 +40,7 @@ class Setup:
     system_prompt: str = DEFAULT_PROMPT
     rag: bool = False
     scope: SearchFilter | None = None
+    schema: dict[str, Any] | None = None  # a micromodel's `returns`: answers decoded under it
 
 
 @dataclass
@@ -70,7 +71,7 @@ async def answer_all(
                 )
             messages = build_messages(setup.system_prompt, question, context)
             started = time.perf_counter()
-            reply = await setup.generator.generate(messages, max_tokens, 0.0)
+            reply = await setup.generator.generate(messages, max_tokens, 0.0, setup.schema)
             latency = time.perf_counter() - started
         if progress:
             progress()

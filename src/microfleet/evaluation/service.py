@@ -99,6 +99,7 @@ def setup_for(runtime: Any, fleet: FleetSpec, model: str | None, mode: str) -> S
         system_prompt=spec.system_prompt if spec else DEFAULT_PROMPT,
         rag=rag,
         scope=spec.scope.as_filter() if spec else None,
+        schema=spec.returns if spec else None,
     )
 
 

@@ -6,13 +6,17 @@
   call's question. A correction counts only when the answer came from a single call to this
   micromodel, since a correction of an answer composed from several calls is no one call's.
 - A thumbs-down without a correction teaches nothing and is skipped.
+A micromodel that returns typed results learns JSON: a call's typed result, or an answer or
+correction that is valid JSON under its schema; other text cannot teach it and is skipped.
 The newest feedback on a question wins; merging into the splits is the training pipeline's.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from microfleet.feedback.store import FLEET_MODEL, FeedbackEntry
 from microfleet.fleet.spec import MicromodelSpec
@@ -29,7 +33,17 @@ class FeedbackPair:
 
 def feedback_pairs(entries: list[FeedbackEntry], spec: MicromodelSpec) -> list[FeedbackPair]:
     """The pairs `entries` (newest first, as the store lists them) teach `spec`."""
-    return [pair for entry in entries for pair in _pairs(entry, spec)]
+    pairs = (pair for entry in entries for pair in _pairs(entry, spec))
+    return [pair for pair in pairs if spec.returns is None or _valid(pair.answer, spec.returns)]
+
+
+def _valid(text: str, schema: dict[str, Any]) -> bool:
+    from jsonschema import Draft202012Validator
+
+    try:
+        return bool(Draft202012Validator(schema).is_valid(json.loads(text)))
+    except json.JSONDecodeError:
+        return False
 
 
 def _pairs(entry: FeedbackEntry, spec: MicromodelSpec) -> Iterator[FeedbackPair]:
@@ -53,4 +67,5 @@ def _pairs(entry: FeedbackEntry, spec: MicromodelSpec) -> Iterator[FeedbackPair]
         return
     for call in calls:
         question = spec.question_for(call.get("arguments") or {})
-        yield FeedbackPair(question, str(call["output"]).strip(), entry.id, False)
+        said = json.dumps(call["data"]) if call.get("data") is not None else call["output"]
+        yield FeedbackPair(question, str(said).strip(), entry.id, False)

@@ -19,20 +19,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microfleet.errors import first_line
+from microfleet.fleet.compose import (
+    COMPOSE_PROMPT,
+    Fact,
+    aggregate_answer,
+    compose_user_message,
+    numeric_fields,
+)
+from microfleet.fleet.prompt import build_messages, context_block, micromodel_hits
 from microfleet.fleet.router import Plan, Router, ToolCall
 from microfleet.fleet.spec import FleetSpec, MicromodelSpec
 from microfleet.inference.rag import source_entry
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Generator, Messages
-from microfleet.training.teacher import build_messages
 
 FLEET_MODEL = "fleet"
 MAX_ROUNDS = 3
-COMPOSE_PROMPT = (
-    "You are {description} Answer the user's question using the tool results (answers from "
-    "the fleet's micromodels), which are correct. Reason over them, keep their figures, cite "
-    "sources like [1], and say plainly which parts are missing when a result is an error."
-)
 
 
 @dataclass
@@ -40,6 +42,7 @@ class CallResult:
     call: ToolCall
     adapter: str
     output: str | None = None
+    data: dict[str, Any] | None = None  # the typed result, for a micromodel with `returns`
     error: str | None = None
     latency_ms: float = 0.0
     sources: list[dict[str, Any]] = field(default_factory=list)
@@ -52,6 +55,7 @@ class CallResult:
             "adapter": self.adapter,
             "latency_ms": round(self.latency_ms, 1),
             "output": self.output,
+            "data": self.data,
             "error": self.error,
             "sources": [s["index"] for s in self.sources],
         }
@@ -59,6 +63,18 @@ class CallResult:
     def label(self) -> str:
         shown = ", ".join(f"{k}={v}" for k, v in self.call.arguments.items() if k != "question")
         return f"{self.call.name}({shown})" if shown else self.call.name
+
+    def fact(self, spec: MicromodelSpec) -> Fact:
+        values = [v for v in self.call.arguments.values() if isinstance(v, str | int | float)]
+        return Fact(
+            label=", ".join(map(str, values)) or self.call.name,
+            micromodel=self.call.name,
+            sentence=self.output,
+            data=self.data,
+            numeric=numeric_fields(spec.returns),
+            cites="".join(f" [{s['index']}]" for s in self.sources),
+            error=self.error,
+        )
 
     def content(self) -> str:
         """The `tool` message: the answer with its source numbers, or what went wrong."""
@@ -71,8 +87,6 @@ class CallResult:
 class FleetOptions:
     call_timeout_s: float = 60.0
     call_max_tokens: int = 48
-    k: int = 2
-    min_similarity: float = 0.3
 
 
 @dataclass
@@ -109,9 +123,11 @@ class Orchestrator:
         fallback: Generator,
         search: KnowledgeSearch,
         options: FleetOptions,
+        versions: dict[str, str] | None = None,
     ) -> None:
         self.fleet, self.router, self.generators = fleet, router, generators
         self.fallback, self.search, self.options = fallback, search, options
+        self.versions = versions or {}  # each adapter's version, for the trace
 
     def missing_adapters(self) -> list[str]:
         return [s.name for s in self.fleet.micromodels if s.name not in self.generators]
@@ -149,9 +165,17 @@ class Orchestrator:
         # Retrieval for every call first (one embedding batch), then every generation at once:
         # the engine sees them together and batches them across adapters.
         contexts = await asyncio.to_thread(self._retrieve_all, calls)
-        results = await asyncio.gather(
-            *[self._dispatch(call, hits) for call, hits in zip(calls, contexts, strict=True)]
-        )
+        progress = Progress(self.options.call_timeout_s)
+        watchdog = asyncio.create_task(progress.watch())
+        try:
+            results = await asyncio.gather(
+                *[
+                    self._dispatch(call, hits, progress)
+                    for call, hits in zip(calls, contexts, strict=True)
+                ]
+            )
+        finally:
+            watchdog.cancel()
         for result in results:
             result.round = number
         return list(results)
@@ -160,7 +184,7 @@ class Orchestrator:
         self._number_sources(done)
         if not done.results:
             done.notes.append("no micromodel fits this question: answered from retrieval alone")
-        for name in sorted({r.call.name for r in done.results if r.adapter != r.call.name}):
+        for name in sorted({r.call.name for r in done.results if r.adapter == "base"}):
             done.notes.append(f"{name}: no adapter in the registry; the base model answered")
         done.notes += [
             f"dropped {d['name']}: {d['error']}"
@@ -173,61 +197,91 @@ class Orchestrator:
             return []
         questions = [self.fleet.get(c.name).question_for(c.arguments) for c in calls]
         vectors = self.search.embedder.embed(questions).tolist()
-        o = self.options
         return [
-            self.search.relevant(
-                q, v, o.k, o.min_similarity, self.fleet.get(c.name).scope.as_filter()
-            )
+            micromodel_hits(self.search, q, self.fleet.get(c.name).scope.as_filter(), v)
             for c, q, v in zip(calls, questions, vectors, strict=True)
         ]
 
-    async def _dispatch(self, call: ToolCall, hits: list[Any]) -> CallResult:
+    async def _dispatch(self, call: ToolCall, hits: list[Any], progress: Progress) -> CallResult:
         spec = self.fleet.get(call.name)
         generator = self.generators.get(call.name, self.fallback)
-        result = CallResult(call, call.name if call.name in self.generators else "base")
+        adapter = "base"
+        if call.name in self.generators:
+            adapter = f"{call.name}@{self.versions.get(call.name, 'unversioned')}"
+        result = CallResult(call, adapter)
         started = time.perf_counter()
+        answer = asyncio.create_task(self._answer(spec, call, generator, hits, progress))
+        progress.tasks.append(answer)
         try:
-            output = await asyncio.wait_for(
-                self._answer(spec, call, generator, hits), self.options.call_timeout_s
-            )
+            output, result.data = await answer
             result.output = _with_disclaimer(output, spec)
             result.sources = [source_entry(i, h) for i, h in enumerate(hits, 1)]
-        except TimeoutError:
-            result.error = f"timed out after {self.options.call_timeout_s:g} s"
+        except asyncio.CancelledError:
+            if not progress.expired:
+                raise
+            result.error = f"timed out: no progress for {progress.timeout_s:g} s"
         except Exception as exc:  # one failed call is one missing part, not a failed answer
             result.error = first_line(exc)
         result.latency_ms = (time.perf_counter() - started) * 1000
         return result
 
     async def _answer(
-        self, spec: MicromodelSpec, call: ToolCall, generator: Generator, hits: list[Any]
-    ) -> str:
-        context = "\n".join(f"[{i}] {h.title}: {h.text}" for i, h in enumerate(hits, 1))
+        self,
+        spec: MicromodelSpec,
+        call: ToolCall,
+        generator: Generator,
+        hits: list[Any],
+        progress: Progress,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """The call's sentence, and its typed result when the micromodel declares `returns`."""
+        context = context_block(hits)
         messages = build_messages(spec.system_prompt, spec.question_for(call.arguments), context)
-        reply = await generator.generate(messages, self.options.call_max_tokens, 0.0)
-        return reply.text
+        parts = []
+        stream = generator.stream(messages, self.options.call_max_tokens, 0.0, spec.returns)
+        async for delta in stream:
+            progress.tick()
+            parts.append(delta.text)
+        text = "".join(parts).strip()
+        if spec.returns is None:
+            return text, None
+        data = parse_result(text, spec.returns)
+        return spec.say(data), data
 
     @staticmethod
     def _number_sources(done: Orchestration) -> None:
-        """One numbering for the whole answer; the same chunk keeps one number."""
+        """One numbering for the whole answer: each document once, whichever chunks of it
+        the calls read."""
         seen: dict[str, dict[str, Any]] = {}
         for result in done.results:
-            numbered = []
+            numbered: list[dict[str, Any]] = []
             for source in result.sources:
-                if source["chunk_id"] not in seen:
-                    seen[source["chunk_id"]] = {**source, "index": len(seen) + 1}
-                    done.sources.append(seen[source["chunk_id"]])
-                numbered.append(seen[source["chunk_id"]])
+                if source["doc_id"] not in seen:
+                    seen[source["doc_id"]] = {**source, "index": len(seen) + 1}
+                    done.sources.append(seen[source["doc_id"]])
+                if seen[source["doc_id"]] not in numbered:
+                    numbered.append(seen[source["doc_id"]])
             result.sources = numbered
 
+    def facts(self, done: Orchestration) -> list[Fact]:
+        return [r.fact(self.fleet.get(r.call.name)) for r in done.results]
+
+    def typed_answer(self, question: str, done: Orchestration) -> str | None:
+        """The answer read off the typed results when every call returned one (the asked
+        extremes, then the results in order); None when a model must compose it."""
+        answer = aggregate_answer(question, self.facts(done))
+        if answer is not None:
+            done.notes.append("answered from the micromodels' typed results")
+        return answer
+
     def compose_messages(self, question: str, done: Orchestration, history: Messages) -> Messages:
-        """System, history, the question, the calls and one `tool` message per result."""
+        """System, history, then the question with the facts the calls established, laid
+        out and aggregated for a small model (fleet/compose.py)."""
         system = COMPOSE_PROMPT.format(description=self.fleet.description or "an assistant.")
+        facts = self.facts(done)
         return [
             {"role": "system", "content": system},
             *history,
-            {"role": "user", "content": question},
-            *round_messages(done.results, []),
+            {"role": "user", "content": compose_user_message(question, facts)},
         ]
 
 
@@ -262,6 +316,45 @@ def round_messages(results: list[CallResult], invalid: list[dict[str, Any]]) -> 
         for d in invalid
     ]
     return [assistant, *tools] if calls else []
+
+
+class Progress:
+    """One deadline for a round's calls: it expires only when none of them has made progress
+    (a streamed token) for `timeout_s`, so calls queued behind a busy engine do not time out
+    while it works through them."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.last = time.monotonic()
+        self.expired = False
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def tick(self) -> None:
+        self.last = time.monotonic()
+
+    async def watch(self) -> None:
+        while True:
+            idle = time.monotonic() - self.last
+            if idle >= self.timeout_s:
+                self.expired = True
+                for task in self.tasks:
+                    task.cancel()
+                return
+            await asyncio.sleep(self.timeout_s - idle)
+
+
+def parse_result(text: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A typed result: the JSON a micromodel wrote under its schema, checked against it."""
+    from jsonschema import Draft202012Validator
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"the result is not complete JSON: {text[:80]!r}") from None
+    error = next(iter(Draft202012Validator(schema).iter_errors(data)), None)
+    if error is not None:
+        raise ValueError(f"the result does not match its schema: {error.message}")
+    return dict(data)
 
 
 def _new_calls(calls: list[ToolCall], made: set[str]) -> list[ToolCall]:

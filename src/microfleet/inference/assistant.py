@@ -32,8 +32,12 @@ from microfleet.inference.tracing import Tracer, TraceRecord
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.store import SearchFilter, SearchHit
 from microfleet.llm.generator import Delta, Generator, Messages
+from microfleet.llm.repeats import RepeatGuard
 
 log = logging.getLogger("microfleet.inference")
+
+
+APPENDIX_HEADING = "\n\nMicromodel answers:\n"  # after a fleet answer: each call's answer
 
 
 class UnknownModel(UserError):
@@ -84,6 +88,8 @@ class Prepared:
     trace: TraceRecord | None = None
     fleet_trace: dict[str, Any] | None = None  # what the orchestrator did (model "fleet")
     appendix: str = ""  # text that follows the generated answer (the micromodel answers)
+    # Only a whole answer is cached: not one with a failed call, no source, or a loop cut off.
+    cacheable: bool = True
     # The id clients get back (and rate with POST /v1/feedback).
     response_id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
 
@@ -140,6 +146,7 @@ class Assistant:
         hits = await self._retrieve(prepared) if turn.rag and self.search else None
         if hits == [] and not (history or earlier):
             prepared.fixed_answer = NO_SOURCES_ANSWER  # rather than an invented answer
+            prepared.cacheable = False  # the knowledge base may have the answer tomorrow
             return prepared
         if hits == []:
             hits = None  # a follow-up: the conversation is the only context
@@ -159,14 +166,19 @@ class Assistant:
         """Run the micromodels; False when none fits (the question gets plain RAG)."""
         assert self.orchestrator is not None
         done = await self.orchestrator.run(prepared.question)
+        typed = self.orchestrator.typed_answer(prepared.question, done) if done.results else None
         prepared.fleet_trace = done.trace(self.orchestrator.router.name)
         if not done.results:
             return False
+        prepared.cacheable = bool(done.sources) and all(r.error is None for r in done.results)
+        prepared.sources = done.sources
+        if typed is not None:  # every result is typed data: the answer is read off it
+            prepared.fixed_answer = typed
+            return True
         budget = self.options.context_window - prepared.turn.max_tokens
         history = window(history, max(budget // 4, 0), self.count)
         prepared.messages = self.orchestrator.compose_messages(prepared.question, done, history)
-        prepared.sources = done.sources
-        prepared.appendix = "\n\nMicromodel answers:\n" + done.results_block()
+        prepared.appendix = APPENDIX_HEADING + done.results_block()
         return True
 
     def _history(self, session: str | None) -> Messages:
@@ -238,13 +250,21 @@ class Assistant:
             return
         turn, parts, started = prepared.turn, [], time.time_ns()
         last = Delta("", "stop")
-        generator = prepared.route.generator
+        generator, guard = prepared.route.generator, RepeatGuard()
         async for delta in generator.stream(prepared.messages, turn.max_tokens, turn.temperature):
             if delta.finish_reason:
                 last = delta  # held back: the footer goes before it
                 continue
-            parts.append(delta.text)
-            yield delta
+            shown = guard.feed(delta.text)
+            parts.append(shown)
+            if shown:
+                yield Delta(shown)
+            if guard.looping:  # closing the stream stops the generation
+                prepared.cacheable = False
+                break
+        if rest := guard.flush():
+            parts.append(rest)
+            yield Delta(rest)
         text = "".join(parts).strip()
         if prepared.appendix:
             text += prepared.appendix
@@ -268,9 +288,12 @@ class Assistant:
             exchange = [{"role": "user", "content": prepared.question}]
             self.memory.append(turn.session, [*exchange, {"role": "assistant", "content": text}])
         complete = last is None or last.finish_reason in ("stop", "length")
-        if prepared.cache_key and self.cache and not prepared.cached and complete:
-            answer = {"text": text, "sources": prepared.sources}
-            self.cache.store(prepared.cache_key, self._vector(prepared), answer)
+        key, cache = prepared.cache_key, self.cache
+        if key and cache and not prepared.cached and complete and prepared.cacheable:
+            # The versions it came from; an entry of other versions is never served, as
+            # its key names the model's (and for "fleet", every micromodel's) version.
+            answer = {"text": text, "sources": prepared.sources, "from": prepared.route.version}
+            cache.store(key, self._vector(prepared), answer)
         if prepared.trace:
             attributes = {"cached": prepared.cached or "", "sources": len(prepared.sources)}
             self.tracer.write(prepared.trace, text, attributes)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microfleet.errors import UserError
+from microfleet.fleet.prompt import build_messages
 from microfleet.knowledge.store import SearchHit
 from microfleet.llm.generator import Messages
-from microfleet.training.teacher import build_messages
 
 RAG_SYSTEM_PROMPT = (
     "You are a careful assistant. Answer the question using only the numbered sources in the "

@@ -89,13 +89,14 @@ def _orchestrator(
         return None
     names = [spec.name for spec in fleet.micromodels if spec.name in routes]
     generators = {name: routes[name].generator for name in names}
-    options = FleetOptions(
-        settings.tool_timeout_seconds, settings.tool_max_tokens, 2, settings.rag_min_similarity
-    )
+    options = FleetOptions(settings.tool_timeout_seconds, settings.tool_max_tokens)
     router = make_router(settings, fleet, search, engine)
-    orchestrator = Orchestrator(fleet, router, generators, routes[base].generator, search, options)
-    versions = ",".join(f"{name}@{routes[name].version}" for name in names)
-    routes[FLEET_MODEL] = ModelRoute(routes[base].generator, version=f"fleet[{versions}]")
+    versions = {name: routes[name].version for name in names}
+    orchestrator = Orchestrator(
+        fleet, router, generators, routes[base].generator, search, options, versions
+    )
+    scope = ",".join(f"{name}@{version}" for name, version in versions.items())
+    routes[FLEET_MODEL] = ModelRoute(routes[base].generator, version=f"fleet[{scope}]")
     return orchestrator
 
 

@@ -45,7 +45,14 @@ async def readyz(request: Request) -> JSONResponse:
         f"micromodel '{name}' has no adapter in the registry; the base model answers for it"
         for name in (orchestrator.missing_adapters() if orchestrator else [])
     ]
-    body = {"status": "ready", "models": models, "chunks": chunks, "warnings": warnings}
+    versions = {name: route.version for name, route in runtime.assistant.routes.items()}
+    body = {
+        "status": "ready",
+        "models": models,
+        "versions": versions,
+        "chunks": chunks,
+        "warnings": warnings,
+    }
     return JSONResponse(body)
 
 
@@ -59,6 +66,7 @@ async def list_models(request: Request) -> dict[str, Any]:
             "created": state.created,
             "owned_by": "microfleet",
             "parent": route.generator.parent,
+            "version": route.version,
         }
         for name, route in state.runtime.assistant.routes.items()
     ]

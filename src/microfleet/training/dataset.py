@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from microfleet.errors import UserError
+from microfleet.fleet.prompt import build_messages, context_block, micromodel_hits, source_of
 from microfleet.fleet.spec import FleetSpec, MicromodelSpec
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.store import SearchFilter
-from microfleet.training.teacher import Teacher, TeacherError, build_messages
-
-CONTEXT_CHARS = 1200
+from microfleet.training.teacher import Teacher, TeacherError
 
 
 @dataclass
@@ -78,25 +77,42 @@ def data_driven_pairs(spec: MicromodelSpec, fleet: FleetSpec) -> Iterator[tuple[
     for row in rows:
         for template in spec.data.questions:
             try:
-                yield template.format_map(row), spec.data.answer.format_map(row)
+                yield template.format_map(row), _row_answer(spec, row)
             except KeyError as exc:
                 raise UserError(f"{path}: template uses {exc}, which is not a column") from None
 
 
+def _row_answer(spec: MicromodelSpec, row: dict[str, str]) -> str:
+    """The reference answer for one table row: JSON under `returns` when the spec types its
+    results (each property read from the column of the same name), else the answer template."""
+    assert spec.data is not None
+    if spec.returns is None:
+        return spec.data.answer.format_map(row)
+    properties = spec.returns.get("properties", {})
+    return json.dumps({name: _typed(row[name], p) for name, p in properties.items()})
+
+
+def _typed(text: str, schema: dict[str, Any]) -> Any:
+    kind = schema.get("type")
+    try:
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            value = float(text)
+            return int(value) if value.is_integer() else value
+    except ValueError:
+        raise UserError(f"'{text}' is not a {kind}, as the returns schema says") from None
+    if kind == "boolean":
+        return text.strip().lower() in {"1", "true", "yes"}
+    return text
+
+
 def retrieve_context(
-    search: KnowledgeSearch, scope: SearchFilter | None, question: str, k: int = 3
+    search: KnowledgeSearch, scope: SearchFilter | None, question: str
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Top-k hybrid hits within a micromodel's scope, numbered as the answer will cite them."""
-    hits = search.search(question, k=k, flt=scope)
-    parts, sources, used = [], [], 0
-    for i, hit in enumerate(hits, start=1):
-        text = hit.text[: max(0, CONTEXT_CHARS - used)]
-        if not text:
-            break
-        used += len(text)
-        parts.append(f"[{i}] {hit.title}: {text}")
-        sources.append({"doc_id": hit.doc_id, "title": hit.title, "url": hit.url})
-    return "\n".join(parts), sources
+    """The context block a micromodel is served with for `question`, and its sources."""
+    hits = micromodel_hits(search, question, scope)
+    return context_block(hits), [source_of(hit) for hit in hits]
 
 
 def generate_pairs(

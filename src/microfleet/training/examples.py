@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from microfleet.fleet.prompt import build_messages
 from microfleet.training.dataset import QAPair
-from microfleet.training.teacher import build_messages
 
 IGNORE = -100
 

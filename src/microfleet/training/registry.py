@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,15 +34,17 @@ def experiment_id(client: Any, settings: Settings, fleet_name: str) -> str:
     return str(client.create_experiment(name, artifact_location=location))
 
 
-def register_version(client: Any, name: str, run_id: str, source: str, metric: float) -> str:
-    """A new version of `name` from a finished run, aliased `challenger`."""
+def register_version(
+    client: Any, name: str, run_id: str, source: str, metrics: dict[str, float]
+) -> str:
+    """A new version of `name` from a finished run, aliased `challenger`; `metrics` holds its
+    `test_metric` and the base model's `base_metric` on the same test split."""
     from mlflow.exceptions import MlflowException
 
     with contextlib.suppress(MlflowException):  # it may exist already
         client.create_registered_model(name)
-    version = client.create_model_version(
-        name, source=source, run_id=run_id, tags={"test_metric": f"{metric:.6f}"}
-    )
+    tags = {k: f"{v:.6f}" for k, v in metrics.items()}
+    version = client.create_model_version(name, source=source, run_id=run_id, tags=tags)
     client.set_registered_model_alias(name, CHALLENGER, version.version)
     return str(version.version)
 
@@ -62,14 +65,23 @@ def _by_alias(client: Any, name: str, alias: str) -> Any | None:
 
 
 def promote(client: Any, name: str, force: bool = False) -> Promotion:
-    """Move `champion` to the challenger when its test metric is at least the champion's."""
+    """Move `champion` to the challenger when its test metric beats the base model's and is
+    at least the champion's."""
     challenger = _by_alias(client, name, CHALLENGER)
     if challenger is None:
         raise UserError(f"'{name}' has no challenger; run `microfleet train` first")
     champion = _by_alias(client, name, CHAMPION)
     new = float(challenger.tags.get("test_metric", "nan"))
+    base = float(challenger.tags.get("base_metric", "nan"))
     if champion is not None and champion.version == challenger.version:
         return Promotion(False, f"version {challenger.version} is already the champion")
+    known = not math.isnan(base)  # a version without a base figure is gated by the champion
+    if known and not new > base and not force:
+        return Promotion(
+            False,
+            f"not promoted: challenger v{challenger.version} scores {new:.4f}, "
+            f"no better than the base model's {base:.4f}",
+        )
     old = float(champion.tags.get("test_metric", "nan")) if champion is not None else None
     if champion is not None and old is not None and not new >= old and not force:
         return Promotion(
@@ -116,3 +128,13 @@ def download_adapter(settings: Settings, name: str, alias: str = CHAMPION) -> Pa
         return Path(mlflow.artifacts.download_artifacts(uri))
     except MlflowException as exc:
         raise UserError(f"cannot load {name}@{alias}: {str(exc).splitlines()[0]}") from None
+
+
+def version_number(settings: Settings, name: str, ref: str = CHAMPION) -> str:
+    """The version number `ref` (an alias or a number) stands for."""
+    if ref.isdigit():
+        return ref
+    found = _by_alias(tracking(settings), name, ref)
+    if found is None:
+        raise UserError(f"'{name}' has no version aliased {ref}")
+    return str(found.version)

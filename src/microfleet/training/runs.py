@@ -13,6 +13,7 @@ from microfleet.config import Settings
 from microfleet.fleet.spec import FleetSpec, MicromodelSpec
 from microfleet.llm.base_model import BASE_MODEL_ID, load_base_model
 from microfleet.training.dataset import QAPair, load_split
+from microfleet.training.metrics import answer_metric
 from microfleet.training.registry import experiment_id, register_version, tracking
 from microfleet.training.trainer import TrainResult, attach_lora, generate_answers, train_lora
 
@@ -61,8 +62,8 @@ def run_training(
     mlflow.end_run(status="FINISHED")
     source = f"{run.info.artifact_uri}/adapter"
     # Only a run that reached this line is registered: no half-registered versions.
-    metric = result.final.get("test_metric", 0.0)
-    version = register_version(client, spec.registered_name(), run.info.run_id, source, metric)
+    metrics = {k: result.final.get(k, float("nan")) for k in ("test_metric", "base_metric")}
+    version = register_version(client, spec.registered_name(), run.info.run_id, source, metrics)
     return RunSummary(run.info.run_id, version, result)
 
 
@@ -76,7 +77,9 @@ def _train_and_log(
     max_steps: int | None,
     on_step: Callable[[int, float], None] | None,
 ) -> TrainResult:
-    """Inside the active run: train, then log sample answers and the adapter."""
+    """Inside the active run: train, measure the base model, log samples and the adapter."""
+    import mlflow
+
     result = train_lora(
         model,
         tokenizer,
@@ -88,12 +91,16 @@ def _train_and_log(
         on_step=_step_logger(on_step),
         on_epoch=_epoch_logger,
     )
-    tuned_answers = generate_answers(model, tokenizer, spec, test[:SAMPLES])
+    tuned_answers = generate_answers(model, tokenizer, spec, test)
     # The base model's answers come after training, with the adapter switched off: a 4-bit
-    # model that generates before training can end up with zero gradients.
+    # model that generates before training can end up with zero gradients. The promotion
+    # gate compares the two on the same test split, as served (with context).
     with model.disable_adapter():
-        base_answers = generate_answers(model, tokenizer, spec, test[:SAMPLES])
-    _log_samples(test[:SAMPLES], base_answers, tuned_answers)
+        base_answers = generate_answers(model, tokenizer, spec, test)
+    base_metric = answer_metric(spec.metric, base_answers, [p.answer for p in test])
+    result.history[-1]["base_metric"] = base_metric
+    mlflow.log_metric("base_metric", base_metric)
+    _log_samples(test[:SAMPLES], base_answers[:SAMPLES], tuned_answers[:SAMPLES])
     _log_adapter(model)
     return result
 

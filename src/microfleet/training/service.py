@@ -22,6 +22,7 @@ from microfleet.training.dataset import (
     write_dataset,
 )
 from microfleet.training.registry import list_versions, tracking
+from microfleet.training.shipped import register_shipped
 from microfleet.training.teacher import LocalTeacher, OpenAITeacher, Teacher
 
 
@@ -83,6 +84,7 @@ def _feedback_for(settings: Settings, spec: MicromodelSpec) -> list[FeedbackPair
 
 
 def models_overview(settings: Settings, fleet: FleetSpec) -> list[dict[str, Any]]:
+    register_shipped(settings, fleet)
     client = tracking(settings)
     with open_feedback(settings) as store:
         counts = store.counts()

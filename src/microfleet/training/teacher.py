@@ -15,12 +15,6 @@ class TeacherError(MicrofleetError):
     """The teacher failed for one question after its retries; that question is skipped."""
 
 
-def build_messages(system_prompt: str, question: str, context: str) -> list[dict[str, str]]:
-    """The chat the teacher answers, and the same chat a micromodel is trained and served on."""
-    user = f"Context:\n{context}\n\nQuestion: {question}" if context else question
-    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": user}]
-
-
 class Teacher(ABC):
     name: str
 

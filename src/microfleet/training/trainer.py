@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from microfleet.fleet.prompt import build_messages
 from microfleet.fleet.spec import LoraSpec, MicromodelSpec
 from microfleet.training.dataset import QAPair
 from microfleet.training.examples import Example, collate, encode_example
 from microfleet.training.metrics import answer_metric
-from microfleet.training.teacher import build_messages
 
 StepHook = Callable[[int, float], None]
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -61,19 +62,26 @@ def train_lora(
 ) -> TrainResult:
     """Train the LoRA-wrapped `model` in place; returns the loss curve and per-epoch metrics."""
     import torch
+    from transformers import get_linear_schedule_with_warmup
 
     lora = spec.lora
-    encoded = [encode_example(tokenizer, spec.system_prompt, p, lora.max_length) for p in train]
+    pairs = [_dropped(p, lora.context_dropout) for p in train]
+    encoded = [encode_example(tokenizer, spec.system_prompt, p, lora.max_length) for p in pairs]
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=lora.learning_rate
     )
+    total_epochs = epochs or lora.epochs
+    per_epoch = math.ceil(len(encoded) / lora.batch_size)
+    total = min(per_epoch * total_epochs, max_steps or per_epoch * total_epochs)
+    schedule = get_linear_schedule_with_warmup(optimizer, max(1, total // 20), total)
     result = TrainResult(steps=0, epochs=0)
     rng = random.Random(0)
-    for epoch in range(1, (epochs or lora.epochs) + 1):
+    for epoch in range(1, total_epochs + 1):
         model.train()
-        rng.shuffle(encoded)
-        for start in range(0, len(encoded), lora.batch_size):
-            loss = _step(model, optimizer, encoded[start : start + lora.batch_size], tokenizer)
+        for batch in _batches(encoded, lora.batch_size, rng):
+            with _autocast(lora.bf16):
+                loss = _step(model, optimizer, batch, tokenizer)
+            schedule.step()
             result.steps += 1
             result.first_loss = loss if result.steps == 1 else result.first_loss
             result.last_loss = loss
@@ -81,7 +89,8 @@ def train_lora(
                 on_step(result.steps, loss)
             if max_steps and result.steps >= max_steps:
                 break
-        metrics = evaluate(model, tokenizer, spec, test)
+        with _autocast(lora.bf16):
+            metrics = evaluate(model, tokenizer, spec, test)
         result.history.append(metrics)
         result.epochs = epoch
         if on_epoch:
@@ -89,6 +98,36 @@ def train_lora(
         if max_steps and result.steps >= max_steps:
             break
     return result
+
+
+def _batches(encoded: list[Example], size: int, rng: random.Random) -> list[list[Example]]:
+    """Batches of similar lengths (little padding: an example with its context is several
+    times longer than one without), in a new random order every epoch."""
+    shuffled = list(encoded)
+    rng.shuffle(shuffled)  # ties in length fall into different batches each epoch
+    ordered = sorted(shuffled, key=lambda e: len(e.input_ids))
+    batches = [ordered[i : i + size] for i in range(0, len(ordered), size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _autocast(bf16: bool) -> Any:
+    """bfloat16 matmuls on the CPU (AMX/AVX-512 where present), or nothing."""
+    import contextlib
+
+    import torch
+
+    if not bf16:
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def _dropped(pair: QAPair, share: float) -> QAPair:
+    """The pair without its context for `share` of the questions (the same ones every run)."""
+    digest = hashlib.sha256(pair.question.encode("utf-8")).digest()
+    if pair.context and int.from_bytes(digest[:4], "big") / 2**32 < share:
+        return QAPair(pair.question, "", pair.answer, [])
+    return pair
 
 
 def _step(model: Any, optimizer: Any, batch: list[Example], tokenizer: Any) -> float:
@@ -103,7 +142,8 @@ def _step(model: Any, optimizer: Any, batch: list[Example], tokenizer: Any) -> f
 def evaluate(
     model: Any, tokenizer: Any, spec: MicromodelSpec, test: list[QAPair]
 ) -> dict[str, float]:
-    """Test loss, perplexity = exp(mean token NLL), and the spec's answer metric."""
+    """Test loss, perplexity = exp(mean token NLL), and the spec's answer metric with the
+    retrieved context (`test_metric`, as served) and without it (`test_metric_no_context`)."""
     import torch
 
     model.eval()
@@ -118,23 +158,59 @@ def evaluate(
             total_nll += float(model(**inputs).loss) * n
             total_tokens += n
     mean_nll = total_nll / max(total_tokens, 1)
-    predictions = generate_answers(model, tokenizer, spec, test)
-    metric = answer_metric(spec.metric, predictions, [p.answer for p in test])
-    return {"test_loss": mean_nll, "perplexity": math.exp(min(mean_nll, 50)), "test_metric": metric}
+    references = [p.answer for p in test]
+    bare = [QAPair(p.question, "", p.answer) for p in test]
+    return {
+        "test_loss": mean_nll,
+        "perplexity": math.exp(min(mean_nll, 50)),
+        "test_metric": answer_metric(
+            spec.metric, generate_answers(model, tokenizer, spec, test), references
+        ),
+        "test_metric_no_context": answer_metric(
+            spec.metric, generate_answers(model, tokenizer, spec, bare), references
+        ),
+    }
 
 
 def generate_answers(
-    model: Any, tokenizer: Any, spec: MicromodelSpec, pairs: list[QAPair], max_new_tokens: int = 64
+    model: Any,
+    tokenizer: Any,
+    spec: MicromodelSpec,
+    pairs: list[QAPair],
+    max_new_tokens: int = 64,
+    batch: int = 8,
 ) -> list[str]:
-    """Greedy answers to each pair's chat, as the micromodel is served."""
-    from microfleet.llm.generator import complete_chat
+    """Greedy answers to each pair's chat, as the micromodel is served: in batches, and
+    under its `returns` schema when it has one."""
+    from microfleet.llm.guided import SchemaGuides
 
-    return [
-        complete_chat(
-            model,
-            tokenizer,
-            build_messages(spec.system_prompt, p.question, p.context),
-            max_new_tokens,
-        ).text
-        for p in pairs
+    guides = SchemaGuides(tokenizer) if spec.returns else None
+    answers: list[str] = []
+    for start in range(0, len(pairs), batch):
+        group = pairs[start : start + batch]
+        chats = [build_messages(spec.system_prompt, p.question, p.context) for p in group]
+        rows = [guides.guide(spec.returns) if guides and spec.returns else None for _ in group]
+        answers += _answer_batch(model, tokenizer, chats, rows, max_new_tokens)
+    return answers
+
+
+def _answer_batch(
+    model: Any, tokenizer: Any, chats: list[Any], guides: list[Any], max_new_tokens: int
+) -> list[str]:
+    from microfleet.llm.decode import decode
+
+    texts = [
+        tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in chats
     ]
+    prompts = [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    made: list[list[int]] = [[] for _ in chats]
+    eos = int(tokenizer.eos_token_id)
+
+    def on_token(row: int, token: int) -> bool:
+        if token == eos:
+            return True
+        made[row].append(token)
+        return len(made[row]) >= max_new_tokens
+
+    decode(model, prompts, on_token, 0.0, None, guides)
+    return [str(tokenizer.decode(ids, skip_special_tokens=True)).strip() for ids in made]

@@ -1,0 +1,49 @@
+"""The micromodel contract's prompt: how a question and the context retrieved for it become
+the chat a micromodel is trained, evaluated and served with. One function for each step, so
+training and serving cannot drift apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from microfleet.knowledge.search import KnowledgeSearch
+from microfleet.knowledge.store import SearchFilter, SearchHit
+
+CONTEXT_K = 2  # chunks retrieved for a micromodel's question
+CONTEXT_CHARS = 800  # the context block's length cap, over all its chunks
+MIN_SIMILARITY = 0.3  # a chunk less similar than this to the question is not context
+
+
+def build_messages(system_prompt: str, question: str, context: str) -> list[dict[str, str]]:
+    """The chat a micromodel answers (and its teacher, when one writes the answers)."""
+    user = f"Context:\n{context}\n\nQuestion: {question}" if context else question
+    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": user}]
+
+
+def context_block(hits: list[SearchHit]) -> str:
+    """The hits numbered in relevance order, as the answer cites them, cut at CONTEXT_CHARS."""
+    parts, used = [], 0
+    for i, hit in enumerate(hits, start=1):
+        text = hit.text[: max(0, CONTEXT_CHARS - used)]
+        if not text:
+            break
+        used += len(text)
+        parts.append(f"[{i}] {hit.title}: {text}")
+    return "\n".join(parts)
+
+
+def micromodel_hits(
+    search: KnowledgeSearch,
+    question: str,
+    scope: SearchFilter | None,
+    vector: list[float] | None = None,
+) -> list[SearchHit]:
+    """The chunks a micromodel sees for `question`: hybrid top-k within its scope, above the
+    similarity floor. `vector` is the question's embedding when the caller has it already."""
+    if vector is None:
+        vector = search.embedder.embed([question])[0].tolist()
+    return search.relevant(question, vector, CONTEXT_K, MIN_SIMILARITY, scope)
+
+
+def source_of(hit: SearchHit) -> dict[str, Any]:
+    return {"doc_id": hit.doc_id, "title": hit.title, "url": hit.url}

@@ -1,0 +1,80 @@
+"""The composer's facts: typed results ordered by their numeric field, with the extremes named;
+untyped and failed results kept as they are."""
+
+from __future__ import annotations
+
+from microfleet.fleet.compose import Fact, facts_block, numeric_fields
+
+RETURNS = {
+    "type": "object",
+    "properties": {"country": {"type": "string"}, "rate": {"type": "number"}},
+}
+
+
+def _fact(label: str, rate: float | None, error: str | None = None) -> Fact:
+    data = None if rate is None else {"country": label, "rate": rate}
+    sentence = None if rate is None else f"The rate in {label} is {rate:g}%."
+    return Fact(label, "rates", sentence, data, numeric_fields(RETURNS), " [1]", error)
+
+
+def test_typed_results_are_ordered_with_their_extremes() -> None:
+    facts = [_fact("France", 20), _fact("Germany", 19), _fact("Finland", 25.5), _fact("Malta", 18)]
+    lines = facts_block(facts).splitlines()
+    assert lines[0] == "Ordered by rate, lowest first:"
+    assert lines[1:5] == [
+        "1. The rate in Malta is 18%. [1]",
+        "2. The rate in Germany is 19%. [1]",
+        "3. The rate in France is 20%. [1]",
+        "4. The rate in Finland is 25.5%. [1]",
+    ]
+    assert lines[5:] == ["Lowest rate: Malta (18).", "Highest rate: Finland (25.5)."]
+
+
+def test_ties_are_all_named_and_failures_stay_missing() -> None:
+    facts = [_fact("Latvia", 21), _fact("Spain", 21), _fact("Austria", 20), _fact("Cyprus", None)]
+    facts[3].error = "timed out"
+    block = facts_block(facts)
+    assert "Highest rate: Latvia and Spain (21)." in block
+    assert "- Cyprus: missing (timed out)" in block
+
+
+def test_a_single_or_untyped_result_is_its_sentence() -> None:
+    one = facts_block([_fact("Malta", 18)])
+    assert one == "- The rate in Malta is 18%. [1]"
+    plain = Fact("oil", "news", "Oil rose 2%.", None, [], " [2]")
+    assert facts_block([plain, plain]) == "- Oil rose 2%. [2]\n- Oil rose 2%. [2]"
+
+
+def test_comparison_words_pick_the_end_asked_for() -> None:
+    from microfleet.fleet.compose import asked_extremes
+
+    assert asked_extremes("Which country is cheapest for VAT?") == ["low"]
+    assert asked_extremes("Where is VAT most expensive?") == ["high"]
+    assert asked_extremes("Which charges less, and which charges the most?") == ["low", "high"]
+    assert asked_extremes("What are the VAT rates across the EU?") == []
+
+
+def test_a_typed_answer_leads_with_what_was_asked() -> None:
+    from microfleet.fleet.compose import aggregate_answer
+
+    facts = [_fact("France", 20), _fact("Germany", 19)]
+    answer = aggregate_answer("Which has the lower rate, Germany or France?", facts)
+    assert answer is not None
+    assert answer.startswith("Germany has the lower rate (19).\n\nOrdered by rate")
+    assert "Highest rate" not in answer  # no summary of what was not asked
+    many = [_fact(c, r) for c, r in [("Malta", 18), ("Hungary", 27), ("Spain", 21)]]
+    assert (aggregate_answer("Which has the highest rate?", many) or "").startswith(
+        "Hungary has the highest rate (27)."
+    )
+    listed = aggregate_answer("What are the rates?", many) or ""
+    assert listed.endswith("Lowest rate: Malta (18).\nHighest rate: Hungary (27).")
+    assert aggregate_answer("Malta?", [_fact("Malta", 18)]) == "The rate in Malta is 18%. [1]"
+
+
+def test_a_missing_or_untyped_part_leaves_the_answer_to_the_composer() -> None:
+    from microfleet.fleet.compose import aggregate_answer
+
+    failed = _fact("Cyprus", None, "timed out")
+    assert aggregate_answer("Which is lowest?", [_fact("Malta", 18), failed]) is None
+    prose = Fact("oil", "news", "Oil rose 2%.", None, [], " [2]")
+    assert aggregate_answer("What about oil and Malta?", [_fact("Malta", 18), prose]) is None
