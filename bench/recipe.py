@@ -58,8 +58,9 @@ def run_variant(settings: Settings, fleet: FleetSpec, spec: MicromodelSpec, name
         flush=True,
     )
     for epoch, metrics in enumerate(history, start=1):
+        served = metrics.get("test_metric", float("nan"))
         print(
-            f"  epoch {epoch}: with context {metrics['test_metric']:.3f}, "
+            f"  epoch {epoch}: with context {served:.3f}, "
             f"without {metrics['test_metric_no_context']:.3f}, "
             f"test loss {metrics['test_loss']:.3f}",
             flush=True,

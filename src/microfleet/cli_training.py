@@ -134,10 +134,13 @@ def _print_train_summary(name: str, summary: RunSummary, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(out))
         return
+    nan = float("nan")
     typer.echo(
         f"{name}: v{summary.version} registered as challenger "
         f"(loss {result.first_loss:.3f} -> {result.last_loss:.3f}, "
-        f"test metric {out.get('test_metric', float('nan')):.3f})"
+        f"test metric {out.get('test_metric', nan):.3f} with context, "
+        f"{out.get('test_metric_no_context', nan):.3f} without; "
+        f"base model {out.get('base_metric', nan):.3f})"
     )
 
 

@@ -17,6 +17,9 @@ def test_the_finance_fleet_is_valid() -> None:
     assert tax.registered_name() == "micromodel-tax_rates"
     assert tax.returns is not None and tax.returns["properties"]["rate"]["type"] == "number"
     assert tax.say({"country": "Malta", "rate": 18.0}) == "The standard VAT rate in Malta is 18%."
+    called = tax.result_schema({"country": "Malta"}) or {}
+    assert called["properties"]["country"]["const"] == "Malta"  # the result is about the call
+    assert "const" not in called["properties"]["rate"] and "const" not in str(tax.returns)
 
 
 def test_unknown_micromodel_names_the_known_ones() -> None:

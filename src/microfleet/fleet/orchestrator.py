@@ -237,14 +237,15 @@ class Orchestrator:
         context = context_block(hits)
         messages = build_messages(spec.system_prompt, spec.question_for(call.arguments), context)
         parts = []
-        stream = generator.stream(messages, self.options.call_max_tokens, 0.0, spec.returns)
+        schema = spec.result_schema(call.arguments)
+        stream = generator.stream(messages, self.options.call_max_tokens, 0.0, schema)
         async for delta in stream:
             progress.tick()
             parts.append(delta.text)
         text = "".join(parts).strip()
-        if spec.returns is None:
+        if schema is None:
             return text, None
-        data = parse_result(text, spec.returns)
+        data = parse_result(text, schema)
         return spec.say(data), data
 
     @staticmethod

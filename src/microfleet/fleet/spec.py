@@ -27,6 +27,10 @@ class LoraSpec(BaseModel):
     learning_rate: float = Field(default=5e-4, gt=0)
     batch_size: int = Field(default=4, ge=1)
     max_length: int = Field(default=384, ge=32)
+    schedule: Literal["constant", "linear"] = Field(
+        default="linear",
+        description="The learning rate after a 5% warm-up: constant, or decaying linearly to 0.",
+    )
     bf16: bool = Field(
         default=False, description="Train with bfloat16 matmuls on the CPU (about 2x faster)."
     )
@@ -102,6 +106,17 @@ class MicromodelSpec(BaseModel):
     @classmethod
     def _is_object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
         return _object_schema(value)
+
+    def result_schema(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        """`returns` for one call: a result field named like one of the call's scalar
+        arguments is that argument (a `const`), so the answer is about what was asked."""
+        if self.returns is None:
+            return None
+        properties = dict(self.returns.get("properties", {}))
+        for name, value in arguments.items():
+            if name in properties and isinstance(value, str | int | float | bool):
+                properties[name] = {**properties[name], "const": value}
+        return {**self.returns, "properties": properties}
 
     def say(self, result: dict[str, Any]) -> str:
         """The sentence for a typed result: the data answer template when its fields are

@@ -76,6 +76,32 @@ def decode(
             past, logits = out.past_key_values, out.logits[:, -1, :]
 
 
+def complete_chats(
+    model: Any,
+    tokenizer: Any,
+    chats: Sequence[Any],
+    max_new_tokens: int,
+    guides: Sequence[Any] | None = None,
+) -> list[str]:
+    """Greedy answers to several chats in one batch, outside the serving engine (training,
+    evaluation, the local teacher); a row with a guide decodes under its JSON schema."""
+    texts = [
+        tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in chats
+    ]
+    prompts = [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    made: list[list[int]] = [[] for _ in chats]
+    eos = int(tokenizer.eos_token_id)
+
+    def on_token(row: int, token: int) -> bool:
+        if token == eos:
+            return True
+        made[row].append(token)
+        return len(made[row]) >= max_new_tokens
+
+    decode(model, prompts, on_token, 0.0, None, guides)
+    return [str(tokenizer.decode(ids, skip_special_tokens=True)).strip() for ids in made]
+
+
 def prefill(
     model: Any, prompts: Sequence[Sequence[int]], adapter_names: list[str] | None
 ) -> tuple[Any, Any, Any, int]:

@@ -21,7 +21,7 @@ from microfleet.fleet.prompt import build_messages, context_block, micromodel_hi
 from microfleet.fleet.spec import FleetSpec, MicromodelSpec
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.store import SearchFilter
-from microfleet.training.teacher import Teacher, TeacherError
+from microfleet.training.teacher import Teacher
 
 
 @dataclass
@@ -121,44 +121,56 @@ def generate_pairs(
     search: KnowledgeSearch,
     teacher: Teacher | None,
     on_step: Callable[[], None] | None = None,
+    batch: int = 8,
 ) -> tuple[list[QAPair], int]:
-    """All pairs for one micromodel, deduplicated by normalised question, and the skip count."""
+    """All pairs for one micromodel, deduplicated by normalised question, and the skip count.
+    The teacher answers `batch` questions at a time."""
     if spec.data is not None:
         items: list[tuple[str, str | None]] = list(data_driven_pairs(spec, fleet))
     else:
         items = [(q, None) for q in expand_seed_questions(spec, fleet)]
     if not items:
         raise UserError(f"micromodel '{spec.name}' has no seed questions and no data table")
-    pairs: dict[str, QAPair] = {}
-    skipped = 0
+    first: dict[str, tuple[str, str | None]] = {}
     for question, answer in items:
-        key = normalize_question(question)
-        if key in pairs:
-            continue
-        context, sources = retrieve_context(search, spec.scope.as_filter(), question)
-        if answer is None:
-            answer = _ask(teacher, spec, question, context)
-        if answer is None:
-            skipped += 1
-        else:
-            pairs[key] = QAPair(question, context, answer, sources)
-        if on_step:
-            on_step()
+        first.setdefault(normalize_question(question), (question, answer))
+    unique = list(first.values())
+    pairs: list[QAPair] = []
+    for start in range(0, len(unique), batch):
+        pairs += _answered(spec, search, teacher, unique[start : start + batch], on_step)
+    skipped = len(unique) - len(pairs)
     if not pairs and skipped:
         raise UserError(
             f"the teacher failed on all {skipped} questions; check that it is up "
             "(MICROFLEET_TEACHER_URL) or unset it to use the local model"
         )
-    return list(pairs.values()), skipped
+    return pairs, skipped
 
 
-def _ask(teacher: Teacher | None, spec: MicromodelSpec, question: str, context: str) -> str | None:
-    if teacher is None:
-        raise UserError(f"micromodel '{spec.name}' needs a teacher for its seed questions")
-    try:
-        return teacher.answer(build_messages(spec.system_prompt, question, context))
-    except TeacherError:
-        return None
+def _answered(
+    spec: MicromodelSpec,
+    search: KnowledgeSearch,
+    teacher: Teacher | None,
+    items: list[tuple[str, str | None]],
+    on_step: Callable[[], None] | None,
+) -> list[QAPair]:
+    """Context for each question, then the teacher's answers where the data gives none."""
+    contexts = [retrieve_context(search, spec.scope.as_filter(), q) for q, _ in items]
+    asked = [i for i, (_, answer) in enumerate(items) if answer is None]
+    answers = [answer for _, answer in items]
+    if asked:
+        if teacher is None:
+            raise UserError(f"micromodel '{spec.name}' needs a teacher for its seed questions")
+        chats = [build_messages(spec.system_prompt, items[i][0], contexts[i][0]) for i in asked]
+        for i, answer in zip(asked, teacher.answer_all(chats), strict=True):
+            answers[i] = answer or None
+    pairs = []
+    for (question, _), (context, sources), answer in zip(items, contexts, answers, strict=True):
+        if answer is not None:
+            pairs.append(QAPair(question, context, answer, sources))
+        if on_step:
+            on_step()
+    return pairs
 
 
 def split_pairs(

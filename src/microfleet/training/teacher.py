@@ -22,6 +22,16 @@ class Teacher(ABC):
     def answer(self, messages: list[dict[str, str]]) -> str:
         """The reference answer to a chat; raises TeacherError when it cannot give one."""
 
+    def answer_all(self, chats: list[list[dict[str, str]]]) -> list[str | None]:
+        """The answers to several chats (None where the teacher failed on one)."""
+        answers: list[str | None] = []
+        for chat in chats:
+            try:
+                answers.append(self.answer(chat))
+            except TeacherError:
+                answers.append(None)
+        return answers
+
 
 class LocalTeacher(Teacher):
     """The shared base model itself (greedy decoding), for when no stronger teacher is set."""
@@ -32,10 +42,14 @@ class LocalTeacher(Teacher):
         self._lock = threading.Lock()
 
     def answer(self, messages: list[dict[str, str]]) -> str:
-        from microfleet.llm.generator import complete_chat
+        return self.answer_all([messages])[0] or ""
+
+    def answer_all(self, chats: list[list[dict[str, str]]]) -> list[str | None]:
+        """One batch on the base model: several questions cost little more than one."""
+        from microfleet.llm.decode import complete_chats
 
         with self._lock:
-            return complete_chat(self.model, self.tokenizer, messages, self.max_new_tokens).text
+            return list(complete_chats(self.model, self.tokenizer, chats, self.max_new_tokens))
 
 
 class _Retryable(Exception):
