@@ -16,10 +16,10 @@ import openai
 from microfleet.fleet.orchestrator import FLEET_MODEL, MAX_ROUNDS, Orchestrator
 from microfleet.fleet.router import Plan, Router, admit
 from microfleet.fleet.spec import FleetSpec
-from microfleet.inference.runtime import Runtime
-from microfleet.llm.generator import Messages, text_only
-from microfleet.llm.openai_backend import OpenAIGenerator
 from microfleet.inference.assistant import APPENDIX_HEADING
+from microfleet.inference.runtime import Runtime
+from microfleet.llm.generator import Messages
+from microfleet.llm.openai_backend import OpenAIGenerator
 from tests.conftest import KEY_A, REPO
 
 RATES = {
