@@ -230,7 +230,7 @@ def test_the_composer_reads_the_typed_results_ordered(runtime: Runtime) -> None:
     messages = orchestrator.compose_messages(question, done, [])
     assert [m["role"] for m in messages] == ["system", "user"]
     user = messages[1]["content"]
-    assert user.startswith("Facts:\nOrdered by rate, lowest first:\n1. ")
+    assert user.startswith("Facts:\nMalta has the lowest rate (18).\nOrdered by rate, lowest")
     assert "Lowest rate: Malta (18).\nHighest rate: France (20)." in user
     assert user.index("in Malta is 18%") < user.index("in Germany is 19%") < user.index("France")
     assert user.endswith(f"Question: {question}")

@@ -234,7 +234,7 @@ class Orchestrator:
         progress: Progress,
     ) -> tuple[str, dict[str, Any] | None]:
         """The call's sentence, and its typed result when the micromodel declares `returns`."""
-        context = context_block(hits)
+        context = context_block(hits) if spec.context else ""
         messages = build_messages(spec.system_prompt, spec.question_for(call.arguments), context)
         parts = []
         schema = spec.result_schema(call.arguments)

@@ -91,6 +91,11 @@ class MicromodelSpec(BaseModel):
         default_factory=list, description="Questions it answers, for the semantic router."
     )
     disclaimer: str | None = Field(default=None, description="Appended to every answer.")
+    context: bool = Field(
+        default=True,
+        description="Hand the micromodel its retrieved context when it is called; false: it "
+        "answers from its weights (a fact specialist), and the retrieved sources are still cited.",
+    )
     returns: dict[str, Any] | None = Field(
         default=None,
         description="A JSON schema of type object: the micromodel answers with JSON under it "
