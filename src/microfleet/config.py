@@ -79,7 +79,9 @@ class Settings(BaseSettings):
     serve_dtype: Literal["auto", "float32", "bfloat16"] = Field(
         default="auto", description="auto: bf16 where the CPU (or GPU) supports it, else fp32."
     )
-    max_batch: int = Field(default=8, ge=1, description="Requests generated together.")
+    max_batch: int = Field(
+        default=32, ge=1, description="Requests generated together (27 fan-out calls in one batch)."
+    )
     context_window: int = Field(default=2048, ge=256, description="Prompt + answer tokens.")
     llm_url: str | None = None
     llm_api_key: SecretStr | None = None
