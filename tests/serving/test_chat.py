@@ -92,10 +92,12 @@ def test_plain_chat_without_retrieval(server: str) -> None:
     assert "Paris" in (reply.choices[0].message.content or "")
 
 
-def test_models_list_base_and_fleet(server: str) -> None:
+def test_models_list_base_shipped_micromodels_and_fleet(server: str) -> None:
     models = client(server).models.list().data
-    assert [m.id for m in models] == [MODEL, "fleet"]  # no micromodel adapter is trained here
+    assert [m.id for m in models] == [MODEL, "tax_rates", "fleet"]  # the adapter the fleet ships
     assert (models[0].model_extra or {})["parent"] is None
+    assert (models[1].model_extra or {})["parent"] == MODEL
+    assert (models[1].model_extra or {})["version"].startswith("v1-")
 
 
 def test_bad_requests_get_one_line_errors(server: str, auth: dict[str, str]) -> None:

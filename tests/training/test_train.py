@@ -55,7 +55,9 @@ def test_tiny_run_trains_registers_and_loads_back(
     assert mlflow.get_tracking_uri().startswith("sqlite:///")
 
     # Promoted, it is served by name on the shared base, next to the base model itself.
-    assert promote(client, spec.registered_name()).promoted
+    # Eight steps do not beat the base model, so the gate says no; forced, it is served.
+    assert not promote(client, spec.registered_name()).promoted
+    assert promote(client, spec.registered_name(), force=True).promoted
     served = settings.model_copy(  # plain generation, in the dtype of the answers above
         update={
             "fleet": tiny_fleet.root / "fleet.yaml",
@@ -79,9 +81,12 @@ def test_tiny_run_trains_registers_and_loads_back(
                 reply = client_.chat.completions.create(model=name, messages=ask, max_tokens=64)
                 answers.append(reply.choices[0].message.content or "")
     # Each model id routes to its own weights: the adapter's answers are the tuned model's,
-    # the base model's are those from before training.
-    assert served["rates"] == after
-    assert served[BASE_MODEL_NAME] == before
+    # the base model's are those from before training (up to where a loop is cut off).
+    pairs = [*zip(served["rates"], after, strict=True)]
+    pairs += zip(served[BASE_MODEL_NAME], before, strict=True)
+    for shown, full in pairs:
+        assert shown and full.startswith(shown)
+    assert served["rates"] != served[BASE_MODEL_NAME]
 
 
 def test_interrupted_run_is_killed_and_registers_nothing(
