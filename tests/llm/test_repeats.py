@@ -37,3 +37,10 @@ def test_a_normal_answer_streams_whole_and_held_back_little() -> None:
     shown += guard.flush()
     assert shown == text and not guard.looping
     assert max(lags) < RepeatGuard().span // 2  # only a repeat in progress waits
+
+
+def test_span_zero_passes_everything_through() -> None:
+    guard = RepeatGuard(span=0)
+    pieces = ["loop "] * 30
+    assert "".join(guard.feed(p) for p in pieces) + guard.flush() == "".join(pieces)
+    assert not guard.looping

@@ -250,7 +250,9 @@ class Assistant:
             return
         turn, parts, started = prepared.turn, [], time.time_ns()
         last = Delta("", "stop")
-        generator, guard = prepared.route.generator, RepeatGuard()
+        # The composer is guarded against loops; other answers stream with nothing held back.
+        guard = RepeatGuard() if prepared.appendix else RepeatGuard(span=0)
+        generator = prepared.route.generator
         async for delta in generator.stream(prepared.messages, turn.max_tokens, turn.temperature):
             if delta.finish_reason:
                 last = delta  # held back: the footer goes before it
