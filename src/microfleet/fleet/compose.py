@@ -76,9 +76,7 @@ def _leads(facts: Sequence[Fact], question: str) -> list[str]:
 def _answers(group: list[Fact], ends: list[str]) -> list[str]:
     """"Luxembourg has the lowest rate (17)." for each end asked, over a typed group."""
     fields = group[0].numeric
-    valued = [
-        (v, f.label) for f in group if fields and (v := _number(f.data, fields[0])) is not None
-    ]
+    valued = _valued(group, fields[0]) if fields else []
     if len(valued) < 2:
         return []
     if min(valued)[0] == max(valued)[0]:
@@ -87,7 +85,7 @@ def _answers(group: list[Fact], ends: list[str]) -> list[str]:
     lines = []
     for end in ends:
         value = min(valued)[0] if end == "low" else max(valued)[0]
-        named = [label for v, label in sorted(valued) if v == value]
+        named = _at(valued, value)
         word = ("lower" if end == "low" else "higher") if len(valued) == 2 else f"{end}est"
         verb = "has" if len(named) == 1 else "have"
         lines.append(f"{' and '.join(named)} {verb} the {word} {fields[0]} ({_shown(value)}).")
@@ -127,16 +125,25 @@ def _group_lines(group: list[Fact], extremes: bool) -> list[str]:
 
 
 def _extremes(facts: list[Fact], field: str) -> list[str]:
-    valued = [(v, f.label) for f in facts if f.data and (v := _number(f.data, field)) is not None]
+    valued = _valued(facts, field)
     if len(valued) < 2:
         return []
     low, high = min(valued)[0], max(valued)[0]
-    lows = " and ".join(label for v, label in sorted(valued) if v == low)
-    highs = " and ".join(label for v, label in sorted(valued) if v == high)
+    lows, highs = " and ".join(_at(valued, low)), " and ".join(_at(valued, high))
     return [
         f"Lowest {field}: {lows} ({_shown(low)}).",
         f"Highest {field}: {highs} ({_shown(high)}).",
     ]
+
+
+def _valued(facts: Sequence[Fact], field: str) -> list[tuple[float, str]]:
+    """(value, label) of each fact that has a number in `field`."""
+    return [(v, f.label) for f in facts if (v := _number(f.data, field)) is not None]
+
+
+def _at(valued: list[tuple[float, str]], value: float) -> list[str]:
+    """The labels that have `value`, in order."""
+    return [label for v, label in sorted(valued) if v == value]
 
 
 def _number(data: dict[str, Any] | None, field: str) -> float | None:
