@@ -78,3 +78,12 @@ def test_a_missing_or_untyped_part_leaves_the_answer_to_the_composer() -> None:
     assert aggregate_answer("Which is lowest?", [_fact("Malta", 18), failed]) is None
     prose = Fact("oil", "news", "Oil rose 2%.", None, [], " [2]")
     assert aggregate_answer("What about oil and Malta?", [_fact("Malta", 18), prose]) is None
+
+
+def test_a_tie_asked_about_is_stated_once() -> None:
+    from microfleet.fleet.compose import aggregate_answer
+
+    tie = [_fact("Denmark", 25), _fact("Sweden", 25)]
+    answer = aggregate_answer("Is VAT higher in Sweden or in Denmark?", tie) or ""
+    assert answer.count("have the same rate (25)") == 1
+    assert answer.startswith("Denmark and Sweden have the same rate (25).\n\nOrdered by rate")
