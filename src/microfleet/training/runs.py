@@ -15,7 +15,13 @@ from microfleet.llm.base_model import BASE_MODEL_ID, load_base_model
 from microfleet.training.dataset import QAPair, load_split
 from microfleet.training.metrics import answer_metric
 from microfleet.training.registry import experiment_id, register_version, tracking
-from microfleet.training.trainer import TrainResult, attach_lora, generate_answers, train_lora
+from microfleet.training.trainer import (
+    TrainResult,
+    attach_lora,
+    autocast,
+    generate_answers,
+    train_lora,
+)
 
 SAMPLES = 5
 
@@ -91,16 +97,16 @@ def _train_and_log(
         on_step=_step_logger(on_step),
         on_epoch=_epoch_logger,
     )
-    tuned_answers = generate_answers(model, tokenizer, spec, test)
     # The base model's answers come after training, with the adapter switched off: a 4-bit
     # model that generates before training can end up with zero gradients. The promotion
-    # gate compares the two on the same test split, as served (with context).
-    with model.disable_adapter():
+    # gate compares the two on the same test split, as served (with context), in the same
+    # precision as the last epoch's evaluation.
+    with model.disable_adapter(), autocast(spec.lora.bf16):
         base_answers = generate_answers(model, tokenizer, spec, test)
     base_metric = answer_metric(spec.metric, base_answers, [p.answer for p in test])
     result.history[-1]["base_metric"] = base_metric
     mlflow.log_metric("base_metric", base_metric)
-    _log_samples(test[:SAMPLES], base_answers[:SAMPLES], tuned_answers[:SAMPLES])
+    _log_samples(test[:SAMPLES], base_answers[:SAMPLES], result.answers[:SAMPLES])
     _log_adapter(model)
     return result
 

@@ -26,6 +26,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     first_loss: float = float("nan")
     last_loss: float = float("nan")
+    answers: list[str] = field(default_factory=list)  # the last epoch's served answers
 
     @property
     def final(self) -> dict[str, float]:
@@ -87,7 +88,7 @@ def train_lora(
     for epoch in range(1, total_epochs + 1):
         model.train()
         for batch in _batches(encoded, lora.batch_size, rng):
-            with _autocast(lora.bf16):
+            with autocast(lora.bf16):
                 loss = _step(model, optimizer, batch, tokenizer)
             schedule.step()
             result.steps += 1
@@ -98,8 +99,8 @@ def train_lora(
             if max_steps and result.steps >= max_steps:
                 break
         last = epoch == total_epochs or bool(max_steps and result.steps >= max_steps)
-        with _autocast(lora.bf16):
-            metrics = evaluate(model, tokenizer, spec, test, served=last)
+        with autocast(lora.bf16):
+            metrics, result.answers = evaluate(model, tokenizer, spec, test, served=last)
         result.history.append(metrics)
         result.epochs = epoch
         if on_epoch:
@@ -120,7 +121,7 @@ def _batches(encoded: list[Example], size: int, rng: random.Random) -> list[list
     return batches
 
 
-def _autocast(bf16: bool) -> Any:
+def autocast(bf16: bool) -> Any:
     """bfloat16 matmuls on the CPU (AMX/AVX-512 where present), or nothing."""
     import contextlib
 
@@ -149,11 +150,15 @@ def _step(model: Any, optimizer: Any, batch: list[Example], tokenizer: Any) -> f
 
 
 def evaluate(
-    model: Any, tokenizer: Any, spec: MicromodelSpec, test: list[QAPair], served: bool = True
-) -> dict[str, float]:
+    model: Any,
+    tokenizer: Any,
+    spec: MicromodelSpec,
+    test: list[QAPair],
+    served: bool = True,
+) -> tuple[dict[str, float], list[str]]:
     """Test loss, perplexity = exp(mean token NLL), and the spec's answer metric without the
     context (`test_metric_no_context`) and, with `served`, with it (`test_metric`, as served:
-    the slow one, measured after the last epoch)."""
+    the slow one, measured after the last epoch), with the served answers (none otherwise)."""
     import torch
 
     model.eval()
@@ -178,10 +183,10 @@ def evaluate(
             spec.metric, generate_answers(model, tokenizer, spec, bare), references
         ),
     }
+    answers = generate_answers(model, tokenizer, spec, test) if served else []
     if served:
-        answers = generate_answers(model, tokenizer, spec, test)
         metrics["test_metric"] = answer_metric(spec.metric, answers, references)
-    return metrics
+    return metrics, answers
 
 
 def generate_answers(
@@ -190,10 +195,10 @@ def generate_answers(
     spec: MicromodelSpec,
     pairs: list[QAPair],
     max_new_tokens: int = 64,
-    batch: int = 8,
+    batch: int = 32,
 ) -> list[str]:
-    """Greedy answers to each pair's chat, as the micromodel is served: in batches, and
-    under its `returns` schema when it has one."""
+    """Greedy answers to each pair's chat, as the micromodel is served: in batches (32 rows
+    decode about 3x faster than 8 on a 2-core CPU), under its `returns` schema if any."""
     from microfleet.llm.decode import complete_chats
     from microfleet.llm.guided import SchemaGuides
 
