@@ -89,6 +89,7 @@ def served_settings(tmp_path_factory: pytest.TempPathFactory, models_dir: object
         models_dir=models_dir,  # type: ignore[arg-type]
         api_keys=f"{KEY_A},{KEY_B}",  # type: ignore[arg-type]
         rate_limit="100000/minute",
+        auth_failure_limit="100000/minute",
         max_tokens_cap=48,
         request_timeout_seconds=120,
     )

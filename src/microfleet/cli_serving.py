@@ -30,15 +30,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (MICROFLEET_PORT).")] = None,
 ) -> None:
     """Serve the OpenAI-compatible API: chat (JSON, SSE, WebSocket), search, ingest, health."""
-    import uvicorn
-
+    from microfleet.serving.drain import serve as run_server
     from microfleet.serving.service import build_app
 
     settings = Settings()
     app = build_app(settings)
     host, port = host or settings.host, port or settings.port
     typer.echo(_banner(settings, f"http://{host}:{port}"), err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    run_server(app, host, port, app.state.drain)
 
 
 @friendly_errors
@@ -190,7 +189,7 @@ def _read_stream(stream: Any, out: Printer) -> dict[str, Any]:
 
 
 def _banner(settings: Settings, url: str) -> str:
-    auth = ' -H "Authorization: Bearer $KEY"' if settings.api_key_list() else ""
+    auth = ' -H "Authorization: Bearer $KEY"' if settings.api_keys_text() else ""
     body = (
         '{"model": "smollm2-135m-instruct", "stream": true, '
         '"messages": [{"role": "user", "content": "What is the VAT rate in Hungary?"}]}'

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Fusion = Literal["rrf", "weighted_rrf", "dbsf"]
 
@@ -116,10 +116,27 @@ class Settings(BaseSettings):
     # Serving: security and limits.
     api_keys: SecretStr | None = Field(
         default=None,
-        description="Comma-separated keys; when set, every route but health needs one.",
+        description="When set, every route but health needs a key. 'k1,k2': each key its own "
+        "tenant with every scope; 'k1=acme:chat,ingest;k2=beta:chat': tenants and scopes.",
+    )
+    kb_visibility: Literal["tenant", "shared"] = Field(
+        default="tenant",
+        description="tenant: each tenant reads the operator's documents and its own; shared: "
+        "every tenant reads every document. Only a document's owner may replace it.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins of other sites allowed to call the API.",
     )
     max_body_kb: int = Field(default=1024, ge=1)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    drain_seconds: float = Field(
+        default=20.0, ge=0, description="On SIGTERM, how long open streams may finish."
+    )
     rate_limit: str = Field(default="120/minute", description="Per key (limits syntax).")
+    auth_failure_limit: str = Field(
+        default="20/minute", description="Invalid keys per client address before a 429."
+    )
     rate_limit_storage: str = Field(default="memory://", description="e.g. redis://host:6379")
     request_timeout_seconds: float = Field(default=120.0, gt=0)
     tracing: bool = Field(default=False, description="MLflow traces with prompts and hits.")
@@ -131,6 +148,13 @@ class Settings(BaseSettings):
     sparse_weight: float = Field(default=1.0, gt=0)
     prefetch_limit: int = Field(default=40, ge=1)
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
     @property
     def shard_dir(self) -> Path:
         return self.home / "qdrant" / self.collection
@@ -138,6 +162,10 @@ class Settings(BaseSettings):
     @property
     def dead_letter_path(self) -> Path:
         return self.home / "dead_letter.jsonl"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.home / "write_journal" / self.collection
 
     @property
     def recovery_root(self) -> Path:
@@ -166,9 +194,8 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         return self.home / "qdrant" / f"{self.collection}_answer_cache"
 
-    def api_key_list(self) -> list[str]:
-        raw = self.api_keys.get_secret_value() if self.api_keys else ""
-        return [key.strip() for key in raw.split(",") if key.strip()]
+    def api_keys_text(self) -> str:
+        return self.api_keys.get_secret_value().strip() if self.api_keys else ""
 
     @property
     def model_cache_dir(self) -> Path:

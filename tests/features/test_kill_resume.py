@@ -85,3 +85,48 @@ def test_killed_ingest_resumes_to_the_exact_point_set(
     expected = {chunk_point_id(f"doc-{i}", 0) for i in range(N_DOCS)}
     assert len(ids) == len(set(ids))
     assert set(ids) == expected
+
+
+# A real process that ingests version 1 of a long document, then version 2 (fewer chunks),
+# and is killed -9 by its own store between version 2's upsert and the deletion of version
+# 1's leftover chunks: the write phase's worst moment.
+KILL_IN_WRITE = """
+import os, signal, sys
+from microfleet.config import Settings
+from microfleet.documents.parse import RawRecord
+from microfleet.features.ingest import load_context
+from microfleet.features.pipeline import run_steps
+
+ctx = load_context(Settings())
+long_text = " ".join(f"Sentence {i} of the first version." for i in range(400))
+run_steps([RawRecord(ref="v1", fields={"id": "doc", "text": long_text})], ctx)
+print(ctx.store.count(), flush=True)
+ctx.store.delete_stale = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
+run_steps([RawRecord(ref="v2", fields={"id": "doc", "text": "The second version."})], ctx)
+"""
+
+
+def test_kill_in_the_write_phase_is_repaired_at_start(
+    settings: Settings, subprocess_env: dict[str, str]
+) -> None:
+    from microfleet.features.ingest import load_context
+
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_IN_WRITE], env=subprocess_env, capture_output=True, text=True
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    first_version_chunks = int(proc.stdout.split()[0])
+    assert first_version_chunks > 2
+    with EdgeVectorStore(settings.shard_dir, 384) as store:  # as the kill left it
+        hashes = {p["doc_hash"] for p in store.payloads()}
+        assert len(hashes) == 2 and store.count() == first_version_chunks  # two versions
+    counter = (settings.shard_dir / "microfleet_version").read_text()
+    assert counter.strip().isdigit()  # replaced whole, never left empty
+
+    ctx = load_context(settings)  # the start-up check
+    try:
+        payloads = ctx.store.payloads()
+        assert [p["text"] for p in payloads] == ["The second version."]
+        assert not list(settings.journal_dir.glob("*.json"))
+    finally:
+        ctx.store.close()

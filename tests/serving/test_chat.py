@@ -127,7 +127,8 @@ def test_search_route_keeps_the_cli_contract(server: str, auth: dict[str, str]) 
 
 def _poster(server: str, auth: dict[str, str]) -> Any:
     def post(**kwargs: Any) -> httpx.Response:
-        return httpx.post(f"{server}/v1/chat/completions", headers=auth, **kwargs)
+        headers = {**auth, **kwargs.pop("headers", {})}
+        return httpx.post(f"{server}/v1/chat/completions", headers=headers, **kwargs)
 
     return post
 
@@ -146,3 +147,39 @@ def _citations(text: str) -> list[str]:
 
 def _no_cache() -> dict[str, str]:
     return {"Cache-Control": "no-cache"}
+
+
+def test_malformed_input_is_a_4xx_in_the_openai_shape(server: str, auth: dict[str, str]) -> None:
+    post = _poster(server, auth)
+    surrogate = b'{"model": "%s", "messages": [{"role": "user", "content": "hi \\ud800"}]}'
+    lone = post(
+        content=surrogate % MODEL.encode(), headers={**auth, "Content-Type": "application/json"}
+    )
+    assert _status(lone) == (422, "body")
+    assert "messages[0].content: not valid Unicode" in lone.json()["error"]["message"]
+    tools = post(json={"model": MODEL, "messages": user("hi"), "tools": [{"foo": "bar"}]})
+    assert _status(tools) == (422, "tools.0.function")
+    invalid_utf8 = post(
+        content=b'{"model": "\xff\xfe"}', headers={**auth, "Content-Type": "application/json"}
+    )
+    assert invalid_utf8.status_code in (400, 422) and "error" in invalid_utf8.json()
+    deep = b"[" * 100_000 + b"]" * 100_000
+    nested = post(content=deep, headers={**auth, "Content-Type": "application/json"})
+    assert nested.status_code in (400, 413, 422) and "error" in nested.json()
+    unknown = httpx.get(f"{server}/v1/nothing-here", headers=auth)
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found"
+
+
+def test_the_prompt_with_its_template_fits_the_window(server: str, runtime: Runtime) -> None:
+    turns: list[Any] = []
+    for i in range(400):  # far more history than the window holds
+        turns += [
+            {"role": "user", "content": f"Note {i}: ok."},
+            {"role": "assistant", "content": "Noted."},
+        ]
+    reply = client(server).chat.completions.create(
+        model=MODEL, messages=[*turns, *user("Say hi.")], max_tokens=8, extra_body={"rag": False}
+    )
+    assert reply.usage is not None
+    window = runtime.assistant.options.context_window
+    assert reply.usage.prompt_tokens + 8 <= window, reply.usage

@@ -10,6 +10,7 @@ import httpx
 from microfleet.config import Settings
 from microfleet.inference.memory import SQLiteMemory
 from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime
+from microfleet.serving.tenancy import tenant_of
 from tests.conftest import KEY_A, KEY_B
 
 
@@ -34,7 +35,7 @@ def test_memory_across_turns_and_a_restart(
     # a restart: the store is reopened from disk
     runtime.assistant.memory.close()
     runtime.assistant.memory = SQLiteMemory(served_settings.memory_path)
-    stored = runtime.assistant.memory.load("memory-test")
+    stored = runtime.assistant.memory.load(f"{tenant_of(KEY_A)}:memory-test")
     assert [m["role"] for m in stored] == ["user", "assistant", "user", "assistant"]
     assert "banana" in answer(ask(server, "What is the secret word?", **session))
     other = {"headers": {"X-Session-Id": "someone-else"}, "rag": False, "max_tokens": 16}
@@ -58,6 +59,20 @@ def test_cache_tiers_scopes_and_bypass(server: str, runtime: Runtime) -> None:
     assert stats.exact_hits >= 1 and stats.semantic_hits >= 1 and stats.bypassed >= 2
     metrics = httpx.get(f"{server}/metrics", headers={"X-API-Key": KEY_A}).text
     assert 'microfleet_cache_lookups_total{result="semantic_hits"}' in metrics
+
+
+def test_the_system_prompt_is_part_of_the_cache_key(server: str) -> None:
+    def asked(system: str) -> dict[str, Any]:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": "Hi there"}]
+        body = {"model": BASE_MODEL_NAME, "messages": messages, "max_tokens": 6, "rag": False}
+        reply = httpx.post(
+            f"{server}/v1/chat/completions", json=body, headers={"X-API-Key": KEY_A}, timeout=120
+        )
+        return reply.json()  # type: ignore[no-any-return]
+
+    assert asked("Reply only with the single word BANANA.")["cached"] is None
+    assert asked("Answer in German.")["cached"] is None
+    assert asked("Reply only with the single word BANANA.")["cached"] == "exact"
 
 
 def test_negated_question_never_hits_the_cache(server: str) -> None:

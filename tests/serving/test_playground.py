@@ -153,6 +153,54 @@ def test_a_server_that_stops_answering_is_reported_and_retried(page: Any) -> Non
     sync_api.expect(status).to_be_hidden(timeout=20_000)  # it retried and recovered
 
 
+STEAL = "javascript:window.__pwned=localStorage.getItem('microfleet.apiKey')"
+
+
+def test_a_planted_javascript_link_never_runs(page: Any, server: str) -> None:
+    """The stored XSS of the security probe: another key plants a document whose url is
+    javascript:; ingest drops the url, and a hit that carries one anyway (an older store, a
+    search result from elsewhere) renders as text that runs nothing when clicked."""
+    planted = {"id": "xss-plant", "title": "Zorblax planted levy", "text": "Zorblax levy text."}
+    planted["url"] = STEAL
+    stored = httpx.post(
+        f"{server}/v1/ingest", json={"documents": [planted]}, headers={"X-API-Key": KEY_A}
+    )
+    assert stored.json()["documents"] == 1
+    page.fill("#search-query", "Zorblax planted levy")
+    page.click("#search-form button")
+    first = page.locator("#search-results li").first
+    sync_api.expect(first).to_contain_text("Zorblax planted levy")
+    assert first.locator("a").count() == 0  # no url kept, so no link
+
+    hit = {"doc_id": "x", "chunk_id": "1", "score": 1.0, "title": "Forged hit", "url": STEAL}
+    hit["text"] = "forged"
+    page.route(
+        "**/v1/search",
+        lambda route: route.fulfill(json={"object": "list", "data": [hit]}, status=200),
+    )
+    page.fill("#search-query", "forged")
+    page.click("#search-form button")
+    forged = page.locator("#search-results li").first
+    sync_api.expect(forged).to_contain_text("Forged hit")
+    assert forged.locator("a").count() == 0
+    forged.get_by_text("Forged hit").click()
+    page.unroute("**/v1/search")
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_the_page_policy_blocks_injected_inline_script(page: Any) -> None:
+    page.evaluate(
+        """() => {
+          const img = document.createElement('img');
+          img.setAttribute('onerror', 'window.__inline = 1');
+          img.src = 'data:,not-an-image';
+          document.body.appendChild(img);
+        }"""
+    )
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__inline") is None  # the CSP refused the inline handler
+
+
 def test_screenshot_for_ci(page: Any, server: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 1100})

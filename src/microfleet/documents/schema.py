@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -29,6 +30,17 @@ class Document(BaseModel):
     @classmethod
     def _id_as_text(cls, value: object) -> object:
         return str(value) if isinstance(value, int) else value
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _web_url_only(cls, value: object) -> object:
+        """Only an http(s) URL is kept: any other scheme (javascript:, data:, file:) is
+        dropped, so a link to the document can never run or read anything."""
+        if not isinstance(value, str):
+            return value
+        url = value.strip()
+        parsed = urlsplit(url)
+        return url if parsed.scheme.lower() in ("http", "https") and parsed.netloc else None
 
     @field_validator("title", mode="before")
     @classmethod

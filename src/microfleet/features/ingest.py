@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import threading
 from collections.abc import Callable
@@ -16,10 +17,13 @@ from microfleet.errors import UserError
 from microfleet.features.chunking import Chunker, load_generator_tokenizer
 from microfleet.features.dataflow import build_flow
 from microfleet.features.embedding import load_embedder
+from microfleet.features.journal import WriteJournal
 from microfleet.features.pipeline import DeadLetter, IngestStats, PipelineContext
 from microfleet.features.sources.specs import InputSpec
 from microfleet.features.sparse import Bm25Encoder
 from microfleet.knowledge.connect import open_store
+
+log = logging.getLogger("microfleet.ingest")
 
 
 @dataclass
@@ -34,6 +38,10 @@ def load_context(settings: Settings) -> PipelineContext:
     chunker = Chunker(tokenizer, settings.chunk_tokens, settings.chunk_overlap)
     embedder = load_embedder(settings.embedding_model, settings.embed_batch_size)
     store = open_store(settings, embedder.dim)
+    journal = WriteJournal(settings.journal_dir)
+    repaired = journal.repair(store)  # a writer killed mid-write left these half replaced
+    if repaired:
+        log.warning("repaired %d documents a killed ingest left half written", repaired)
     return PipelineContext(
         chunker=chunker,
         embedder=embedder,
@@ -41,6 +49,7 @@ def load_context(settings: Settings) -> PipelineContext:
         store=store,
         dead_letter=DeadLetter(settings.dead_letter_path),
         max_bytes=int(settings.max_document_mb * 1_000_000),
+        journal=journal,
     )
 
 

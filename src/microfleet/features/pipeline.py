@@ -16,8 +16,9 @@ from microfleet.documents.schema import Document, Failure
 from microfleet.errors import DocumentError
 from microfleet.features.chunking import Chunk, Chunker
 from microfleet.features.embedding import Embedder
+from microfleet.features.journal import WriteJournal
 from microfleet.features.sparse import Bm25Encoder, SparseVec
-from microfleet.knowledge.store import ChunkPoint, SearchFilter, VectorStore
+from microfleet.knowledge.store import OPERATOR, ChunkPoint, SearchFilter, VectorStore
 
 
 @dataclass
@@ -52,6 +53,7 @@ class PipelineContext:
     store: VectorStore
     dead_letter: DeadLetter
     max_bytes: int
+    journal: WriteJournal | None = None  # None: no repair after a kill (tests, tools)
 
 
 @dataclass
@@ -59,6 +61,8 @@ class PreparedDoc:
     doc: Document
     doc_hash: str
     chunks: list[Chunk]
+    owner: str = OPERATOR  # the tenant that wrote it over the API; OPERATOR for the CLI
+    ref: str = ""
 
 
 @dataclass
@@ -88,8 +92,9 @@ class DeadLetter:
                 fh.writelines(f.as_json() + "\n" for f in failures)
 
 
-def prepare_batch(records: list[RawRecord], ctx: PipelineContext) -> Batch:
-    """Parse, clean and chunk each record; keep failures aside; skip unchanged documents."""
+def prepare_batch(records: list[RawRecord], ctx: PipelineContext, owner: str = OPERATOR) -> Batch:
+    """Parse, clean and chunk each record; keep failures aside; skip unchanged documents.
+    A tenant (`owner`) may write only new ids and its own documents."""
     batch = Batch()
     latest: dict[str, PreparedDoc] = {}
     for record in records:
@@ -101,9 +106,12 @@ def prepare_batch(records: list[RawRecord], ctx: PipelineContext) -> Batch:
         doc_hash = doc.content_hash(ctx.chunker.signature)
         chunks = ctx.chunker.chunk_document(doc)
         # A later version of the same id in one batch supersedes the earlier one.
-        latest[doc.id] = PreparedDoc(doc, doc_hash, chunks)
+        latest[doc.id] = PreparedDoc(doc, doc_hash, chunks, owner, record.ref)
     for prepared in latest.values():
-        if is_unchanged(ctx.store, prepared):
+        if owner != OPERATOR and owned_by_another(ctx.store, prepared.doc.id, owner):
+            reason = f"document '{prepared.doc.id}' belongs to someone else; give it another id"
+            batch.failures.append(Failure(prepared.ref, reason))
+        elif is_unchanged(ctx.store, prepared):
             batch.unchanged += 1
         else:
             batch.docs.append(prepared)
@@ -115,6 +123,12 @@ def is_unchanged(store: VectorStore, prepared: PreparedDoc) -> bool:
     n = len(prepared.chunks)
     by_id = SearchFilter(doc_ids=(prepared.doc.id,))
     return store.count(by_id, doc_hash=prepared.doc_hash) == n and store.count(by_id) == n
+
+
+def owned_by_another(store: VectorStore, doc_id: str, owner: str) -> bool:
+    """Some chunk stored under `doc_id` has another owner (the operator included)."""
+    by_id = SearchFilter(doc_ids=(doc_id,))
+    return store.count(by_id) > store.count(by_id.readable_by((owner,)))
 
 
 def embed_batch(batch: Batch, ctx: PipelineContext) -> Batch:
@@ -134,9 +148,13 @@ def embedding_input(doc: Document, chunk: Chunk) -> str:
 def write_batch(batch: Batch, ctx: PipelineContext) -> IngestStats:
     """Upsert the batch in one durable write, then delete each document's orphaned old chunks."""
     points = list(_points(batch))
+    replaced = [(p.doc.id, p.doc_hash) for p in batch.docs]
+    entry = ctx.journal.begin(replaced) if ctx.journal else None
     ctx.store.upsert(points)
-    for prepared in batch.docs:
-        ctx.store.delete_stale(prepared.doc.id, prepared.doc_hash)
+    for doc_id, doc_hash in replaced:
+        ctx.store.delete_stale(doc_id, doc_hash)
+    if ctx.journal:
+        ctx.journal.end(entry)
     ctx.dead_letter.write(batch.failures)
     return IngestStats(
         documents=len(batch.docs),
@@ -171,6 +189,7 @@ def chunk_payload(prepared: PreparedDoc, chunk: Chunk) -> dict[str, object]:
         "source": doc.source,
         "symbols": doc.symbols,
         "tags": doc.tags,
+        "owner": prepared.owner or None,
     }
 
 

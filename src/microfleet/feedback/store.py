@@ -28,6 +28,7 @@ _responses = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("model", sa.String(200), nullable=False, index=True),
     sa.Column("session", sa.String(256)),
+    sa.Column("tenant", sa.String(64), index=True),  # who was answered; only they may rate it
     sa.Column("question", sa.Text, nullable=False),
     sa.Column("answer", sa.Text, nullable=False),
     sa.Column("sources", sa.Text, nullable=False),  # JSON
@@ -60,6 +61,7 @@ class AnswerRecord:
     sources: list[dict[str, Any]] = field(default_factory=list)
     trace: dict[str, Any] | None = None
     session: str | None = None
+    tenant: str = "public"
 
     def micromodels(self) -> list[str]:
         """The micromodels this answer came from: the model itself, or the fleet's calls."""
@@ -90,6 +92,7 @@ class FeedbackStore:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(url)
         _meta.create_all(self.engine)
+        _add_tenant_column(self.engine)
 
     def record(self, answer: AnswerRecord) -> None:
         row = {
@@ -97,6 +100,7 @@ class FeedbackStore:
             "created": time.time(),
             "model": answer.model,
             "session": answer.session,
+            "tenant": answer.tenant,
             "question": answer.question,
             "answer": answer.answer,
             "sources": json.dumps(answer.sources, ensure_ascii=False),
@@ -108,13 +112,20 @@ class FeedbackStore:
                 conn.execute(_responses.insert().values(**row))
 
     def add(
-        self, response_id: str, rating: int, correction: str | None, comment: str | None
+        self,
+        response_id: str,
+        rating: int,
+        correction: str | None,
+        comment: str | None,
+        tenant: str = "public",
     ) -> FeedbackEntry:
-        """Store a rating of a recorded answer; UnknownResponse if there is no such answer."""
+        """Store `tenant`'s rating of an answer it was given; UnknownResponse if there is no
+        such answer for that tenant (another tenant's answer is as unknown as none)."""
         if rating not in (1, -1):
             raise UserError("rating must be 1 (thumbs up) or -1 (thumbs down)")
+        mine = sa.func.coalesce(_responses.c.tenant, "public") == tenant
         with self.engine.begin() as conn:
-            found = conn.execute(_responses.select().where(_responses.c.id == response_id))
+            found = conn.execute(_responses.select().where(_responses.c.id == response_id, mine))
             row = found.mappings().first()
             if row is None:
                 raise UnknownResponse(
@@ -187,7 +198,16 @@ def _answer(row: dict[str, Any], prefix: str = "") -> AnswerRecord:
         sources=json.loads(row[f"{prefix}sources"]),
         trace=json.loads(trace) if trace else None,
         session=row[f"{prefix}session"],
+        tenant=row[f"{prefix}tenant"] or "public",
     )
+
+
+def _add_tenant_column(engine: sa.Engine) -> None:
+    """Databases made before tenants get the column; their answers belong to `public`."""
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("responses")}
+    if "tenant" not in columns:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE responses ADD COLUMN tenant VARCHAR(64)"))
 
 
 def _entry(row: dict[str, Any]) -> FeedbackEntry:

@@ -132,7 +132,8 @@ class Orchestrator:
     def missing_adapters(self) -> list[str]:
         return [s.name for s in self.fleet.micromodels if s.name not in self.generators]
 
-    async def run(self, question: str) -> Orchestration:
+    async def run(self, question: str, readers: tuple[str, ...] = ()) -> Orchestration:
+        """Plan, call and collect; micromodels see only documents of `readers` (all: ())."""
         done = Orchestration([], Plan())
         transcript: Messages = []
         made: set[str] = set()
@@ -143,7 +144,7 @@ class Orchestrator:
             calls = _new_calls(plan.calls, made)
             retry = [d for d in plan.dropped if self._feed_back(d, number, fed_back)]
             done.plan.dropped += [{**d, "fed_back": d in retry} for d in plan.dropped]
-            results = await self._round(calls, number)
+            results = await self._round(calls, number, readers)
             done.results += results
             done.rounds = number
             if not retry and not (self.router.follows_up and calls):
@@ -161,10 +162,12 @@ class Orchestrator:
         fed_back.add(dropped["name"])
         return True
 
-    async def _round(self, calls: list[ToolCall], number: int) -> list[CallResult]:
+    async def _round(
+        self, calls: list[ToolCall], number: int, readers: tuple[str, ...]
+    ) -> list[CallResult]:
         # Retrieval for every call first (one embedding batch), then every generation at once:
         # the engine sees them together and batches them across adapters.
-        contexts = await asyncio.to_thread(self._retrieve_all, calls)
+        contexts = await asyncio.to_thread(self._retrieve_all, calls, readers)
         progress = Progress(self.options.call_timeout_s)
         watchdog = asyncio.create_task(progress.watch())
         try:
@@ -192,14 +195,15 @@ class Orchestrator:
             for d in done.plan.dropped
         ]
 
-    def _retrieve_all(self, calls: list[ToolCall]) -> list[list[Any]]:
+    def _retrieve_all(self, calls: list[ToolCall], readers: tuple[str, ...]) -> list[list[Any]]:
         if not calls:
             return []
         questions = [self.fleet.get(c.name).question_for(c.arguments) for c in calls]
         vectors = self.search.embedder.embed(questions).tolist()
+        scopes = [self.fleet.get(c.name).scope.as_filter().readable_by(readers) for c in calls]
         return [
-            micromodel_hits(self.search, q, self.fleet.get(c.name).scope.as_filter(), v)
-            for c, q, v in zip(calls, questions, vectors, strict=True)
+            micromodel_hits(self.search, q, scope, v)
+            for q, scope, v in zip(questions, scopes, vectors, strict=True)
         ]
 
     async def _dispatch(self, call: ToolCall, hits: list[Any], progress: Progress) -> CallResult:

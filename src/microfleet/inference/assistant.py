@@ -72,6 +72,12 @@ class Turn:
     use_cache: bool = True
     rag: bool = True
     filter: SearchFilter | None = None
+    readers: tuple[str, ...] = ()  # the owners whose documents it may read (all: ())
+
+    @property
+    def memory_key(self) -> str | None:
+        """The session as stored: the same session id under two tenants is two sessions."""
+        return f"{self.tenant}:{self.session}" if self.session else None
 
 
 @dataclass
@@ -127,14 +133,14 @@ class Assistant:
     async def prepare(self, turn: Turn) -> Prepared:
         route = self.route(turn.model)
         question, earlier, system = split_messages(turn.messages)
-        history = await asyncio.to_thread(self._history, turn.session)
+        history = await asyncio.to_thread(self._history, turn.memory_key)
         prepared = Prepared(turn, route, question)
         if self.tracer.enabled:
             prepared.trace = TraceRecord(turn.model, question)
         if self.cache is not None and turn.use_cache and turn.temperature == 0:
             earlier_all = [*history, *earlier]
             prepared.cache_key = await asyncio.to_thread(
-                self._cache_key, turn, route, earlier_all, question
+                self._cache_key, turn, route, earlier_all, question, system
             )
             if await asyncio.to_thread(self._lookup, prepared):
                 return prepared
@@ -165,7 +171,7 @@ class Assistant:
     async def _orchestrate(self, prepared: Prepared, history: Messages) -> bool:
         """Run the micromodels; False when none fits (the question gets plain RAG)."""
         assert self.orchestrator is not None
-        done = await self.orchestrator.run(prepared.question)
+        done = await self.orchestrator.run(prepared.question, prepared.turn.readers)
         typed = self.orchestrator.typed_answer(prepared.question, done) if done.results else None
         prepared.fleet_trace = done.trace(self.orchestrator.router.name)
         if not done.results:
@@ -191,9 +197,12 @@ class Assistant:
         return window(stored, self.options.memory_tokens, self.count)
 
     def _cache_key(
-        self, turn: Turn, route: ModelRoute, earlier: Messages, question: str
+        self, turn: Turn, route: ModelRoute, earlier: Messages, question: str, system: list[str]
     ) -> CacheKey:
-        params = json.dumps([turn.max_tokens, turn.rag, repr(turn.filter)])
+        """Everything that shapes the answer: the client's system prompts, every earlier
+        turn, the parameters, what the tenant may read, and the model's version."""
+        shaping = [turn.max_tokens, turn.rag, repr(turn.filter), list(turn.readers), system]
+        params = json.dumps(shaping, ensure_ascii=False)
         version = self.search.store.version() if self.search else "none"
         return CacheKey(
             turn.tenant,
@@ -233,6 +242,8 @@ class Assistant:
     def _search(self, prepared: Prepared) -> list[SearchHit]:
         assert self.search is not None
         flt = _merge(prepared.route.scope, prepared.turn.filter)
+        if prepared.turn.readers:
+            flt = (flt or SearchFilter()).readable_by(prepared.turn.readers)
         return self.search.relevant(
             prepared.question,
             self._vector(prepared),
@@ -286,9 +297,9 @@ class Assistant:
 
     def _remember(self, prepared: Prepared, text: str, last: Delta | None) -> None:
         turn = prepared.turn
-        if turn.session:
+        if turn.memory_key:
             exchange = [{"role": "user", "content": prepared.question}]
-            self.memory.append(turn.session, [*exchange, {"role": "assistant", "content": text}])
+            self.memory.append(turn.memory_key, [*exchange, {"role": "assistant", "content": text}])
         complete = last is None or last.finish_reason in ("stop", "length")
         key, cache = prepared.cache_key, self.cache
         if key and cache and not prepared.cached and complete and prepared.cacheable:
@@ -313,6 +324,7 @@ class Assistant:
             prepared.sources,
             prepared.fleet_trace,
             turn.session,
+            turn.tenant,
         )
         try:
             self.answers.record(answer)

@@ -142,13 +142,6 @@ class SemanticCache:
             log.warning("answer cache write failed: %s", exc)
 
 
-def tenant_of(api_key: str | None) -> str:
-    """A stable, non-secret tenant id for an API key."""
-    if not api_key:
-        return "public"
-    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
-
-
 class EdgeCacheIndex(CacheIndex):
     """A Qdrant Edge shard of its own next to the knowledge base."""
 

@@ -22,6 +22,7 @@ NO_SOURCES_ANSWER = (
     "Add documents on the topic with `microfleet ingest` (or POST /v1/ingest) and ask again."
 )
 PROMPT_MARGIN = 16  # template tokens the count of the parts does not see
+MESSAGE_TOKENS = 6  # what the chat template adds around each message (ChatML: 5), and a spare
 
 
 @dataclass
@@ -74,7 +75,7 @@ def window(history: Messages, room: int, count: Callable[[str], int]) -> Message
     """The most recent turns that fit in `room` tokens."""
     kept: Messages = []
     for message in reversed(history):
-        room -= count(message["content"]) + 4
+        room -= count(message["content"]) + MESSAGE_TOKENS
         if room < 0:
             break
         kept.insert(0, message)

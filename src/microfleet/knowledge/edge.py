@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +90,11 @@ class EdgeVectorStore(VectorStore):
             self._bump()
 
     def _bump(self) -> None:
+        """Count the write; the file is replaced whole, so a kill never leaves it empty."""
         self._writes += 1
-        (self.path / VERSION_FILE).write_text(str(self._writes))
+        partial = self.path / f"{VERSION_FILE}.tmp"
+        partial.write_text(str(self._writes))
+        os.replace(partial, self.path / VERSION_FILE)
 
     def version(self) -> str:
         return f"{self._writes}:{self.count()}"
@@ -149,10 +154,12 @@ class EdgeVectorStore(VectorStore):
 
 
 def _read_counter(path: Path) -> int:
+    """The write count; a missing or unreadable file (from before writes were atomic)
+    restarts at a value no earlier version used, so no cached answer outlives it."""
     try:
-        return int(path.read_text().strip() or 0)
+        return int(path.read_text().strip())
     except (OSError, ValueError):
-        return 0
+        return time.time_ns() // 1_000_000 if path.parent.exists() else 0
 
 
 def shard_exists(path: Path) -> bool:
@@ -176,7 +183,17 @@ def to_edge_filter(flt: SearchFilter | None, doc_hash: str | None = None) -> qe.
                 must.append(qe.FieldCondition(key, match=qe.MatchAny(list(values))))
     if doc_hash is not None:
         must.append(qe.FieldCondition("doc_hash", match=qe.MatchValue(doc_hash)))
-    return qe.Filter(must=must) if must else None
+    should = _owner_conditions(flt)
+    return qe.Filter(must=must, should=should or None) if must or should else None
+
+
+def _owner_conditions(flt: SearchFilter | None) -> list[Any]:
+    """Any of them must hold: the owner is one of those named, or (for OPERATOR) none."""
+    if flt is None or not flt.owners:
+        return []
+    named, unowned = flt.owned()
+    conditions: list[Any] = [qe.FieldCondition("owner", match=qe.MatchAny(named))] if named else []
+    return conditions + ([qe.IsEmptyCondition("owner")] if unowned else [])
 
 
 def _request(

@@ -157,7 +157,21 @@ def to_qdrant_filter(flt: SearchFilter | None, doc_hash: str | None = None) -> q
                 must.append(qm.FieldCondition(key=key, match=qm.MatchAny(any=list(values))))
     if doc_hash is not None:
         must.append(qm.FieldCondition(key="doc_hash", match=qm.MatchValue(value=doc_hash)))
-    return qm.Filter(must=must) if must else None
+    should = _owner_conditions(flt)
+    return qm.Filter(must=must, should=should or None) if must or should else None
+
+
+def _owner_conditions(flt: SearchFilter | None) -> list[Any]:
+    """Any of them must hold: the owner is one of those named, or (for OPERATOR) none."""
+    if flt is None or not flt.owners:
+        return []
+    named, unowned = flt.owned()
+    conditions: list[Any] = []
+    if named:
+        conditions.append(qm.FieldCondition(key="owner", match=qm.MatchAny(any=named)))
+    if unowned:
+        conditions.append(qm.IsEmptyCondition(is_empty=qm.PayloadField(key="owner")))
+    return conditions
 
 
 def _fusion(fusion: Fusion) -> Any:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from microfleet.features.sparse import SparseVec
 
 DENSE = "dense"
 SPARSE = "bm25"
-KEYWORD_FIELDS = ("doc_id", "doc_hash", "symbols", "tags", "source")
+KEYWORD_FIELDS = ("doc_id", "doc_hash", "symbols", "tags", "source", "owner")
+OPERATOR = ""  # the owner of documents ingested by the operator (the CLI): no `owner` field
 QueryMode = Literal["hybrid", "dense", "sparse"]
 
 
@@ -48,15 +49,25 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """Optional filters: published on or after `since` (RFC 3339), any of symbols, any of tags."""
+    """Optional filters: published on or after `since` (RFC 3339), any of symbols, any of
+    tags, any of the ids, and owned by any of `owners` (OPERATOR: a document with no owner)."""
 
     since: str | None = None
     symbols: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     doc_ids: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
-        return not (self.since or self.symbols or self.tags or self.doc_ids)
+        return not (self.since or self.symbols or self.tags or self.doc_ids or self.owners)
+
+    def readable_by(self, owners: tuple[str, ...]) -> SearchFilter:
+        """This filter, limited to documents of `owners` (unchanged when there are none)."""
+        return replace(self, owners=owners) if owners else self
+
+    def owned(self) -> tuple[list[str], bool]:
+        """(the named owners, whether documents with no owner match too)."""
+        return [o for o in self.owners if o != OPERATOR], OPERATOR in self.owners
 
 
 @dataclass(frozen=True)

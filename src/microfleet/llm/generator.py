@@ -124,6 +124,11 @@ class Generator(ABC):
         """Whether the backend can take requests (for /readyz)."""
         return True
 
+    def tokens_per_second(self) -> float | None:
+        """One answer's measured decode rate, where the backend measures it (None: unknown);
+        the server caps max_tokens to what its timeout allows at this rate."""
+        return None
+
     async def close(self) -> None:
         """Release what the backend holds."""
         return None

@@ -62,6 +62,7 @@ class EngineStats:
     tokens: int = 0
     prompt_tokens: int = 0  # the batches' prompts, token by token
     prefill_tokens: int = 0  # positions prefill computed: fewer where prompts share a prefix
+    stream_tokens_per_s: float = 0.0  # one answer's rate in recent batches (a moving average)
 
 
 class BatchingEngine:
@@ -172,9 +173,11 @@ class BatchingEngine:
             if hasattr(self.model, "peft_config"):
                 names = [job.adapter or BASE_ADAPTER for job in batch]
             guides = [self.guides.guide(job.schema) if job.schema else None for job in batch]
+            started = time.monotonic()
             computed = decode(
                 self.model, prompts, rows.on_token, batch[0].temperature, names, guides
             )
+            self._measure(rows.tokens / len(batch), time.monotonic() - started)
             self.stats.prompt_tokens += sum(len(p) for p in prompts)
             self.stats.prefill_tokens += computed
             rows.end()
@@ -183,6 +186,14 @@ class BatchingEngine:
         except Exception as exc:  # the requests get the error; the engine keeps running
             for job in batch:
                 job.emit(exc)
+
+    def _measure(self, tokens: float, seconds: float) -> None:
+        """A batch's tokens per answer over its time (long batches only: short ones are
+        mostly prefill); a lower bound, as answers that end early count as slow."""
+        if seconds < 0.5 or tokens < 4:
+            return
+        rate, previous = tokens / seconds, self.stats.stream_tokens_per_s
+        self.stats.stream_tokens_per_s = rate if not previous else 0.7 * previous + 0.3 * rate
 
     def _encode(self, batch: list[Job]) -> list[list[int]]:
         """Each job's chat-templated prompt as token ids (unpadded: see decode.prefill)."""
@@ -278,6 +289,9 @@ class LocalGenerator(Generator):
         parent: str | None = None,
     ) -> None:
         self.engine, self.name, self.adapter, self.parent = engine, name, adapter, parent
+
+    def tokens_per_second(self) -> float | None:
+        return self.engine.stats.stream_tokens_per_s or None
 
     async def stream(
         self,

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from starlette.exceptions import HTTPException
 
 from microfleet.config import Settings
 from microfleet.errors import StoreError, UserError, first_line
@@ -22,10 +24,12 @@ from microfleet.inference.assistant import UnknownModel
 from microfleet.inference.runtime import Runtime
 from microfleet.llm.generator import BackendUnavailable
 from microfleet.serving.chat import router as chat_router
+from microfleet.serving.drain import Drain, ShuttingDown
 from microfleet.serving.feedback import router as feedback_router
 from microfleet.serving.playground import add_playground
 from microfleet.serving.routes import api_error, router
-from microfleet.serving.security import Guard
+from microfleet.serving.security import Guard, GuardOptions, Limits
+from microfleet.serving.tenancy import parse_api_keys
 
 log = logging.getLogger("microfleet.serving")
 
@@ -42,6 +46,7 @@ def create_app(runtime: Runtime, settings: Settings, owns_runtime: bool = True) 
     app = FastAPI(title="microfleet", version="0.1.0", lifespan=lifespan)
     app.state.runtime, app.state.settings = runtime, settings
     app.state.timeout = settings.request_timeout_seconds
+    app.state.drain = Drain(settings.drain_seconds)
     app.state.created = int(time.time())
     app.state.ingest_lock = asyncio.Lock()
     app.state.registry = CollectorRegistry()
@@ -52,14 +57,27 @@ def create_app(runtime: Runtime, settings: Settings, owns_runtime: bool = True) 
     app.include_router(chat_router)
     app.include_router(feedback_router)
     add_playground(app)
-    app.add_middleware(
-        Guard,
-        keys=settings.api_key_list(),
-        max_body_bytes=settings.max_body_kb * 1024,
-        rate_limit=settings.rate_limit,
-        storage_uri=settings.rate_limit_storage,
-    )
+    _guard(app, settings)
     return app
+
+
+def _guard(app: FastAPI, settings: Settings) -> None:
+    """The guard in front of every route; CORS, only for the origins configured, before it
+    (a browser's preflight carries no key)."""
+    limits = Limits(settings.rate_limit, settings.auth_failure_limit, settings.rate_limit_storage)
+    app.state.limits = limits
+    options = GuardOptions(
+        settings.max_body_kb * 1024, settings.body_timeout_seconds, frozenset(settings.cors_origins)
+    )
+    keys = parse_api_keys(settings.api_keys_text())
+    app.add_middleware(Guard, keys=keys, limits=limits, options=options, drain=app.state.drain)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Session-Id"],
+        )
 
 
 def _json(status: int, message: str, kind: str) -> JSONResponse:
@@ -75,10 +93,15 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's and FastAPI's own errors (an unknown route, a body that is not JSON) in
+    the OpenAI shape too."""
     assert isinstance(exc, HTTPException)
     if isinstance(exc.detail, dict):
         return JSONResponse(status_code=exc.status_code, content=exc.detail)
-    return _json(exc.status_code, str(exc.detail), "error")
+    kinds = {403: "permission_denied", 404: "not_found", 405: "invalid_request_error"}
+    return _json(
+        exc.status_code, str(exc.detail), kinds.get(exc.status_code, "invalid_request_error")
+    )
 
 
 async def _unknown_model(request: Request, exc: Exception) -> JSONResponse:
@@ -94,6 +117,8 @@ async def _user_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ShuttingDown):
+        return _json(503, str(exc), "shutting_down")
     if isinstance(exc, TimeoutError):
         return _json(503, "timed out; retry, or ask for fewer max_tokens", "timeout")
     return _json(503, f"unavailable: {first_line(exc)}", "service_unavailable")
@@ -109,6 +134,7 @@ _HANDLERS: dict[Any, Any] = {
     HTTPException: _http,
     UnknownModel: _unknown_model,
     UnknownResponse: _not_found,
+    ShuttingDown: _unavailable,
     UserError: _user_error,
     StoreError: _unavailable,
     BackendUnavailable: _unavailable,

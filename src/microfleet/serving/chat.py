@@ -2,44 +2,85 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable
 from typing import Any
 
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 from starlette.requests import HTTPConnection
 
 from microfleet.errors import MicrofleetError
 from microfleet.inference.assistant import Turn
-from microfleet.inference.cache import tenant_of
 from microfleet.knowledge.service import parse_filter
 from microfleet.llm.generator import BackendUnavailable, Delta
 from microfleet.serving.schemas import ChatMessage, ChatRequest, ChatResponse, Choice, Usage
 from microfleet.serving.streaming import error_message, sse_events, within
+from microfleet.serving.tenancy import principal, readers
 from microfleet.serving.tools import tool_calls_reply
 
 router = APIRouter()
+log = logging.getLogger("microfleet.serving")
 
 
 def turn_from(body: ChatRequest, conn: HTTPConnection) -> Turn:
-    settings = conn.app.state.settings
+    settings, who = conn.app.state.settings, principal(conn)
     asked = body.since or body.symbols or body.tags
     return Turn(
         model=body.model,
         messages=[m.as_turn() for m in body.messages],
-        max_tokens=body.limit(settings.max_tokens_cap),
+        max_tokens=body.limit(token_cap(conn, body.model)),
         temperature=body.temperature,
         session=conn.headers.get("x-session-id") or body.session_id or body.user,
-        tenant=tenant_of(getattr(conn.state, "api_key", None)),
+        tenant=who.tenant,
+        readers=readers(who, settings.kb_visibility),
         use_cache="no-cache" not in conn.headers.get("cache-control", "").lower(),
         rag=settings.rag if body.rag is None else body.rag,
         filter=parse_filter(body.since, body.symbols, body.tags) if asked else None,
     )
 
 
+def token_cap(conn: HTTPConnection, model: str) -> int:
+    """max_tokens_cap, lowered to what the model can generate within the request timeout
+    at its measured rate (with a margin), so no answer holds the engine only to time out."""
+    state = conn.app.state
+    cap = state.settings.max_tokens_cap
+    route = state.runtime.assistant.routes.get(model)
+    rate = route.generator.tokens_per_second() if route else None
+    return cap if rate is None else max(16, min(cap, int(rate * state.timeout * 0.8)))
+
+
 @router.post("/v1/chat/completions", response_model=None)
-async def chat(body: ChatRequest, request: Request) -> ChatResponse | EventSourceResponse:
-    assistant, timeout = request.app.state.runtime.assistant, request.app.state.timeout
+async def chat(body: ChatRequest, request: Request) -> ChatResponse | Response:
+    """The answer; a client that leaves before it is ready stops its generation."""
+    return await unless_gone(request, _chat(body, request))
+
+
+async def unless_gone(request: Request, work: Awaitable[Response | ChatResponse]) -> Any:
+    """`work`'s result, or (cancelling it) an empty 499 once the client has disconnected."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.create_task(_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, watcher):
+            if not pending.done():
+                pending.cancel()
+    if task.cancelled() or not task.done():
+        return Response(status_code=499)  # nobody is listening
+    return task.result()
+
+
+async def _disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _chat(body: ChatRequest, request: Request) -> ChatResponse | Response:
+    state = request.app.state
+    assistant, timeout, drain = state.runtime.assistant, state.timeout, state.drain
     if body.wants_tools():
         called = await tool_calls_reply(body, request.app.state.runtime, timeout)
         if called is not None:
@@ -48,10 +89,15 @@ async def chat(body: ChatRequest, request: Request) -> ChatResponse | EventSourc
     answer = assistant.stream(prepared)
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = sse_events(answer, prepared, usage, timeout)
-        return EventSourceResponse(events, ping=15, headers={"Cache-Control": "no-cache"})
+        events = sse_events(answer, prepared, usage, timeout, drain)
+        return EventSourceResponse(
+            events,
+            ping=15,
+            headers={"Cache-Control": "no-cache"},
+            shutdown_grace_period=drain.seconds + 2,  # the stream ends itself by then
+        )
     parts, last = [], Delta("", "stop")
-    async for delta in within(answer, timeout):
+    async for delta in within(answer, timeout, drain):
         parts.append(delta.text)
         last = delta
     return ChatResponse(
@@ -82,10 +128,20 @@ async def chat_socket(ws: WebSocket) -> None:
         except ValueError:
             await ws.send_json({"type": "error", "message": "send one JSON chat request"})
             continue
+        limits = ws.app.state.limits
+        if (wait := limits.hit(ws.state.api_key)) is not None:  # every message counts
+            await ws.send_json(
+                {"type": "error", "message": limits.refusal(wait), "retry_after": wait}
+            )
+            continue
         try:
             await _answer_socket(ws, data)
         except WebSocketDisconnect:  # the client left mid-answer: nothing to send it
             return
+        except Exception as exc:  # never a silent close: say so, keep the socket
+            log.error("unhandled error on the WebSocket: %r", exc)
+            failed = {"type": "error", "message": "internal error; the server log has the details"}
+            await ws.send_json(failed)
 
 
 async def _answer_socket(ws: WebSocket, data: Any) -> None:
@@ -94,7 +150,7 @@ async def _answer_socket(ws: WebSocket, data: Any) -> None:
         body = ChatRequest.model_validate(data)
         prepared = await assistant.prepare(turn_from(body, ws))
         last = Delta("", "stop")
-        async for delta in within(assistant.stream(prepared), timeout):
+        async for delta in within(assistant.stream(prepared), timeout, ws.app.state.drain):
             if delta.text:
                 await ws.send_json({"type": "delta", "content": delta.text})
             last = delta

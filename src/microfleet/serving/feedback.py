@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from microfleet.errors import UserError
 from microfleet.serving.schemas import FeedbackRequest
+from microfleet.serving.tenancy import principal
 
 router = APIRouter()
 
@@ -20,8 +21,9 @@ async def feedback(body: FeedbackRequest, request: Request) -> JSONResponse:
     store = request.app.state.runtime.assistant.answers
     if store is None:
         raise UserError("this server keeps no answers, so it cannot take feedback")
+    who = principal(request).tenant
     entry = await asyncio.to_thread(
-        store.add, body.response_id, body.rating, body.correction, body.comment
+        store.add, body.response_id, body.rating, body.correction, body.comment, who
     )
     out: dict[str, Any] = {
         "object": "feedback",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from microfleet.documents.parse import RawRecord
@@ -14,6 +14,7 @@ from microfleet.errors import UserError, first_line
 from microfleet.features.pipeline import embed_batch, prepare_batch, write_batch
 from microfleet.knowledge.service import parse_filter
 from microfleet.serving.schemas import IngestRequest, SearchRequest
+from microfleet.serving.tenancy import Principal, principal, readers, require
 
 router = APIRouter()
 
@@ -32,6 +33,8 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """200 once the models answer and the store opens; 503 with the reason otherwise."""
     runtime = request.app.state.runtime
+    if request.app.state.drain.active:
+        return JSONResponse({"status": "draining", "reason": "shutting down"}, status_code=503)
     try:
         chunks = await asyncio.wait_for(asyncio.to_thread(runtime.features.store.count), 5)
         for name, route in runtime.assistant.routes.items():
@@ -75,16 +78,22 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 @router.post("/v1/search")
 async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
-    knowledge = request.app.state.runtime.assistant.search
-    flt = parse_filter(body.since, body.symbols, body.tags)
+    knowledge, settings = request.app.state.runtime.assistant.search, request.app.state.settings
+    visible = readers(principal(request), settings.kb_visibility)
+    flt = parse_filter(body.since, body.symbols, body.tags).readable_by(visible)
     hits = await asyncio.to_thread(knowledge.search, body.query, body.k, flt, body.mode)
     return {"object": "list", "data": [hit.as_dict() for hit in hits]}
 
 
 @router.post("/v1/ingest")
-async def ingest(request: Request, filename: str | None = None) -> dict[str, Any]:
+async def ingest(
+    request: Request,
+    who: Annotated[Principal, Depends(require("ingest"))],
+    filename: str | None = None,
+) -> dict[str, Any]:
     """A JSON body `{"documents": [...]}`, JSONL (one document per line), or with
-    `?filename=NAME` one file's bytes (.md, .txt, .html, .pdf, .jsonl), parsed by its name."""
+    `?filename=NAME` one file's bytes (.md, .txt, .html, .pdf, .jsonl), parsed by its name.
+    Needs the `ingest` scope; the documents are owned by the key's tenant."""
     raw = await request.body()
     if filename:
         records = _file_records(filename, raw)
@@ -92,7 +101,7 @@ async def ingest(request: Request, filename: str | None = None) -> dict[str, Any
         records = _records(raw, request.headers.get("content-type", ""))
     ctx = request.app.state.runtime.features
     async with request.app.state.ingest_lock:  # one writer at a time
-        return await asyncio.to_thread(_run_steps, records, ctx)
+        return await asyncio.to_thread(_run_steps, records, ctx, who.tenant)
 
 
 def _records(raw: bytes, content_type: str) -> list[RawRecord]:
@@ -146,8 +155,8 @@ def _first_error(exc: Exception) -> str:
     return str(exc).splitlines()[0]
 
 
-def _run_steps(records: list[RawRecord], ctx: Any) -> dict[str, Any]:
-    batch = prepare_batch(records, ctx)
+def _run_steps(records: list[RawRecord], ctx: Any, owner: str) -> dict[str, Any]:
+    batch = prepare_batch(records, ctx, owner)
     failures = [{"ref": f.ref, "reason": f.reason} for f in batch.failures]
     stats = write_batch(embed_batch(batch, ctx), ctx)
     return {**stats.as_dict(), "errors": failures}

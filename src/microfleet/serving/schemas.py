@@ -6,9 +6,52 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DEFAULT_MAX_TOKENS = 256
+
+
+class WireModel(BaseModel):
+    """A request body: text that cannot be written as UTF-8 (a lone surrogate such as
+    \\ud800) is refused with the field that holds it, before anything reads it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        _check_text(data, "")
+        return data
+
+
+def _check_text(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where or 'body'}: not valid Unicode (a lone surrogate)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, where)
+            _check_text(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_text(item, f"{where}[{i}]")
+
+
+class FunctionSpec(BaseModel):
+    """An OpenAI tool's function: a name, and its arguments' JSON schema."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    parameters: dict[str, Any] | None = None
+
+
+class ToolSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["function"] = "function"
+    function: FunctionSpec
 
 
 class ChatMessage(BaseModel):
@@ -30,7 +73,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(WireModel):
     """OpenAI's request; `rag`, `session_id`, `since`, `symbols` and `tags` are extensions."""
 
     model_config = ConfigDict(extra="ignore")
@@ -48,11 +91,14 @@ class ChatRequest(BaseModel):
     since: str | None = None
     symbols: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
-    tools: list[dict[str, Any]] | None = None
+    tools: list[ToolSpec] | None = None
     tool_choice: Any = None
 
     def wants_tools(self) -> bool:
         return bool(self.tools) and self.tool_choice != "none"
+
+    def tool_dicts(self) -> list[dict[str, Any]]:
+        return [tool.model_dump(exclude_none=True) for tool in self.tools or []]
 
     def limit(self, cap: int) -> int:
         return min(self.max_completion_tokens or self.max_tokens or DEFAULT_MAX_TOKENS, cap)
@@ -88,7 +134,7 @@ class ChatResponse(BaseModel):
     trace: dict[str, Any] | None = None  # model "fleet": the micromodels called, and how
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1)
@@ -99,13 +145,13 @@ class SearchRequest(BaseModel):
     tags: list[str] = Field(default_factory=list)
 
 
-class IngestRequest(BaseModel):
+class IngestRequest(WireModel):
     """Documents in the JSONL contract's shape (each one is validated by the feature pipeline)."""
 
     documents: list[dict[str, Any]] = Field(min_length=1)
 
 
-class FeedbackRequest(BaseModel):
+class FeedbackRequest(WireModel):
     """A rating of one answer, by the `id` its chat completion carried."""
 
     model_config = ConfigDict(extra="forbid")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -12,18 +13,28 @@ from typing import Any
 from microfleet.errors import MicrofleetError, first_line
 from microfleet.inference.assistant import Prepared
 from microfleet.llm.generator import Delta
+from microfleet.serving.drain import Drain, ShuttingDown
 
 
-async def within(stream: AsyncIterator[Delta], seconds: float) -> AsyncIterator[Delta]:
-    """The stream's items until `seconds` have passed (then TimeoutError); always closed."""
+async def within(
+    stream: AsyncIterator[Delta], seconds: float, drain: Drain | None = None
+) -> AsyncIterator[Delta]:
+    """The stream's items until `seconds` have passed (then TimeoutError) or a shutdown's
+    drain has ended (then ShuttingDown); always closed."""
     deadline = time.monotonic() + seconds
     try:
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = min(deadline - time.monotonic(), drain.remaining() if drain else math.inf)
             try:
                 item = await asyncio.wait_for(anext(stream), max(remaining, 0.001))
             except StopAsyncIteration:
                 return
+            except TimeoutError:
+                if drain is not None and drain.remaining() <= 0:
+                    raise ShuttingDown(
+                        "the server is shutting down and stopped this answer; retry"
+                    ) from None
+                raise
             yield item
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
@@ -55,19 +66,27 @@ class ChunkWriter:
 
 
 async def sse_events(
-    answer: AsyncIterator[Delta], prepared: Prepared, include_usage: bool, seconds: float
+    answer: AsyncIterator[Delta],
+    prepared: Prepared,
+    include_usage: bool,
+    seconds: float,
+    drain: Drain | None = None,
 ) -> AsyncIterator[dict[str, str]]:
-    """SSE data frames: a role frame, content frames, a final frame with `sources`, [DONE]."""
+    """SSE data frames: a role frame, content frames, a final frame with `sources`, [DONE].
+    An answer that fails or outlasts a shutdown's drain ends with an error frame, then a
+    final frame with finish_reason "error", then [DONE]: never a silent end."""
     writer = ChunkWriter(prepared.turn.model, prepared.response_id)
     yield {"data": writer.frame({"role": "assistant", "content": ""})}
     last = Delta("", "stop")
     try:
-        async for delta in within(answer, seconds):
+        async for delta in within(answer, seconds, drain):
             if delta.text:
                 yield {"data": writer.frame({"content": delta.text})}
             last = delta
     except Exception as exc:  # the status line is sent already: report in-band, then end
-        yield {"data": json.dumps({"error": {"message": error_message(exc), "type": "error"}})}
+        kind = "shutting_down" if isinstance(exc, ShuttingDown) else "error"
+        yield {"data": json.dumps({"error": {"message": error_message(exc), "type": kind}})}
+        yield {"data": writer.frame({}, "error")}
         yield {"data": "[DONE]"}
         return
     extra = {"sources": prepared.sources, "cached": prepared.cached, "trace": prepared.fleet_trace}

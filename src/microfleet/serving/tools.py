@@ -25,7 +25,7 @@ async def tool_calls_reply(
     if decoder is None:
         raise UserError("client tools are decoded by the local model; this server uses LLM_URL")
     messages = [m.as_turn() for m in body.messages]
-    decoded = await asyncio.wait_for(decoder.calls(body.tools or [], messages), timeout)
+    decoded = await asyncio.wait_for(decoder.calls(body.tool_dicts(), messages), timeout)
     calls = decoded.get("calls", [])
     if not calls:
         return None

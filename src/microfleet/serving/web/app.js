@@ -337,13 +337,17 @@ function item(text, className = "", tag = "li") {
   return element;
 }
 
+// Only http(s) links leave the page, and "#..." links stay on it; any other scheme
+// (javascript:, data:, ...) is shown as plain text, never followed.
 function link(text, href) {
+  const url = String(href || "");
+  if (!/^https?:\/\//i.test(url) && !url.startsWith("#")) return item(text, "", "span");
   const anchor = document.createElement("a");
   anchor.textContent = text;
-  anchor.href = href;
-  if (/^https?:/.test(href)) {
+  anchor.href = url;
+  if (!url.startsWith("#")) {
     anchor.target = "_blank";
-    anchor.rel = "noopener";
+    anchor.rel = "noopener noreferrer";
   }
   return anchor;
 }

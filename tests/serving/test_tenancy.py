@@ -1,0 +1,137 @@
+"""Keys as tenants: the two key forms, and on the real server with keys A and B, memory,
+feedback, documents and search that never cross tenants, and the `ingest` scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from microfleet.config import Settings
+from microfleet.errors import UserError
+from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime
+from microfleet.serving.app import create_app
+from microfleet.serving.tenancy import SCOPES, Principal, parse_api_keys, tenant_of
+from tests.conftest import KEY_A, KEY_B, running_server
+
+
+def test_plain_keys_are_tenants_of_their_own_with_every_scope() -> None:
+    keys = parse_api_keys(" k1, k2 ,")
+    assert set(keys) == {"k1", "k2"}
+    assert keys["k1"] == Principal(tenant_of("k1"), frozenset(SCOPES))
+    assert keys["k1"].tenant != keys["k2"].tenant and "k1" not in keys["k1"].tenant
+
+
+def test_keys_with_tenants_and_scopes() -> None:
+    keys = parse_api_keys("kA=acme:chat,ingest; kB=beta:chat ;kC=acme")
+    assert keys["kA"] == Principal("acme", frozenset({"chat", "ingest"}))
+    assert keys["kB"] == Principal("beta", frozenset({"chat"}))
+    assert keys["kC"].tenant == "acme" and keys["kC"].can("ingest")
+    with pytest.raises(UserError, match="unknown scope admin"):
+        parse_api_keys("kA=acme:admin")
+    with pytest.raises(UserError, match="KEY=TENANT"):
+        parse_api_keys("kA=")
+
+
+def _chat(server: str, key: str, text: str, **extra: Any) -> httpx.Response:
+    body: dict[str, Any] = {"model": BASE_MODEL_NAME, "rag": False, "max_tokens": 16, **extra}
+    body["messages"] = [{"role": "user", "content": text}]
+    return httpx.post(
+        f"{server}/v1/chat/completions", json=body, headers={"X-API-Key": key}, timeout=120
+    )
+
+
+def test_the_same_session_under_two_keys_is_two_sessions(server: str, runtime: Runtime) -> None:
+    secret = "My name is Zebulon Quark and my PIN is 4711."
+    assert _chat(server, KEY_A, secret, session_id="S1").status_code == 200
+    other = _chat(server, KEY_B, "What is my name and my PIN?", session_id="S1")
+    assert other.status_code == 200
+    said = other.json()["choices"][0]["message"]["content"]
+    assert "Zebulon" not in said and "4711" not in said
+    memory = runtime.assistant.memory
+    mine = memory.load(f"{tenant_of(KEY_A)}:S1")
+    assert [m["content"] for m in mine if m["role"] == "user"] == [secret]  # B added nothing
+    theirs = memory.load(f"{tenant_of(KEY_B)}:S1")
+    assert "Zebulon" not in " ".join(m["content"] for m in theirs)
+
+
+def test_a_key_rates_only_its_own_tenants_answers(server: str, runtime: Runtime) -> None:
+    given = _chat(server, KEY_A, "Say hello.", session_id="rating")
+    answer_id = given.json()["id"]
+    rating = {"response_id": answer_id, "rating": -1, "correction": "The rate is 9.5%."}
+    other = httpx.post(f"{server}/v1/feedback", json=rating, headers={"X-API-Key": KEY_B})
+    assert other.status_code == 404, other.text
+    assert "no answer with id" in other.json()["error"]["message"]
+    own = httpx.post(f"{server}/v1/feedback", json=rating, headers={"X-API-Key": KEY_A})
+    assert own.status_code == 201, own.text
+    entries = runtime.assistant.answers.entries()
+    assert [e.response.tenant for e in entries if e.response.id == answer_id] == [tenant_of(KEY_A)]
+
+
+def _ingest(server: str, key: str, *docs: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(
+        f"{server}/v1/ingest",
+        json={"documents": list(docs)},
+        headers={"X-API-Key": key},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _search(server: str, key: str, query: str) -> list[dict[str, Any]]:
+    body = {"query": query, "k": 5}
+    found = httpx.post(f"{server}/v1/search", json=body, headers={"X-API-Key": key}, timeout=60)
+    return found.json()["data"]  # type: ignore[no-any-return]
+
+
+def test_documents_have_owners_that_alone_may_replace_them(server: str) -> None:
+    text = "The Quillmark levy on tenant tests is 2.5 percent, payable yearly."
+    assert (
+        _ingest(server, KEY_A, {"id": "quillmark", "title": "Quillmark levy", "text": text})[
+            "documents"
+        ]
+        == 1
+    )
+    forged = {"id": "quillmark", "title": "Quillmark levy", "text": "It is 9.5 percent."}
+    refused = _ingest(server, KEY_B, forged)
+    assert refused["documents"] == 0 and refused["failed"] == 1
+    assert "belongs to someone else" in refused["errors"][0]["reason"]
+    # the operator's corpus (ingested by the CLI) is nobody's to overwrite over the API
+    corpus = {"id": "harbor-energy-dividend", "title": "Harbor Energy", "text": "Cut to zero."}
+    assert _ingest(server, KEY_A, corpus)["failed"] == 1
+    hits = _search(server, KEY_A, "Quillmark levy")
+    assert hits[0]["doc_id"] == "quillmark" and "2.5 percent" in hits[0]["text"]
+    # tenants read the operator's documents and their own, not each other's
+    assert "quillmark" not in {h["doc_id"] for h in _search(server, KEY_B, "Quillmark levy")}
+    shared = _search(server, KEY_B, "Harbor Energy dividend")  # the operator's corpus
+    assert (
+        shared[0]["doc_id"] == "harbor-energy-dividend" and "Cut to zero" not in shared[0]["text"]
+    )
+    again = {"id": "quillmark", "title": "Quillmark levy", "text": text + " Updated."}
+    assert _ingest(server, KEY_A, again)["documents"] == 1  # the owner may replace it
+
+
+@pytest.fixture(scope="module")
+def scoped_server(runtime: Runtime, served_settings: Settings) -> Iterator[str]:
+    keys = "reader-key=gamma:chat;writer-key=gamma:chat,ingest"
+    scoped = served_settings.model_copy(update={"api_keys": SecretStr(keys)})
+    with running_server(create_app(runtime, scoped, owns_runtime=False)) as url:
+        yield url
+
+
+def test_ingest_needs_the_ingest_scope(scoped_server: str) -> None:
+    doc = {"documents": [{"id": "scope-probe", "text": "a probe"}]}
+    url = f"{scoped_server}/v1/ingest"
+    refused = httpx.post(url, json=doc, headers={"X-API-Key": "reader-key"})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["message"].startswith("this API key may not ingest")
+    allowed = httpx.post(url, json=doc, headers={"X-API-Key": "writer-key"}, timeout=60)
+    assert allowed.status_code == 200 and allowed.json()["documents"] == 1
+    # the two keys are one tenant: the reader finds what the writer wrote
+    body = {"query": "a probe", "k": 3}
+    found = httpx.post(f"{scoped_server}/v1/search", json=body, headers={"X-API-Key": "reader-key"})
+    assert "scope-probe" in {h["doc_id"] for h in found.json()["data"]}
