@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import httpx
@@ -58,6 +59,28 @@ def test_disconnect_cancels_the_generation(server: str, runtime: Runtime) -> Non
             content += '"content"' in line
             if content >= 3:
                 break  # leave mid-stream
+    deadline = time.monotonic() + 20
+    while engine.stats.cancelled == cancelled and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert engine.stats.cancelled == cancelled + 1
+    assert engine.stats.tokens - tokens < 48
+
+
+def test_a_non_streaming_client_that_leaves_cancels_its_generation(
+    server: str, runtime: Runtime
+) -> None:
+    engine = runtime.engine
+    assert engine is not None
+    cancelled, tokens = engine.stats.cancelled, engine.stats.tokens
+    body = {**_body("Tell me a very long story about the mountains.", 48), "stream": False}
+    # the client gives up long before 48 tokens are ready, and closes the connection
+    with contextlib.suppress(httpx.ReadTimeout):
+        httpx.post(
+            f"{server}/v1/chat/completions",
+            json=body,
+            headers=HEADERS,
+            timeout=httpx.Timeout(60, read=0.8),
+        )
     deadline = time.monotonic() + 20
     while engine.stats.cancelled == cancelled and time.monotonic() < deadline:
         time.sleep(0.1)

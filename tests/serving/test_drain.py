@@ -93,7 +93,8 @@ def test_sigterm_lets_streams_end_with_a_final_frame(subprocess_env: dict[str, s
     for stream, finish in zip(frames, finishes, strict=True):
         if finish == "error":
             assert json.loads(stream[-3])["error"]["type"] == "shutting_down"
-    assert proc.returncode == 0 and "Traceback" not in err
+    # uvicorn re-raises the signal once it has shut down: the exit status says "terminated"
+    assert proc.returncode in (0, -signal.SIGTERM) and "Traceback" not in err, err
 
 
 def _finish(stream: list[str]) -> str | None:

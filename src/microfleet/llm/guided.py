@@ -68,16 +68,31 @@ class SchemaGuides:
 
 
 def mask_logits(logits: Any, guides: list[Any]) -> None:
-    """Restrict each row of `logits` ([rows, vocab]) to what its guide allows (None: free)."""
+    """Restrict each row of `logits` ([rows, vocab]) to what its guide allows (None: free).
+
+    Each guide writes its allowed tokens as a bitmask (outlines-core, in native code), and the
+    bits are unpacked for all guided rows at once: a constant few milliseconds per step, where
+    listing the allowed tokens in Python cost ~10 ms a row inside a free JSON string."""
+    import numpy as np
     import torch
 
-    for j, guide in enumerate(guides):
-        if guide is None:
-            continue
-        allowed = torch.tensor(guide.get_tokens(), dtype=torch.long, device=logits.device)
-        keep = logits[j].index_select(0, allowed)
-        logits[j].fill_(float("-inf"))
-        logits[j].index_copy_(0, allowed, keep)
+    rows = [j for j, guide in enumerate(guides) if guide is not None]
+    if not rows:
+        return
+    vocab = logits.shape[1]
+    words = (vocab + 31) // 32
+    bits = np.zeros((len(rows), words), dtype=np.int32)
+    for i, j in enumerate(rows):
+        guides[j].write_mask_into(bits[i].ctypes.data, words, 4)
+    allowed = np.unpackbits(bits.view(np.uint8), axis=1, bitorder="little")[:, :vocab]
+    blocked = torch.from_numpy(allowed == 0).to(logits.device)
+    if len(rows) == logits.shape[0]:
+        logits.masked_fill_(blocked, float("-inf"))
+        return
+    index = torch.tensor(rows, dtype=torch.long, device=logits.device)
+    guided = logits.index_select(0, index)
+    guided.masked_fill_(blocked, float("-inf"))
+    logits.index_copy_(0, index, guided)
 
 
 def advance(guide: Any, token: int) -> None:
