@@ -195,7 +195,9 @@ class Orchestrator:
             for d in done.plan.dropped
         ]
 
-    def _retrieve_all(self, calls: list[ToolCall], readers: tuple[str, ...]) -> list[list[Any]]:
+    def _retrieve_all(
+        self, calls: list[ToolCall], readers: tuple[str, ...] = ()
+    ) -> list[list[Any]]:
         if not calls:
             return []
         questions = [self.fleet.get(c.name).question_for(c.arguments) for c in calls]
