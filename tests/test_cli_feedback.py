@@ -21,7 +21,7 @@ def test_feedback_list_and_export(
     store.record(AnswerRecord("r1", "fleet", "VAT in Malta?", "18%", [], trace))
     store.record(AnswerRecord("r2", "personal_finance", "Save how?", "Spend less.", []))
     store.add("r1", 1, None, None)
-    store.add("r2", -1, "Automate saving first.", "too short")
+    store.add("r2", -1, "Automate saving first.", "too short; mail me at jo@example.com")
     store.close()
 
     listed = _run(subprocess_env, "feedback", "list", "--json")
@@ -40,4 +40,6 @@ def test_feedback_list_and_export(
     out = tmp_path / "feedback.json"
     wrote = _run(subprocess_env, "feedback", "export", "--json", "-o", str(out))
     assert wrote.returncode == 0 and "2 feedback entries" in wrote.stderr
-    assert len(json.loads(out.read_text())) == 2
+    exported = json.loads(out.read_text())
+    assert len(exported) == 2
+    assert exported[0]["comment"] == "too short; mail me at <EMAIL_ADDRESS>"  # PII redacted

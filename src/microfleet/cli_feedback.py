@@ -11,6 +11,7 @@ import typer
 
 from microfleet.cli_errors import friendly_errors
 from microfleet.config import Settings
+from microfleet.privacy import PiiRedactor
 
 if TYPE_CHECKING:
     from microfleet.feedback.store import FeedbackEntry
@@ -76,8 +77,10 @@ def export_feedback(
         bool, typer.Option("--json", help="One JSON array instead of JSON lines.")
     ] = False,
 ) -> None:
-    """Every feedback entry with its answer, sources and trace: JSON lines (or --json)."""
-    rows = [e.as_dict() for e in _entries(micromodel)]
+    """Every feedback entry with its answer, sources and trace: JSON lines (or --json),
+    with the PII the deployment redacts (MICROFLEET_PII_ENTITIES) replaced by <ENTITY>."""
+    redactor = PiiRedactor(Settings().pii_entities)
+    rows = [redactor.redact_data(e.as_dict()) for e in _entries(micromodel)]
     if as_json:
         text = json.dumps(rows, ensure_ascii=False) + "\n"
     else:

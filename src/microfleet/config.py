@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from microfleet.privacy import DEFAULT_ENTITIES
+
 Fusion = Literal["rrf", "weighted_rrf", "dbsf"]
 
 
@@ -140,6 +142,11 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(default="memory://", description="e.g. redis://host:6379")
     request_timeout_seconds: float = Field(default=120.0, gt=0)
     tracing: bool = Field(default=False, description="MLflow traces with prompts and hits.")
+    pii_entities: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_ENTITIES),
+        description="Redacted in traces, logs and exported feedback (comma-separated; "
+        "empty: off): " + ", ".join(DEFAULT_ENTITIES),
+    )
 
     # Hybrid search.
     fusion: Fusion = "rrf"
@@ -148,7 +155,7 @@ class Settings(BaseSettings):
     sparse_weight: float = Field(default=1.0, gt=0)
     prefetch_limit: int = Field(default=40, ge=1)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "pii_entities", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

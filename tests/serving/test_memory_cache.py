@@ -120,9 +120,8 @@ def test_tracing_records_hits_prompt_and_tokens(
 
     runtime.assistant.tracer = MlflowTracer(served_settings)
     try:
-        ask(
-            server, "Why did Brent crude rise?", max_tokens=8, headers={"Cache-Control": "no-cache"}
-        )
+        question = "Why did Brent crude rise? Reply to jo.doe@example.com"
+        ask(server, question, max_tokens=8, headers={"Cache-Control": "no-cache"})
     finally:
         tracer, runtime.assistant.tracer = runtime.assistant.tracer, Tracer()
     mlflow.flush_trace_async_logging()
@@ -131,6 +130,8 @@ def test_tracing_records_hits_prompt_and_tokens(
         return_type="list",
     )
     spans = {span.name: span for span in traces[0].data.spans}
+    assert spans["chat"].inputs["question"] == "Why did Brent crude rise? Reply to <EMAIL_ADDRESS>"
+    assert "jo.doe" not in json.dumps(spans["generate"].inputs)  # redacted in every span
     assert set(spans) == {"chat", "retrieve", "generate"}
     assert spans["retrieve"].outputs["hits"][0]["doc_id"]
     assert spans["generate"].inputs["messages"][-1]["content"].startswith("Context:")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microfleet.config import Settings
+from microfleet.privacy import PiiRedactor
 
 
 @dataclass
@@ -34,11 +35,14 @@ class Tracer:
 
 
 class MlflowTracer(Tracer):
+    """Each answer as an MLflow trace; its text passes the deployment's PII redaction."""
+
     enabled = True
 
     def __init__(self, settings: Settings) -> None:
         from microfleet.training.registry import tracking
 
+        self.redactor = PiiRedactor(settings.pii_entities)
         client = tracking(settings)
         found = client.get_experiment_by_name("microfleet-serving")
         self.experiment_id = (
@@ -53,10 +57,11 @@ class MlflowTracer(Tracer):
     def write(self, record: TraceRecord, answer: str, attributes: dict[str, Any]) -> None:
         import mlflow
 
+        clean = self.redactor.redact_data
         root = mlflow.start_span_no_context(
             "chat",
             span_type="CHAIN",
-            inputs={"model": record.model, "question": record.question},
+            inputs={"model": record.model, "question": clean(record.question)},
             attributes={k: str(v) for k, v in attributes.items()},
             experiment_id=self.experiment_id,
             start_time_ns=record.started_ns,
@@ -64,10 +69,10 @@ class MlflowTracer(Tracer):
         for name, start, end, inputs, outputs in record.steps:
             kind = "RETRIEVER" if name == "retrieve" else "LLM" if name == "generate" else "UNKNOWN"
             span = mlflow.start_span_no_context(
-                name, span_type=kind, parent_span=root, inputs=inputs, start_time_ns=start
+                name, span_type=kind, parent_span=root, inputs=clean(inputs), start_time_ns=start
             )
-            span.end(outputs=outputs, end_time_ns=end)
-        root.end(outputs={"answer": answer})
+            span.end(outputs=clean(outputs), end_time_ns=end)
+        root.end(outputs={"answer": clean(answer)})
 
 
 def make_tracer(settings: Settings) -> Tracer:
