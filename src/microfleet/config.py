@@ -142,6 +142,17 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(default="memory://", description="e.g. redis://host:6379")
     request_timeout_seconds: float = Field(default=120.0, gt=0)
     tracing: bool = Field(default=False, description="MLflow traces with prompts and hits.")
+    injection_screen: bool = Field(
+        default=True,
+        description="Screen ingested chunks and questions for prompt injections.",
+    )
+    injection_threshold: float | None = Field(
+        default=None, ge=0, le=1, description="The screen's cut-off; default: the shipped one."
+    )
+    injection_action: Literal["refuse", "no_tools"] = Field(
+        default="refuse",
+        description="A flagged question: refuse it, or answer it without tools or micromodels.",
+    )
     pii_entities: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_ENTITIES),
         description="Redacted in traces, logs and exported feedback (comma-separated; "

@@ -17,6 +17,7 @@ from microfleet.errors import UserError
 from microfleet.features.chunking import Chunker, load_generator_tokenizer
 from microfleet.features.dataflow import build_flow
 from microfleet.features.embedding import load_embedder
+from microfleet.features.guard import InjectionScreen
 from microfleet.features.journal import WriteJournal
 from microfleet.features.pipeline import DeadLetter, IngestStats, PipelineContext
 from microfleet.features.sources.specs import InputSpec
@@ -50,6 +51,9 @@ def load_context(settings: Settings) -> PipelineContext:
         dead_letter=DeadLetter(settings.dead_letter_path),
         max_bytes=int(settings.max_document_mb * 1_000_000),
         journal=journal,
+        screen=InjectionScreen.load(threshold=settings.injection_threshold)
+        if settings.injection_screen
+        else None,
     )
 
 

@@ -16,9 +16,17 @@ from microfleet.documents.schema import Document, Failure
 from microfleet.errors import DocumentError
 from microfleet.features.chunking import Chunk, Chunker
 from microfleet.features.embedding import Embedder
+from microfleet.features.guard import InjectionScreen
 from microfleet.features.journal import WriteJournal
 from microfleet.features.sparse import Bm25Encoder, SparseVec
-from microfleet.knowledge.store import OPERATOR, ChunkPoint, SearchFilter, VectorStore
+from microfleet.knowledge.store import (
+    FLAGS,
+    INJECTION,
+    OPERATOR,
+    ChunkPoint,
+    SearchFilter,
+    VectorStore,
+)
 
 
 @dataclass
@@ -54,6 +62,7 @@ class PipelineContext:
     dead_letter: DeadLetter
     max_bytes: int
     journal: WriteJournal | None = None  # None: no repair after a kill (tests, tools)
+    screen: InjectionScreen | None = None  # None: chunks are not screened for injections
 
 
 @dataclass
@@ -74,6 +83,7 @@ class Batch:
     unchanged: int = 0
     dense: list[list[float]] = field(default_factory=list)
     sparse: list[SparseVec] = field(default_factory=list)
+    flagged: list[bool] = field(default_factory=list)  # per chunk: reads as an injection
 
 
 class DeadLetter:
@@ -135,8 +145,11 @@ def embed_batch(batch: Batch, ctx: PipelineContext) -> Batch:
     """Dense vectors for all chunks of the batch in one encode call, and BM25 sparse vectors."""
     texts = [embedding_input(p.doc, c) for p in batch.docs for c in p.chunks]
     if texts:
-        batch.dense = ctx.embedder.embed(texts).tolist()
+        vectors = ctx.embedder.embed(texts)
+        batch.dense = vectors.tolist()
         batch.sparse = ctx.sparse.embed_documents(texts)
+        if ctx.screen is not None:  # on the same vectors: the screen costs no second pass
+            batch.flagged = ctx.screen.flagged(texts, vectors)
     return batch
 
 
@@ -170,6 +183,8 @@ def _points(batch: Batch) -> list[ChunkPoint]:
     for prepared in batch.docs:
         for chunk in prepared.chunks:
             payload = chunk_payload(prepared, chunk)
+            if batch.flagged and batch.flagged[i]:
+                payload[FLAGS] = [INJECTION]  # kept and searchable, never prompted
             points.append(ChunkPoint(chunk.point_id, batch.dense[i], batch.sparse[i], payload))
             i += 1
     return points

@@ -37,6 +37,10 @@ from microfleet.llm.repeats import RepeatGuard
 log = logging.getLogger("microfleet.inference")
 
 
+REFUSED_ANSWER = (
+    "This question reads like an attempt to override the assistant's instructions, so it was "
+    "not answered. Ask it without instructions to the assistant."
+)
 APPENDIX_HEADING = "\n\nMicromodel answers:\n"  # after a fleet answer: each call's answer
 
 
@@ -73,6 +77,9 @@ class Turn:
     rag: bool = True
     filter: SearchFilter | None = None
     readers: tuple[str, ...] = ()  # the owners whose documents it may read (all: ())
+    # A question the injection screen flagged: "refuse" it, or answer it with "no_tools"
+    # (no micromodels); None: not flagged.
+    guard: str | None = None
 
     @property
     def memory_key(self) -> str | None:
@@ -88,6 +95,7 @@ class Prepared:
     messages: Messages = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
     fixed_answer: str | None = None  # a cache hit, or "no sources"
+    finish: str = "stop"  # the fixed answer's finish_reason ("content_filter": refused)
     cached: str | None = None  # "exact" | "semantic"
     cache_key: CacheKey | None = None
     vector: list[float] | None = None
@@ -133,6 +141,10 @@ class Assistant:
     async def prepare(self, turn: Turn) -> Prepared:
         route = self.route(turn.model)
         question, earlier, system = split_messages(turn.messages)
+        if turn.guard == "refuse":
+            refused = Prepared(turn, route, question, fixed_answer=REFUSED_ANSWER)
+            refused.finish, refused.cacheable = "content_filter", False
+            return refused
         history = await asyncio.to_thread(self._history, turn.memory_key)
         prepared = Prepared(turn, route, question)
         if self.tracer.enabled:
@@ -146,7 +158,7 @@ class Assistant:
                 return prepared
         elif self.cache is not None:
             self.cache.stats.bypassed += 1
-        fleet = turn.model == FLEET_MODEL and self.orchestrator is not None
+        fleet = turn.model == FLEET_MODEL and self.orchestrator is not None and not turn.guard
         if fleet and await self._orchestrate(prepared, [*history, *earlier]):
             return prepared
         hits = await self._retrieve(prepared) if turn.rag and self.search else None
@@ -256,7 +268,7 @@ class Assistant:
         """The answer, piece by piece; memory and cache are updated once it is complete."""
         if prepared.fixed_answer is not None:
             yield Delta(prepared.fixed_answer)
-            yield Delta("", "stop", 0, 0)
+            yield Delta("", prepared.finish, 0, 0)
             await asyncio.to_thread(self._remember, prepared, prepared.fixed_answer, None)
             return
         turn, parts, started = prepared.turn, [], time.time_ns()

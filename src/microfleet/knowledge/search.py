@@ -67,7 +67,8 @@ class KnowledgeSearch:
 
         Fused scores (RRF ranks) say nothing about relevance, so the dense scores decide which
         chunks may be used at all; an unrelated question gets no sources rather than the least
-        bad ones. `dense` is the query's embedding (computed once by the caller).
+        bad ones. Chunks flagged as prompt injections are never returned: these hits go into
+        prompts. `dense` is the query's embedding (computed once by the caller).
         """
         close = self._query(dense, None, self.fusion.prefetch_limit, flt)
         allowed = {hit.chunk_id for hit in close if hit.score >= min_similarity}
@@ -75,4 +76,4 @@ class KnowledgeSearch:
             return []
         sparse = self.sparse.embed_query(query)
         hits = self._fused(dense, sparse if sparse.indices else None, k + TIE_MARGIN, flt)
-        return [hit for hit in hits if hit.chunk_id in allowed][:k]
+        return [hit for hit in hits if hit.chunk_id in allowed and not hit.instructs][:k]

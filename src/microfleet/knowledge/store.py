@@ -12,6 +12,8 @@ DENSE = "dense"
 SPARSE = "bm25"
 KEYWORD_FIELDS = ("doc_id", "doc_hash", "symbols", "tags", "source", "owner")
 OPERATOR = ""  # the owner of documents ingested by the operator (the CLI): no `owner` field
+FLAGS = "flags"  # a chunk's payload list of what screens found in it
+INJECTION = "prompt_injection"  # a chunk that reads as instructions to the model: never prompted
 QueryMode = Literal["hybrid", "dense", "sparse"]
 
 
@@ -44,7 +46,13 @@ class SearchHit:
             "title": self.title,
             "url": self.url,
             "text": self.text,
+            "flags": list(self.payload.get(FLAGS) or []),
         }
+
+    @property
+    def instructs(self) -> bool:
+        """Flagged as a prompt injection: shown in search, never put into a prompt."""
+        return INJECTION in (self.payload.get(FLAGS) or [])
 
 
 @dataclass(frozen=True)

@@ -78,14 +78,30 @@ async def _disconnect(request: Request) -> None:
         pass
 
 
+async def screened(body: ChatRequest, conn: HTTPConnection) -> Turn:
+    """The request as a Turn; a question the injection screen flags carries the
+    deployment's answer to it (refuse, or no tools)."""
+    turn = turn_from(body, conn)
+    screen = conn.app.state.runtime.features.screen
+    question = next((m["content"] for m in reversed(turn.messages) if m["role"] == "user"), "")
+    if screen is not None and question.strip():
+        vectors = await asyncio.to_thread(
+            conn.app.state.runtime.features.embedder.embed, [question]
+        )
+        if screen.flagged([question], vectors)[0]:
+            turn.guard = conn.app.state.settings.injection_action
+    return turn
+
+
 async def _chat(body: ChatRequest, request: Request) -> ChatResponse | Response:
     state = request.app.state
     assistant, timeout, drain = state.runtime.assistant, state.timeout, state.drain
-    if body.wants_tools():
+    turn = await screened(body, request)
+    if body.wants_tools() and not turn.guard:
         called = await tool_calls_reply(body, request.app.state.runtime, timeout)
         if called is not None:
             return called
-    prepared = await assistant.prepare(turn_from(body, request))
+    prepared = await assistant.prepare(turn)
     answer = assistant.stream(prepared)
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -148,7 +164,7 @@ async def _answer_socket(ws: WebSocket, data: Any) -> None:
     assistant, timeout = ws.app.state.runtime.assistant, ws.app.state.timeout
     try:
         body = ChatRequest.model_validate(data)
-        prepared = await assistant.prepare(turn_from(body, ws))
+        prepared = await assistant.prepare(await screened(body, ws))
         last = Delta("", "stop")
         async for delta in within(assistant.stream(prepared), timeout, ws.app.state.drain):
             if delta.text:
