@@ -54,6 +54,7 @@ bench: install  ## Run the benchmarks in bench/ (prints ratios; not tests)
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/serve.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/guard.py
 
 lint: install  ## ruff and mypy
 	$(BIN)/ruff check src tests bench
