@@ -86,3 +86,21 @@ def test_a_non_streaming_client_that_leaves_cancels_its_generation(
         time.sleep(0.1)
     assert engine.stats.cancelled == cancelled + 1
     assert engine.stats.tokens - tokens < 48
+
+
+def test_max_tokens_is_capped_to_what_the_timeout_allows(server: str, runtime: Runtime) -> None:
+    """At a measured 0.1 tokens/s a 120 s timeout allows ~10 tokens: the cap falls to its
+    floor of 16, whatever the request asks for (the server's cap here is 48)."""
+    engine = runtime.engine
+    assert engine is not None
+    measured = engine.stats.stream_tokens_per_s
+    engine.stats.stream_tokens_per_s = 0.1
+    try:
+        body = {**_body("Tell me a very long story about the desert.", 48), "stream": False}
+        reply = httpx.post(
+            f"{server}/v1/chat/completions", json=body, headers=HEADERS, timeout=120
+        ).json()
+    finally:
+        engine.stats.stream_tokens_per_s = measured
+    assert reply["usage"]["completion_tokens"] <= 16
+    assert reply["choices"][0]["finish_reason"] == "length"
