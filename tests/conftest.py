@@ -114,6 +114,14 @@ def server(runtime: Runtime, served_settings: Settings) -> Iterator[str]:
         yield url
 
 
+@contextlib.contextmanager
+def variant_server(runtime: Runtime, settings: Settings, **changed: object) -> Iterator[str]:
+    """Another app over the shared runtime, with some settings changed (limits, keys...)."""
+    app = create_app(runtime, settings.model_copy(update=changed), owns_runtime=False)
+    with running_server(app) as url:
+        yield url
+
+
 @pytest.fixture
 def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {KEY_A}"}

@@ -17,8 +17,7 @@ from websockets.typing import Origin
 
 from microfleet.config import Settings
 from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime
-from microfleet.serving.app import create_app
-from tests.conftest import KEY_A, KEY_B, running_server
+from tests.conftest import KEY_A, KEY_B, variant_server
 
 CHAT = {"model": BASE_MODEL_NAME, "messages": [{"role": "user", "content": "hi"}], "rag": False}
 ROUTES = [
@@ -54,8 +53,7 @@ def test_health_routes_and_the_playground_page_are_open(server: str) -> None:
 
 @pytest.fixture(scope="module")
 def strict_server(runtime: Runtime, served_settings: Settings) -> Iterator[str]:
-    strict = served_settings.model_copy(update={"rate_limit": "3/minute", "max_body_kb": 1})
-    with running_server(create_app(runtime, strict, owns_runtime=False)) as url:
+    with variant_server(runtime, served_settings, rate_limit="3/minute", max_body_kb=1) as url:
         yield url
 
 
@@ -147,8 +145,7 @@ def _ws_url(server: str, key: str = KEY_A) -> str:
 
 @pytest.fixture(scope="module")
 def cors_server(runtime: Runtime, served_settings: Settings) -> Iterator[str]:
-    opened = served_settings.model_copy(update={"cors_origins": ["https://app.example"]})
-    with running_server(create_app(runtime, opened, owns_runtime=False)) as url:
+    with variant_server(runtime, served_settings, cors_origins=["https://app.example"]) as url:
         yield url
 
 
@@ -176,8 +173,7 @@ def test_cors_opens_only_to_the_origins_configured(cors_server: str) -> None:
 
 @pytest.fixture(scope="module")
 def socket_server(runtime: Runtime, served_settings: Settings) -> Iterator[str]:
-    limited = served_settings.model_copy(update={"rate_limit": "3/minute"})
-    with running_server(create_app(runtime, limited, owns_runtime=False)) as url:
+    with variant_server(runtime, served_settings, rate_limit="3/minute") as url:
         yield url
 
 
@@ -199,8 +195,7 @@ def test_every_websocket_message_counts_against_the_rate_limit(socket_server: st
 
 @pytest.fixture(scope="module")
 def lockout_server(runtime: Runtime, served_settings: Settings) -> Iterator[str]:
-    locked = served_settings.model_copy(update={"auth_failure_limit": "3/minute"})
-    with running_server(create_app(runtime, locked, owns_runtime=False)) as url:
+    with variant_server(runtime, served_settings, auth_failure_limit="3/minute") as url:
         yield url
 
 
@@ -216,8 +211,7 @@ def test_wrong_keys_are_rate_limited_per_address(lockout_server: str) -> None:
 
 @pytest.fixture(scope="module")
 def impatient_server(runtime: Runtime, served_settings: Settings) -> Iterator[str]:
-    impatient = served_settings.model_copy(update={"body_timeout_seconds": 1.0})
-    with running_server(create_app(runtime, impatient, owns_runtime=False)) as url:
+    with variant_server(runtime, served_settings, body_timeout_seconds=1.0) as url:
         yield url
 
 

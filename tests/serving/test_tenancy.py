@@ -13,9 +13,8 @@ from pydantic import SecretStr
 from microfleet.config import Settings
 from microfleet.errors import UserError
 from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime
-from microfleet.serving.app import create_app
 from microfleet.serving.tenancy import SCOPES, Principal, parse_api_keys, tenant_of
-from tests.conftest import KEY_A, KEY_B, running_server
+from tests.conftest import KEY_A, KEY_B, variant_server
 
 
 def test_plain_keys_are_tenants_of_their_own_with_every_scope() -> None:
@@ -118,8 +117,7 @@ def test_documents_have_owners_that_alone_may_replace_them(server: str) -> None:
 @pytest.fixture(scope="module")
 def scoped_server(runtime: Runtime, served_settings: Settings) -> Iterator[str]:
     keys = "reader-key=gamma:chat;writer-key=gamma:chat,ingest"
-    scoped = served_settings.model_copy(update={"api_keys": SecretStr(keys)})
-    with running_server(create_app(runtime, scoped, owns_runtime=False)) as url:
+    with variant_server(runtime, served_settings, api_keys=SecretStr(keys)) as url:
         yield url
 
 
@@ -168,8 +166,7 @@ def test_a_flagged_question_is_refused(server: str) -> None:
 
 @pytest.fixture(scope="module")
 def toolless_server(runtime: Runtime, served_settings: Settings) -> Iterator[str]:
-    toolless = served_settings.model_copy(update={"injection_action": "no_tools"})
-    with running_server(create_app(runtime, toolless, owns_runtime=False)) as url:
+    with variant_server(runtime, served_settings, injection_action="no_tools") as url:
         yield url
 
 
