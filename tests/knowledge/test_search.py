@@ -43,3 +43,38 @@ def test_a_store_that_goes_away_is_a_store_error(search: KnowledgeSearch) -> Non
     search.store.client = QdrantClient(url=dead, timeout=2)  # type: ignore[attr-defined]
     with pytest.raises(StoreError, match="the knowledge base is unavailable"):
         search.search("VAT", k=2)
+
+
+def test_a_reader_never_sees_two_versions_of_a_document(tmp_path: Path) -> None:
+    """The moment between a shorter new version's write and the deletion of the old one's
+    last chunks (or a kill there, before the repair at start): search shows the new only."""
+    from microfleet.features.chunking import chunk_point_id
+    from microfleet.knowledge.edge import EdgeVectorStore
+    from microfleet.knowledge.store import ChunkPoint
+
+    embedder, bm25 = load_embedder(None), Bm25Encoder()
+
+    def version(doc_hash: str, texts: list[str]) -> list[ChunkPoint]:
+        dense, sparse = embedder.embed(texts).tolist(), bm25.embed_documents(texts)
+        payload = {"doc_id": "levy", "doc_hash": doc_hash, "chunk_count": len(texts)}
+        return [
+            ChunkPoint(
+                chunk_point_id("levy", i),
+                dense[i],
+                sparse[i],
+                {**payload, "chunk_index": i, "text": t},
+            )
+            for i, t in enumerate(texts)
+        ]
+
+    store = EdgeVectorStore(tmp_path / "shard", embedder.dim)
+    old = [f"The Orvane levy, part {i}: it was 3 percent in the old version." for i in range(3)]
+    store.upsert(version("old", old))
+    store.upsert(version("new", ["The Orvane levy is now 5 percent."]))  # old parts 1, 2 remain
+    assert store.count() == 3
+    search = KnowledgeSearch(store, embedder, bm25, Fusion())
+    hits = search.search("Orvane levy percent", k=5)
+    assert [(h.payload["doc_hash"], h.text) for h in hits] == [
+        ("new", "The Orvane levy is now 5 percent.")
+    ]
+    store.close()

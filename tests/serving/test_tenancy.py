@@ -175,3 +175,17 @@ def test_a_flagged_question_can_be_answered_without_tools(toolless_server: str) 
     reply = _chat(toolless_server, KEY_A, attack, model="fleet", rag=True).json()
     assert reply["choices"][0]["finish_reason"] != "content_filter"
     assert not (reply.get("trace") or {}).get("calls")  # no micromodel was called
+
+
+@pytest.fixture(scope="module")
+def shared_server(runtime: Runtime, served_settings: Settings) -> Iterator[str]:
+    with variant_server(runtime, served_settings, kb_visibility="shared") as url:
+        yield url
+
+
+def test_sharing_every_document_is_the_operators_choice(server: str, shared_server: str) -> None:
+    doc = {"id": "shared-probe", "title": "Veltrano harbour fee", "text": "The Veltrano fee is 4%."}
+    assert _ingest(server, KEY_A, doc)["documents"] == 1
+    assert "shared-probe" not in {h["doc_id"] for h in _search(server, KEY_B, "Veltrano fee")}
+    assert "shared-probe" in {h["doc_id"] for h in _search(shared_server, KEY_B, "Veltrano fee")}
+    assert _ingest(shared_server, KEY_B, {**doc, "text": "It is 40%."})["failed"] == 1  # still A's

@@ -43,7 +43,32 @@ class KnowledgeSearch:
     ) -> list[SearchHit]:
         hits = self._query(dense, sparse, k + TIE_MARGIN, flt)
         ordered = sorted(hits, key=lambda h: (-round(h.score, 9), h.chunk_id))
-        return ordered[:k]
+        return self._current(ordered)[:k]
+
+    def _current(self, hits: list[SearchHit]) -> list[SearchHit]:
+        """Only chunks of each document's current version. While a shorter new version is
+        written, the old one's last chunks outlive it briefly (until they are deleted, or
+        repaired after a kill): those are the hits whose version no longer has all its
+        chunks, so a reader never sees two versions of one document."""
+        whole: dict[tuple[str, str], bool] = {}
+        kept = []
+        for hit in hits:
+            key = (hit.doc_id, str(hit.payload.get("doc_hash", "")))
+            if key not in whole:
+                whole[key] = self._complete(hit)
+            if whole[key]:
+                kept.append(hit)
+        return kept
+
+    def _complete(self, hit: SearchHit) -> bool:
+        expected, doc_hash = hit.payload.get("chunk_count"), hit.payload.get("doc_hash")
+        if not isinstance(expected, int) or not doc_hash:
+            return True  # written by another tool: nothing to check against
+        try:
+            found = self.store.count(SearchFilter(doc_ids=(hit.doc_id,)), doc_hash=doc_hash)
+        except Exception as exc:
+            raise StoreError(f"the knowledge base is unavailable: {first_line(exc)}") from None
+        return found >= expected
 
     def _query(
         self, dense: list[float] | None, sparse: SparseVec | None, k: int, flt: SearchFilter | None
