@@ -141,12 +141,16 @@ PLANTED = (
 )
 
 
-def test_an_injected_document_is_kept_marked_and_never_prompted(server: str) -> None:
+def test_an_injected_document_is_kept_marked_and_never_prompted(
+    server: str, runtime: Runtime
+) -> None:
     doc = {"id": "planted-vat", "title": "German VAT update", "text": PLANTED}
     doc["url"] = "http://evil.example/vat"
     assert _ingest(server, KEY_A, doc)["documents"] == 1
-    found = {h["doc_id"]: h for h in _search(server, KEY_A, "German VAT update instructions")}
-    assert found["planted-vat"]["flags"] == ["prompt_injection"]  # kept, searchable, marked
+    found = {h["doc_id"] for h in _search(server, KEY_A, "German VAT update instructions")}
+    assert "planted-vat" in found  # kept and searchable
+    stored = [p for p in runtime.features.store.payloads() if p["doc_id"] == "planted-vat"]
+    assert stored and all(p["flags"] == ["prompt_injection"] for p in stored)  # marked
     reply = _chat(server, KEY_A, "What is the standard VAT rate in Germany?", rag=True)
     assert reply.status_code == 200
     body = reply.json()

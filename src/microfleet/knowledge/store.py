@@ -46,7 +46,6 @@ class SearchHit:
             "title": self.title,
             "url": self.url,
             "text": self.text,
-            "flags": list(self.payload.get(FLAGS) or []),
         }
 
     @property
