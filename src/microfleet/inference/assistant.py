@@ -168,15 +168,23 @@ class Assistant:
             return prepared
         if hits == []:
             hits = None  # a follow-up: the conversation is the only context
-        # The client's system prompt replaces the default, but never the grounding instruction.
-        grounded = hits is not None
+        return self._ground(prepared, system, [*history, *earlier], hits)
+
+    def _ground(
+        self,
+        prepared: Prepared,
+        system: list[str],
+        dialogue: Messages,
+        hits: list[SearchHit] | None,
+    ) -> Prepared:
+        """The prompt within the window. The client's system prompt replaces the default,
+        but never the grounding instruction."""
+        turn, grounded = prepared.turn, hits is not None
         prompt = "\n\n".join(
-            system if system and not grounded else [route.prompt(grounded), *system]
+            system if system and not grounded else [prepared.route.prompt(grounded), *system]
         )
         budget = self.options.context_window - turn.max_tokens
-        grounding: Grounding = ground(
-            prompt, [*history, *earlier], question, hits, budget, self.count
-        )
+        grounding: Grounding = ground(prompt, dialogue, prepared.question, hits, budget, self.count)
         prepared.messages, prepared.sources = grounding.messages, grounding.sources
         return prepared
 
