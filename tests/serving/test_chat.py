@@ -183,3 +183,12 @@ def test_the_prompt_with_its_template_fits_the_window(server: str, runtime: Runt
     assert reply.usage is not None
     window = runtime.assistant.options.context_window
     assert reply.usage.prompt_tokens + 8 <= window, reply.usage
+
+
+def test_errors_speak_the_http_callers_language(server: str, auth: dict[str, str]) -> None:
+    body = {"query": "ECB deposit rate", "since": "yesterday"}
+    bad = httpx.post(f"{server}/v1/search", json=body, headers=auth)
+    assert bad.status_code == 400
+    message = bad.json()["error"]["message"]
+    assert message.startswith("since: 'yesterday' is not a date") and "--" not in message
+    assert "microfleet " not in NO_SOURCES_ANSWER  # no CLI command for an API client

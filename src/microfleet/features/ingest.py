@@ -124,12 +124,8 @@ def recovery_dir(specs: list[InputSpec], settings: Settings) -> Path:
 
 
 def _flush(ctx: PipelineContext) -> None:
-    flush = getattr(ctx.store, "flush", None)
-    if callable(flush):
-        flush()
+    ctx.store.flush()
 
 
 def _optimize(ctx: PipelineContext) -> None:
-    optimize = getattr(ctx.store, "optimize_if_backlogged", None)
-    if callable(optimize):
-        optimize()
+    ctx.store.optimize_if_backlogged()

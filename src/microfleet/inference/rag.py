@@ -19,7 +19,7 @@ RAG_SYSTEM_PROMPT = (
 CHAT_SYSTEM_PROMPT = "You are a helpful assistant."
 NO_SOURCES_ANSWER = (
     "I found nothing in the knowledge base that answers this, so I cannot give a sourced answer. "
-    "Add documents on the topic with `microfleet ingest` (or POST /v1/ingest) and ask again."
+    "Add documents on the topic to the knowledge base and ask again."
 )
 PROMPT_MARGIN = 16  # template tokens the count of the parts does not see
 MESSAGE_TOKENS = 6  # what the chat template adds around each message (ChatML: 5), and a spare

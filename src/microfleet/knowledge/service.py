@@ -40,21 +40,21 @@ def knowledge_stats(settings: Settings) -> dict[str, int]:
 def optimize_store(settings: Settings) -> bool:
     store = open_store(settings, None)
     try:
-        optimize = getattr(store, "optimize", None)
-        return bool(optimize()) if callable(optimize) else False
+        return store.optimize()
     finally:
         store.close()
 
 
 def parse_filter(since: str | None, symbols: list[str], tags: list[str]) -> SearchFilter:
-    """Validate --since (RFC 3339 or a date) and build a filter."""
+    """Validate `since` (RFC 3339 or a date) and build a filter. The message names the value
+    as both callers call it (the CLI's --since, the API's `since` field)."""
     since_iso = None
     if since:
         try:
             when = datetime.fromisoformat(since.replace("Z", "+00:00"))
         except ValueError:
             raise UserError(
-                f"--since '{since}' is not a date; use YYYY-MM-DD or RFC 3339"
+                f"since: '{since}' is not a date; use YYYY-MM-DD or RFC 3339"
             ) from None
         when = when if when.tzinfo else when.replace(tzinfo=UTC)
         since_iso = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -129,6 +129,17 @@ class VectorStore(ABC):
         """Every point's payload (for audits and tests)."""
         return [payload for _, payload in self.scroll_all(with_payload=True)]
 
+    def flush(self) -> None:  # noqa: B027 - a capability with a do-nothing default
+        """Persist buffered writes (an embedded store); a server persists on its own."""
+
+    def optimize(self) -> bool:
+        """Build the vector index now; False where the engine does it by itself (a server)."""
+        return False
+
+    def optimize_if_backlogged(self) -> bool:
+        """`optimize` only when many points are still unindexed (run after an ingest)."""
+        return False
+
     def version(self) -> str:
         """Changes whenever the contents may have changed (it keys the answer cache)."""
         return str(self.count())
