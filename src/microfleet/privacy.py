@@ -27,6 +27,7 @@ class PiiRedactor:
     def __init__(self, entities: Sequence[str] = DEFAULT_ENTITIES) -> None:
         self.entities = tuple(entities)
         self._recognizers: list[Any] | None = None
+        self._anonymizer: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -37,13 +38,12 @@ class PiiRedactor:
         """`text` with each recognised entity replaced by `<ENTITY>`."""
         if not self.enabled or not text:
             return text
-        found = [r for rec in self._load() for r in rec.analyze(text, self.entities, None)]
+        recognizers, anonymizer = self._load()
+        found = [r for rec in recognizers for r in rec.analyze(text, self.entities, None)]
         found = [r for r in found if r.score >= MIN_SCORE]
         if not found:
             return text
-        from presidio_anonymizer import AnonymizerEngine
-
-        return str(AnonymizerEngine().anonymize(text=text, analyzer_results=found).text)
+        return str(anonymizer.anonymize(text=text, analyzer_results=found).text)
 
     def redact_data(self, value: Any) -> Any:
         """Every string inside `value` (dicts, lists) redacted."""
@@ -55,11 +55,15 @@ class PiiRedactor:
             return [self.redact_data(v) for v in value]
         return value
 
-    def _load(self) -> list[Any]:
+    def _load(self) -> tuple[list[Any], Any]:
+        """The recognizers and the anonymizer, made once (the first call imports Presidio)."""
         with self._lock:
             if self._recognizers is None:
+                from presidio_anonymizer import AnonymizerEngine
+
                 self._recognizers = _recognizers(self.entities)
-            return self._recognizers
+                self._anonymizer = AnonymizerEngine()
+            return self._recognizers, self._anonymizer
 
 
 def _recognizers(entities: Sequence[str]) -> list[Any]:

@@ -80,6 +80,7 @@ class Turn:
     # A question the injection screen flagged: "refuse" it, or answer it with "no_tools"
     # (no micromodels); None: not flagged.
     guard: str | None = None
+    vector: list[float] | None = None  # the question's embedding, where the caller has it
 
     @property
     def memory_key(self) -> str | None:
@@ -146,7 +147,7 @@ class Assistant:
             refused.finish, refused.cacheable = "content_filter", False
             return refused
         history = await asyncio.to_thread(self._history, turn.memory_key)
-        prepared = Prepared(turn, route, question)
+        prepared = Prepared(turn, route, question, vector=turn.vector)
         if self.tracer.enabled:
             prepared.trace = TraceRecord(turn.model, question)
         if self.cache is not None and turn.use_cache and turn.temperature == 0:

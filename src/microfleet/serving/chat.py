@@ -83,11 +83,13 @@ async def screened(body: ChatRequest, conn: HTTPConnection) -> Turn:
     deployment's answer to it (refuse, or no tools)."""
     turn = turn_from(body, conn)
     screen = conn.app.state.runtime.features.screen
-    question = next((m["content"] for m in reversed(turn.messages) if m["role"] == "user"), "")
-    if screen is not None and question.strip():
+    users = [m["content"] for m in turn.messages if m["role"] == "user"]
+    question = users[-1].strip() if users else ""
+    if screen is not None and question:
         vectors = await asyncio.to_thread(
             conn.app.state.runtime.features.embedder.embed, [question]
         )
+        turn.vector = vectors[0].tolist()  # the assistant's cache and retrieval reuse it
         if screen.flagged([question], vectors)[0]:
             turn.guard = conn.app.state.settings.injection_action
     return turn
