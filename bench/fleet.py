@@ -68,10 +68,12 @@ def log(msg: str) -> None:
 
 def orchestrator_with_adapters(runtime: Any, fleet: FleetSpec, settings: Settings) -> Orchestrator:
     """The runtime's orchestrator on a base model with one fresh LoRA adapter per micromodel."""
+    import torch
     from peft import LoraConfig, get_peft_model
 
     from microfleet.llm.base_model import load_base_model
 
+    torch.manual_seed(0)  # the same random adapters (so the same answer lengths) every run
     model, tokenizer = load_base_model(None, settings.model_cache_dir, dtype_name="auto")
     config = LoraConfig(r=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     names = [spec.name for spec in fleet.micromodels]
