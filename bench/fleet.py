@@ -37,11 +37,11 @@ from microfleet.features.ingest import load_context, run_ingest
 from microfleet.features.sources import resolve_inputs
 from microfleet.fleet.orchestrator import FleetOptions, Orchestrator, Progress
 from microfleet.fleet.router import Router, ToolCall
-from microfleet.fleet.spec import FleetSpec, load_fleet
 from microfleet.inference.assistant import Turn
 from microfleet.inference.runtime import build_runtime
 from microfleet.llm import threads
 from microfleet.llm.local import BatchingEngine, LocalGenerator
+from microfleet.micromodel.spec import FleetSpec, load_fleet
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))

@@ -17,8 +17,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from microfleet.fleet.spec import load_fleet  # noqa: E402
-from microfleet.training.dataset import QAPair, data_driven_pairs  # noqa: E402
+from microfleet.micromodel.questions import data_driven_pairs  # noqa: E402
+from microfleet.micromodel.spec import load_fleet  # noqa: E402
+from microfleet.training.dataset import QAPair  # noqa: E402
 from microfleet.training.examples import collate, encode_example  # noqa: E402
 from microfleet.training.trainer import attach_lora, train_lora  # noqa: E402
 

@@ -17,8 +17,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 
-from microfleet.features.embedding import load_embedder
 from microfleet.features.guard import WEIGHTS, InjectionScreen, fit_screen, labelled_set
+from microfleet.knowledge.embedding import load_embedder
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="Write the weights it fits.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args()
-    rows = labelled_set()
+    rows = labelled_set(Path(__file__).parent / "data" / "injection_labelled.jsonl")
     embedder = load_embedder(None)
     texts = [r.text for r in rows]
     vectors = embedder.embed(texts)

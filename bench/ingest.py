@@ -98,7 +98,7 @@ def bench_throughput(
 
 
 def _synthetic_points(n: int, dim: int, seed: int) -> list[ChunkPoint]:
-    from microfleet.features.sparse import Bm25Encoder
+    from microfleet.knowledge.sparse import Bm25Encoder
 
     rng = np.random.default_rng(seed)
     vocab = [f"term{i}" for i in range(5000)]
@@ -134,9 +134,9 @@ def _latencies(
 def bench_search(work: Path, n: int, n_queries: int) -> dict[str, float]:
     from qdrant_client import QdrantClient
 
-    from microfleet.features.sparse import Bm25Encoder
     from microfleet.knowledge.edge import EdgeVectorStore
     from microfleet.knowledge.remote import QdrantServerStore
+    from microfleet.knowledge.sparse import Bm25Encoder
 
     log(f"search: building {n} synthetic points (random 384-d vectors, BM25 of zipf text)")
     points = _synthetic_points(n, 384, seed=1)

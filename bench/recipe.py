@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from microfleet.config import Settings
-from microfleet.fleet.spec import FleetSpec, MicromodelSpec, load_fleet
+from microfleet.micromodel.spec import FleetSpec, MicromodelSpec, load_fleet
 from microfleet.training.runs import run_training
 
 

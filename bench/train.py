@@ -20,8 +20,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from microfleet.config import Settings
-from microfleet.fleet.spec import FleetSpec, load_fleet
 from microfleet.llm.base_model import load_base_model
+from microfleet.micromodel.spec import FleetSpec, load_fleet
 from microfleet.training.examples import collate, encode_example
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,7 +147,8 @@ def main() -> None:
         work = Path(tmp)
         settings = Settings(home=work / "home", models_dir=work / "models")
         fleet = load_fleet(REPO / "fleets/finance/fleet.yaml")
-        from microfleet.training.dataset import QAPair, data_driven_pairs
+        from microfleet.micromodel.questions import data_driven_pairs
+        from microfleet.training.dataset import QAPair
 
         pairs = [QAPair(q, "", a) for q, a in data_driven_pairs(fleet.get("tax_rates"), fleet)]
         log(

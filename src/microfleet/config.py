@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     teacher_model: str = "gpt-4o-mini"
     micromodel_versions: dict[str, str] = Field(
         default_factory=dict,
-        description='Pin served adapters, e.g. {"tax_rates": "3"}; default: each one\'s champion.',
+        description='Pin served adapters, e.g. {"news": "3"}; default: each one\'s champion.',
     )
 
     # Serving: generation. A local model by default; any OpenAI-compatible server with llm_url

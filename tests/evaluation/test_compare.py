@@ -9,7 +9,7 @@ import pytest
 from microfleet.config import Settings
 from microfleet.evaluation.compare import eval_compare
 from microfleet.evaluation.service import log_evaluation
-from microfleet.fleet.spec import FleetSpec
+from microfleet.micromodel.spec import FleetSpec
 from microfleet.training.registry import promote, tracking
 from microfleet.training.runs import run_training
 from microfleet.training.service import generate_dataset

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from microfleet.feedback.dataset import feedback_pairs
 from microfleet.feedback.store import AnswerRecord, FeedbackEntry
-from microfleet.fleet.spec import MicromodelSpec
 from microfleet.inference.assistant import citation_footer
+from microfleet.micromodel.spec import MicromodelSpec
 
 SPEC = MicromodelSpec(
     name="tax_rates",

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from microfleet.features.embedding import load_embedder
 from microfleet.fleet.constrained import ConstrainedRouter
 from microfleet.fleet.router import SemanticRouter, validate
-from microfleet.fleet.spec import FleetSpec, load_fleet
+from microfleet.knowledge.embedding import load_embedder
 from microfleet.llm.local import BatchingEngine
+from microfleet.micromodel.spec import FleetSpec, load_fleet
 from tests.conftest import REPO
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from microfleet.fleet.orchestrator import FleetOptions, Orchestrator, Progress
 from microfleet.fleet.router import Plan, Router, ToolCall
-from microfleet.fleet.spec import load_fleet
 from microfleet.llm.generator import Delta, Generator, Messages
+from microfleet.micromodel.spec import load_fleet
 from tests.conftest import REPO
 
 FLEET = load_fleet(REPO / "fleets" / "finance" / "fleet.yaml")

@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import openai
 
-from microfleet.fleet.orchestrator import FLEET_MODEL, MAX_ROUNDS, Orchestrator
+from microfleet.fleet.orchestrator import MAX_ROUNDS, Orchestrator
 from microfleet.fleet.router import Plan, Router, admit
-from microfleet.fleet.spec import FleetSpec
 from microfleet.inference.assistant import APPENDIX_HEADING
 from microfleet.inference.runtime import Runtime
 from microfleet.llm.generator import Messages
 from microfleet.llm.openai_backend import OpenAIGenerator
+from microfleet.micromodel.spec import FLEET_MODEL, FleetSpec
 from tests.conftest import KEY_A, REPO
 
 RATES = {
@@ -31,6 +31,7 @@ RATES = {
 def composed(reply: Any) -> str:
     """What the composer wrote: the content before the micromodel answers' list."""
     return (reply.choices[0].message.content or "").split(APPENDIX_HEADING)[0]
+
 
 EU27 = [
     "Austria", "Belgium", "Bulgaria", "Croatia", "Cyprus", "Czechia", "Denmark", "Estonia",
@@ -75,7 +76,6 @@ def test_comparisons_are_answered_right(server: str) -> None:
     assert "Germany" in lower and "19" in lower
     highest = composed(ask_fleet(server, "Which EU member state has the highest VAT rate?"))
     assert "Hungary" in highest and "27" in highest
-
 
 
 def test_eu_question_fans_out_to_27_batched_calls(server: str, runtime: Runtime) -> None:

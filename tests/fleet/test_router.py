@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from pathlib import Path
 
 import pytest
 
-from microfleet.features.embedding import load_embedder
-from microfleet.fleet.router import SemanticRouter, fill_arguments, tickers, validate
-from microfleet.fleet.spec import FleetSpec, load_fleet
+from microfleet.errors import UserError
+from microfleet.fleet.router import SemanticRouter, fill_arguments, validate
+from microfleet.knowledge.embedding import load_embedder
+from microfleet.micromodel.spec import FleetSpec, load_fleet
 from tests.conftest import REPO
 
 FLEET = REPO / "fleets" / "finance" / "fleet.yaml"
@@ -64,9 +67,31 @@ def test_invalid_calls_are_refused_with_a_reason(fleet: FleetSpec) -> None:
     assert validate(fleet, "market_news", "oil") == "arguments must be a JSON object"
 
 
-def test_argument_filling_from_the_schema(fleet: FleetSpec) -> None:
+def test_argument_filling_from_the_schema_and_the_specs_fill(fleet: FleetSpec) -> None:
     assert fill_arguments(fleet.get("tax_rates"), "Is VAT high in Malta?") == [{"country": "Malta"}]
     news = fill_arguments(fleet.get("market_news"), "What moved $NWSC and HALB today?")
     assert news == [{"topic": "What moved $NWSC and HALB today?", "symbols": ["NWSC", "HALB"]}]
-    assert tickers("What did the ECB and the EU decide on VAT?") == []
+    plain = "What did the ECB and the EU decide on VAT?"
+    assert fill_arguments(fleet.get("market_news"), plain) == [{"topic": plain}]  # excluded
+    pair = fill_arguments(fleet.get("tax_rates"), "VAT in the Czech Republic or Holland?")
+    assert pair == [{"country": "Czechia"}, {"country": "Netherlands"}]  # the spec's aliases
+    assert len(fill_arguments(fleet.get("tax_rates"), "VAT across Europe, lowest?")) == EU27
     assert fleet.get("tax_rates").as_tool()["function"]["parameters"]["required"] == ["country"]
+
+
+def test_a_fill_must_name_a_parameter_and_its_values(tmp_path: Path) -> None:
+    spec = {
+        "name": "m",
+        "description": "d",
+        "system_prompt": "s",
+        "parameters": {"type": "object", "properties": {"c": {"type": "string", "enum": ["A"]}}},
+    }
+    for fill, error in [
+        ({"x": {}}, "fill: 'x' is not one of the parameters"),
+        ({"c": {"aliases": {"B": "Z"}}}, "fill.c.aliases: 'Z' is not one of its values"),
+        ({"c": {"every": ["(unclosed"]}}, "not a valid regular expression"),
+    ]:
+        path = tmp_path / "fleet.yaml"
+        path.write_text(json.dumps({"name": "f", "micromodels": [{**spec, "fill": fill}]}))
+        with pytest.raises(UserError, match=re.escape(error)):
+            load_fleet(path)

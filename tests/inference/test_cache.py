@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from microfleet.features.embedding import load_embedder
 from microfleet.inference.cache import (
     CacheIndex,
     CacheKey,
@@ -17,6 +16,7 @@ from microfleet.inference.cache import (
     SemanticCache,
     guard,
 )
+from microfleet.knowledge.embedding import load_embedder
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from microfleet.features.sparse import SparseVec
 from microfleet.knowledge.edge import EdgeVectorStore
+from microfleet.knowledge.sparse import SparseVec
 from microfleet.knowledge.store import ChunkPoint, SearchFilter
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from qdrant_client import QdrantClient
 
 from microfleet.features.chunking import chunk_point_id
-from microfleet.features.embedding import load_embedder
-from microfleet.features.sparse import Bm25Encoder
+from microfleet.knowledge.embedding import load_embedder
 from microfleet.knowledge.remote import QdrantServerStore
+from microfleet.knowledge.sparse import Bm25Encoder
 from microfleet.knowledge.store import ChunkPoint, Fusion, SearchFilter
 
 TEXTS = {

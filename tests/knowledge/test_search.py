@@ -9,10 +9,10 @@ import pytest
 from qdrant_client import QdrantClient
 
 from microfleet.errors import StoreError
-from microfleet.features.embedding import load_embedder
-from microfleet.features.sparse import Bm25Encoder
+from microfleet.knowledge.embedding import load_embedder
 from microfleet.knowledge.remote import QdrantServerStore
 from microfleet.knowledge.search import KnowledgeSearch
+from microfleet.knowledge.sparse import Bm25Encoder
 from microfleet.knowledge.store import Fusion
 from tests.knowledge.test_remote import _points
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from microfleet.config import Settings
-from microfleet.fleet.spec import FleetSpec, load_fleet
+from microfleet.micromodel.spec import FleetSpec, load_fleet
 
 TINY_FLEET = """
 name: tiny

@@ -7,12 +7,12 @@ import pytest
 
 from microfleet.config import Settings
 from microfleet.errors import UserError
-from microfleet.fleet.spec import FleetSpec
 from microfleet.llm.base_model import load_base_model
+from microfleet.micromodel.questions import expand_seed_questions
+from microfleet.micromodel.spec import FleetSpec
 from microfleet.training.dataset import (
     QAPair,
     assert_no_leak,
-    expand_seed_questions,
     load_split,
     split_pairs,
 )
@@ -94,7 +94,7 @@ def test_generation_with_retrieved_context_is_reproducible(
 
 
 def test_a_typed_micromodel_learns_json_read_from_its_table(tiny_fleet: FleetSpec) -> None:
-    from microfleet.training.dataset import data_driven_pairs
+    from microfleet.micromodel.questions import data_driven_pairs
 
     spec = tiny_fleet.get("rates").model_copy(
         update={

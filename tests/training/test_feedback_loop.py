@@ -9,7 +9,7 @@ import pytest
 
 from microfleet.config import Settings
 from microfleet.feedback.store import AnswerRecord, FeedbackStore
-from microfleet.fleet.spec import FleetSpec
+from microfleet.micromodel.spec import FleetSpec
 from microfleet.training.dataset import assert_no_leak, normalize_question
 from microfleet.training.registry import tracking
 from microfleet.training.runs import run_training

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from microfleet.config import Settings
 from microfleet.errors import UserError
-from microfleet.fleet.spec import FleetSpec
+from microfleet.micromodel.spec import FleetSpec
 from microfleet.serving.service import BASE_MODEL_NAME, build_app
 from microfleet.training.service import generate_dataset, make_teacher
 from tests.conftest import running_server

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from microfleet.config import Settings
-from microfleet.fleet.spec import load_fleet
+from microfleet.micromodel.spec import load_fleet
 from microfleet.training.registry import download_adapter, list_versions, tracking
 from microfleet.training.shipped import PROVENANCE, export_champions, register_shipped
 from tests.conftest import REPO

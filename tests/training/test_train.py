@@ -6,8 +6,8 @@ import openai
 import pytest
 
 from microfleet.config import Settings
-from microfleet.fleet.spec import FleetSpec
 from microfleet.llm.base_model import load_base_model
+from microfleet.micromodel.spec import FleetSpec
 from microfleet.serving.service import BASE_MODEL_NAME, build_app
 from microfleet.training.registry import download_adapter, list_versions, promote, tracking
 from microfleet.training.runs import run_training

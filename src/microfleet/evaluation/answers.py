@@ -23,10 +23,10 @@ from microfleet.evaluation.metrics import (
     rouge_l,
     token_f1,
 )
-from microfleet.fleet.prompt import build_messages
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.store import SearchFilter
 from microfleet.llm.generator import Generator
+from microfleet.micromodel.prompt import build_messages
 from microfleet.training.dataset import retrieve_context
 
 MODES = ("none", "rag", "finetuned", "both")

@@ -14,7 +14,7 @@ from microfleet.evaluation.answers import DEFAULT_PROMPT, MODES, Setup, answer_a
 from microfleet.evaluation.data import answer_row, load_set, retrieval_row, routing_row
 from microfleet.evaluation.retrieval import evaluate_retrieval
 from microfleet.evaluation.routing import evaluate_router
-from microfleet.fleet.spec import FleetSpec
+from microfleet.micromodel.spec import FleetSpec
 
 Progress = Callable[[str, int], Callable[[], None]]  # (label, total) -> tick
 

@@ -16,13 +16,13 @@ from microfleet.config import Settings
 from microfleet.errors import UserError
 from microfleet.features.chunking import Chunker, load_generator_tokenizer
 from microfleet.features.dataflow import build_flow
-from microfleet.features.embedding import load_embedder
 from microfleet.features.guard import InjectionScreen
 from microfleet.features.journal import WriteJournal
 from microfleet.features.pipeline import DeadLetter, IngestStats, PipelineContext
 from microfleet.features.sources.specs import InputSpec
-from microfleet.features.sparse import Bm25Encoder
 from microfleet.knowledge.connect import open_store
+from microfleet.knowledge.embedding import load_embedder
+from microfleet.knowledge.sparse import Bm25Encoder
 
 log = logging.getLogger("microfleet.ingest")
 

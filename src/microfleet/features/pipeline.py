@@ -15,10 +15,10 @@ from microfleet.documents.parse import RawRecord, parse_record
 from microfleet.documents.schema import Document, Failure
 from microfleet.errors import DocumentError
 from microfleet.features.chunking import Chunk, Chunker
-from microfleet.features.embedding import Embedder
 from microfleet.features.guard import InjectionScreen
 from microfleet.features.journal import WriteJournal
-from microfleet.features.sparse import Bm25Encoder, SparseVec
+from microfleet.knowledge.embedding import Embedder
+from microfleet.knowledge.sparse import Bm25Encoder, SparseVec
 from microfleet.knowledge.store import (
     FLAGS,
     INJECTION,

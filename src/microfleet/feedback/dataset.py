@@ -1,7 +1,7 @@
 """Human feedback as training pairs for one micromodel.
 
 - An answer of the micromodel itself: a correction is the answer to learn; a thumbs-up
-  keeps the answer as given (without the sources footer).
+  keeps the answer as recorded: the model's words, its sources and calls kept apart as data.
 - A `fleet` answer: a thumbs-up keeps each of this micromodel's call outputs, asked as the
   call's question. A correction counts only when the answer came from a single call to this
   micromodel, since a correction of an answer composed from several calls is no one call's.
@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from microfleet.feedback.store import FLEET_MODEL, FeedbackEntry
-from microfleet.fleet.spec import MicromodelSpec
-from microfleet.inference.assistant import SOURCES_FOOTER
+from microfleet.micromodel.spec import MicromodelSpec
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ def _pairs(entry: FeedbackEntry, spec: MicromodelSpec) -> Iterator[FeedbackPair]
     if entry.rating < 0 and not entry.correction:
         return
     if response.model == spec.name:
-        answer = entry.correction or response.answer.split(SOURCES_FOOTER)[0]
+        answer = entry.correction or response.answer
         yield FeedbackPair(response.question, answer.strip(), entry.id, bool(entry.correction))
         return
     if response.model != FLEET_MODEL:

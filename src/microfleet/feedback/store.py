@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from microfleet.config import Settings
 from microfleet.errors import UserError
-from microfleet.fleet.orchestrator import FLEET_MODEL
+from microfleet.micromodel.spec import FLEET_MODEL
 
 _meta = sa.MetaData()
 _responses = sa.Table(

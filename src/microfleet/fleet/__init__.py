@@ -1,5 +1,2 @@
-"""The fleet: micromodel specs (and, later, the orchestrator that calls them as tools)."""
-
-from microfleet.fleet.spec import FleetSpec, MicromodelSpec, UnknownMicromodel, load_fleet
-
-__all__ = ["FleetSpec", "MicromodelSpec", "UnknownMicromodel", "load_fleet"]
+"""The fleet at work: routing a question to micromodels, calling them as tools in parallel,
+and composing their results into one answer."""

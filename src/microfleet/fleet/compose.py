@@ -74,7 +74,7 @@ def _leads(facts: Sequence[Fact], question: str) -> list[str]:
 
 
 def _answers(group: list[Fact], ends: list[str]) -> list[str]:
-    """"Luxembourg has the lowest rate (17)." for each end asked, over a typed group."""
+    """ "<subject> has the lowest <field> (<value>)." for each end asked, over a typed group."""
     fields = group[0].numeric
     valued = _valued(group, fields[0]) if fields and ends else []
     if len(valued) < 2:

@@ -15,10 +15,10 @@ import json
 from typing import Any
 
 from microfleet.fleet.router import Plan, Router, SemanticRouter, admit
-from microfleet.fleet.spec import FleetSpec
 from microfleet.llm.generator import Messages, text_only
 from microfleet.llm.guided import bounded
 from microfleet.llm.local import BatchingEngine
+from microfleet.micromodel.spec import FleetSpec
 
 PROMPT = "Choose the tools to call for the user's question, with their arguments. Tools:\n{tools}"
 

@@ -26,14 +26,12 @@ from microfleet.fleet.compose import (
     compose_user_message,
     numeric_fields,
 )
-from microfleet.fleet.prompt import build_messages, context_block, micromodel_hits
 from microfleet.fleet.router import Plan, Router, ToolCall
-from microfleet.fleet.spec import FleetSpec, MicromodelSpec
-from microfleet.inference.rag import source_entry
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Generator, Messages
+from microfleet.micromodel.prompt import build_messages, context_block, micromodel_hits
+from microfleet.micromodel.spec import FleetSpec, MicromodelSpec
 
-FLEET_MODEL = "fleet"
 MAX_ROUNDS = 3
 
 
@@ -221,7 +219,7 @@ class Orchestrator:
         try:
             output, result.data = await answer
             result.output = _with_disclaimer(output, spec)
-            result.sources = [source_entry(i, h) for i, h in enumerate(hits, 1)]
+            result.sources = [h.as_source(i) for i, h in enumerate(hits, 1)]
         except asyncio.CancelledError:
             if not progress.expired:
                 raise

@@ -21,32 +21,10 @@ from typing import Any
 import numpy as np
 from jsonschema import Draft202012Validator
 
-from microfleet.features.embedding import Embedder
-from microfleet.fleet.spec import FleetSpec, MicromodelSpec
+from microfleet.knowledge.embedding import Embedder
 from microfleet.llm.generator import Messages
-
-_WHOLE = re.compile(
-    r"\b(EU|E\.U\.|European Union|member states?|across (the )?(EU|Europe))\b", re.I
-)
-_TICKER = re.compile(r"\$([A-Z]{1,5})\b|\b([A-Z]{3,5})\b")
-NOT_TICKERS = frozenset(
-    [
-        "VAT",
-        "ECB",
-        "EU",
-        "USA",
-        "GDP",
-        "CEO",
-        "IPO",
-        "ETF",
-        "FED",
-        "OPEC",
-        "NATO",
-        "API",
-        "CPI",
-        "BOE",
-    ]
-)
+from microfleet.micromodel.questions import example_questions
+from microfleet.micromodel.spec import FillSpec, FleetSpec, MicromodelSpec
 
 
 @dataclass
@@ -93,20 +71,22 @@ def validate(fleet: FleetSpec, name: str, arguments: Any) -> str | None:
 
 
 def fill_arguments(spec: MicromodelSpec, question: str) -> list[dict[str, Any]]:
-    """Arguments from the question: named enum values (all of them when the question is about
-    the whole set, e.g. "across the EU"), tickers for string arrays, the question for strings.
-    A scalar enum parameter that names several values fans out into one call per value."""
+    """Arguments from the question, as the spec's `fill` says: the enum values it names
+    (aliases included; every value when it asks about all of them), the values a pattern
+    finds for string arrays, the question itself for strings. A scalar enum parameter that
+    names several values fans out into one call per value."""
     base: dict[str, Any] = {}
     fan: tuple[str, list[str]] | None = None
     for name, prop in spec.parameters.get("properties", {}).items():
+        fill = spec.fill.get(name) or FillSpec()
         if "enum" in prop:
-            values = mentioned(prop["enum"], question)
-            if values or _WHOLE.search(question):
-                fan = (name, values or list(prop["enum"]))
+            values = mentioned(prop["enum"], question, fill.aliases)
+            if values or fill.asks_every(question):
+                fan = (name, values or [str(v) for v in prop["enum"]])
         elif prop.get("type") == "string":
             base[name] = question
         elif prop.get("type") == "array" and prop.get("items", {}).get("type") == "string":
-            found = tickers(question)
+            found = fill.matches(question)
             if found:
                 base[name] = found
     if fan is None:
@@ -114,15 +94,17 @@ def fill_arguments(spec: MicromodelSpec, question: str) -> list[dict[str, Any]]:
     return [{**base, fan[0]: value} for value in fan[1]]
 
 
-def mentioned(values: list[Any], question: str) -> list[str]:
-    """Enum values the question names, in the enum's order."""
+def mentioned(values: list[Any], question: str, aliases: dict[str, str] | None = None) -> list[str]:
+    """Enum values the question names, by value or alias, in the enum's order."""
     text = question.lower()
-    return [str(v) for v in values if re.search(rf"\b{re.escape(str(v).lower())}\b", text)]
-
-
-def tickers(question: str) -> list[str]:
-    found = [a or b for a, b in _TICKER.findall(question)]
-    return list(dict.fromkeys(t for t in found if t not in NOT_TICKERS))
+    names: dict[str, list[str]] = {str(v): [str(v)] for v in values}
+    for other, value in (aliases or {}).items():
+        names.setdefault(value, []).append(other)
+    return [
+        value
+        for value, said in names.items()
+        if any(re.search(rf"\b{re.escape(n.lower())}\b", text) for n in said)
+    ]
 
 
 class SemanticRouter(Router):
@@ -134,7 +116,7 @@ class SemanticRouter(Router):
         self._owners: list[str] = []
         texts: list[str] = []
         for spec in fleet.micromodels:
-            for text in [spec.description, *spec.examples, *_seed_examples(spec, fleet)]:
+            for text in [spec.description, *spec.examples, *example_questions(spec, fleet)]:
                 texts.append(text)
                 self._owners.append(spec.name)
         self._vectors = np.asarray(embedder.embed(texts))
@@ -168,15 +150,6 @@ def admit(
         plan.calls.append(call)
     else:
         plan.dropped.append({"id": call.id, "name": name, "arguments": arguments, "error": error})
-
-
-def _seed_examples(spec: MicromodelSpec, fleet: FleetSpec, limit: int = 40) -> list[str]:
-    """The micromodel's seed questions (data-driven ones: each template, once)."""
-    from microfleet.training.dataset import expand_seed_questions
-
-    if spec.data is not None:
-        return [q.replace("{country}", "Germany") for q in spec.data.questions]
-    return expand_seed_questions(spec, fleet)[:limit]
 
 
 class ToolCallingRouter(Router):

@@ -17,7 +17,7 @@ from typing import Any
 
 from microfleet.errors import StoreError, UserError, first_line
 from microfleet.feedback.store import AnswerRecord, FeedbackStore
-from microfleet.fleet.orchestrator import FLEET_MODEL, Orchestrator
+from microfleet.fleet.orchestrator import Orchestrator
 from microfleet.inference.cache import CacheKey, SemanticCache
 from microfleet.inference.memory import Memory
 from microfleet.inference.rag import (
@@ -33,6 +33,7 @@ from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.store import SearchFilter, SearchHit
 from microfleet.llm.generator import Delta, Generator, Messages
 from microfleet.llm.repeats import RepeatGuard
+from microfleet.micromodel.spec import FLEET_MODEL
 
 log = logging.getLogger("microfleet.inference")
 
@@ -299,7 +300,7 @@ class Assistant:
         if rest := guard.flush():
             parts.append(rest)
             yield Delta(rest)
-        text = "".join(parts).strip()
+        said = text = "".join(parts).strip()
         if prepared.appendix:
             text += prepared.appendix
             yield Delta(prepared.appendix)
@@ -313,10 +314,14 @@ class Assistant:
                 "completion_tokens": last.completion_tokens,
             }
             prepared.trace.step("generate", started, {"messages": prepared.messages}, usage)
-        await asyncio.to_thread(self._remember, prepared, text, last)
+        await asyncio.to_thread(self._remember, prepared, text, last, said)
         yield last
 
-    def _remember(self, prepared: Prepared, text: str, last: Delta | None) -> None:
+    def _remember(
+        self, prepared: Prepared, text: str, last: Delta | None, said: str | None = None
+    ) -> None:
+        """`text` as the client saw it; `said`, the model's own words (without the micromodel
+        answers and the source list, which are kept as data) where they differ."""
         turn = prepared.turn
         if turn.memory_key:
             exchange = [{"role": "user", "content": prepared.question}]
@@ -332,7 +337,7 @@ class Assistant:
             attributes = {"cached": prepared.cached or "", "sources": len(prepared.sources)}
             self.tracer.write(prepared.trace, text, attributes)
         if self.answers is not None:  # kept so that people can rate it
-            self._record(prepared, text)
+            self._record(prepared, text if said is None else said)
 
     def _record(self, prepared: Prepared, text: str) -> None:
         assert self.answers is not None

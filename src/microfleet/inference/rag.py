@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microfleet.errors import UserError
-from microfleet.fleet.prompt import build_messages
 from microfleet.knowledge.store import SearchHit
 from microfleet.llm.generator import Messages
+from microfleet.micromodel.prompt import build_messages
 
 RAG_SYSTEM_PROMPT = (
     "You are a careful assistant. Answer the question using only the numbered sources in the "
@@ -31,17 +31,6 @@ class Grounding:
 
     messages: Messages
     sources: list[dict[str, Any]] = field(default_factory=list)
-
-
-def source_entry(index: int, hit: SearchHit) -> dict[str, Any]:
-    return {
-        "index": index,
-        "doc_id": hit.doc_id,
-        "chunk_id": hit.chunk_id,
-        "title": hit.title,
-        "url": hit.url,
-        "score": round(hit.score, 4),
-    }
 
 
 def ground(
@@ -94,5 +83,5 @@ def _context(
             continue  # a shorter, lower-ranked chunk may still fit
         room -= cost
         parts.append(part)
-        sources.append(source_entry(len(sources) + 1, hit))
+        sources.append(hit.as_source(len(sources) + 1))
     return "\n".join(parts), sources

@@ -12,9 +12,8 @@ from microfleet.features.ingest import load_context
 from microfleet.features.pipeline import PipelineContext
 from microfleet.feedback.store import FeedbackStore
 from microfleet.fleet.constrained import ToolDecoder
-from microfleet.fleet.orchestrator import FLEET_MODEL, FleetOptions, Orchestrator
+from microfleet.fleet.orchestrator import FleetOptions, Orchestrator
 from microfleet.fleet.router import Router, SemanticRouter, ToolCallingRouter
-from microfleet.fleet.spec import FleetSpec, load_fleet
 from microfleet.inference.assistant import AnswerOptions, Assistant, ModelRoute
 from microfleet.inference.cache import CacheIndex, SemanticCache
 from microfleet.inference.memory import Memory, RedisMemory, SQLiteMemory
@@ -23,6 +22,7 @@ from microfleet.knowledge.connect import fusion_from
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm import threads
 from microfleet.llm.local import BatchingEngine, LocalGenerator
+from microfleet.micromodel.spec import FLEET_MODEL, FleetSpec, load_fleet
 
 BASE_MODEL_NAME = "smollm2-135m-instruct"
 
@@ -131,7 +131,7 @@ def _base_name(settings: Settings) -> str:
 def _local_routes(
     settings: Settings, fleet: FleetSpec | None
 ) -> tuple[dict[str, ModelRoute], str, BatchingEngine]:
-    from microfleet.llm.adapters import load_adapters
+    from microfleet.inference.adapters import load_adapters
     from microfleet.llm.base_model import load_base_model
 
     model, tokenizer = load_base_model(

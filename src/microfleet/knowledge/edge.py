@@ -11,7 +11,7 @@ from typing import Any
 import qdrant_edge as qe
 
 from microfleet.errors import StoreError
-from microfleet.features.sparse import SparseVec
+from microfleet.knowledge.sparse import SparseVec
 from microfleet.knowledge.store import (
     DENSE,
     KEYWORD_FIELDS,

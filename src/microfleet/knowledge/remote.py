@@ -10,7 +10,7 @@ from qdrant_client import models as qm
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from microfleet.errors import StoreError
-from microfleet.features.sparse import SparseVec
+from microfleet.knowledge.sparse import SparseVec
 from microfleet.knowledge.store import (
     DENSE,
     KEYWORD_FIELDS,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from microfleet.errors import StoreError, first_line
-from microfleet.features.embedding import Embedder
-from microfleet.features.sparse import Bm25Encoder, SparseVec
+from microfleet.knowledge.embedding import Embedder
+from microfleet.knowledge.sparse import Bm25Encoder, SparseVec
 from microfleet.knowledge.store import Fusion, QueryMode, SearchFilter, SearchHit, VectorStore
 
 TIE_MARGIN = 8

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 from microfleet.config import Settings
 from microfleet.errors import UserError
-from microfleet.features.embedding import load_embedder
-from microfleet.features.sparse import Bm25Encoder
 from microfleet.knowledge.connect import fusion_from, open_store
 from microfleet.knowledge.edge import shard_exists
+from microfleet.knowledge.embedding import load_embedder
 from microfleet.knowledge.search import KnowledgeSearch
+from microfleet.knowledge.sparse import Bm25Encoder
 from microfleet.knowledge.store import SearchFilter
 
 
@@ -53,9 +53,7 @@ def parse_filter(since: str | None, symbols: list[str], tags: list[str]) -> Sear
         try:
             when = datetime.fromisoformat(since.replace("Z", "+00:00"))
         except ValueError:
-            raise UserError(
-                f"since: '{since}' is not a date; use YYYY-MM-DD or RFC 3339"
-            ) from None
+            raise UserError(f"since: '{since}' is not a date; use YYYY-MM-DD or RFC 3339") from None
         when = when if when.tzinfo else when.replace(tzinfo=UTC)
         since_iso = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return SearchFilter(since=since_iso, symbols=tuple(symbols), tags=tuple(tags))

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from microfleet.features.sparse import SparseVec
+from microfleet.knowledge.sparse import SparseVec
 
 DENSE = "dense"
 SPARSE = "bm25"
@@ -36,6 +36,17 @@ class SearchHit:
     url: str | None
     text: str
     payload: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def as_source(self, index: int) -> dict[str, Any]:
+        """This hit as the answer's source number `index` (what its `[index]` cites)."""
+        return {
+            "index": index,
+            "doc_id": self.doc_id,
+            "chunk_id": self.chunk_id,
+            "title": self.title,
+            "url": self.url,
+            "score": round(self.score, 4),
+        }
 
     def as_dict(self) -> dict[str, Any]:
         """The `microfleet search --json` contract."""

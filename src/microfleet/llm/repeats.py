@@ -1,6 +1,6 @@
-"""A stop for degenerate answers, on any backend: small models fall into loops ("23% VAT on
-23% of ... 23% VAT on 23% of ..."). Once the latest SPAN characters of an answer already
-occurred earlier in it, the answer is looping, and it ends before the repeat. Only the part
+"""A stop for degenerate answers, on any backend: small models fall into loops ("the rate
+of the rate of ... the rate of the rate of ..."). Once the latest SPAN characters of an answer
+already occurred earlier in it, the answer is looping, and it ends before the repeat. Only the part
 that repeats so far is held back while streaming, so a normal answer streams as it comes."""
 
 from __future__ import annotations

@@ -6,21 +6,20 @@ Output per micromodel under HOME/datasets/<name>/: train.jsonl and test.jsonl wi
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from microfleet.errors import UserError
-from microfleet.fleet.prompt import build_messages, context_block, micromodel_hits, source_of
-from microfleet.fleet.spec import FleetSpec, MicromodelSpec
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.store import SearchFilter
+from microfleet.micromodel.prompt import build_messages, context_block, micromodel_hits, source_of
+from microfleet.micromodel.questions import data_driven_pairs, expand_seed_questions
+from microfleet.micromodel.spec import FleetSpec, MicromodelSpec
 from microfleet.training.teacher import Teacher
 
 
@@ -44,67 +43,6 @@ class DatasetResult:
 
 def normalize_question(text: str) -> str:
     return re.sub(r"[^a-z0-9% ]+", "", re.sub(r"\s+", " ", text.lower())).strip()
-
-
-def expand_seed_questions(spec: MicromodelSpec, fleet: FleetSpec) -> list[str]:
-    """Lines of the seed file; `{var}` placeholders expand over the spec's variations."""
-    if not spec.seed_questions:
-        return []
-    path = fleet.path(spec.seed_questions)
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except OSError as exc:
-        raise UserError(f"cannot read seed questions {path}: {exc.strerror}") from None
-    questions: list[str] = []
-    names = list(spec.variations)
-    for line in filter(None, lines):
-        used = [n for n in names if "{" + n + "}" in line]
-        for values in itertools.product(*(spec.variations[n] for n in used)):
-            questions.append(line.format_map(dict(zip(used, values, strict=True))))
-    return questions
-
-
-def data_driven_pairs(spec: MicromodelSpec, fleet: FleetSpec) -> Iterator[tuple[str, str]]:
-    """(question, answer) for every table row and question template: correct by construction."""
-    assert spec.data is not None
-    path = fleet.path(spec.data.table)
-    try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
-    except OSError as exc:
-        raise UserError(f"cannot read data table {path}: {exc.strerror}") from None
-    if not rows:
-        raise UserError(f"data table {path} has no rows")
-    for row in rows:
-        for template in spec.data.questions:
-            try:
-                yield template.format_map(row), _row_answer(spec, row)
-            except KeyError as exc:
-                raise UserError(f"{path}: template uses {exc}, which is not a column") from None
-
-
-def _row_answer(spec: MicromodelSpec, row: dict[str, str]) -> str:
-    """The reference answer for one table row: JSON under `returns` when the spec types its
-    results (each property read from the column of the same name), else the answer template."""
-    assert spec.data is not None
-    if spec.returns is None:
-        return spec.data.answer.format_map(row)
-    properties = spec.returns.get("properties", {})
-    return json.dumps({name: _typed(row[name], p) for name, p in properties.items()})
-
-
-def _typed(text: str, schema: dict[str, Any]) -> Any:
-    kind = schema.get("type")
-    try:
-        if kind == "integer":
-            return int(text)
-        if kind == "number":
-            value = float(text)
-            return int(value) if value.is_integer() else value
-    except ValueError:
-        raise UserError(f"'{text}' is not a {kind}, as the returns schema says") from None
-    if kind == "boolean":
-        return text.strip().lower() in {"1", "true", "yes"}
-    return text
 
 
 def retrieve_context(

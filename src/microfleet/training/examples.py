@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from microfleet.fleet.prompt import build_messages
+from microfleet.micromodel.prompt import build_messages
 from microfleet.training.dataset import QAPair
 
 IGNORE = -100

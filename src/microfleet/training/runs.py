@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from microfleet.config import Settings
-from microfleet.fleet.spec import FleetSpec, MicromodelSpec
 from microfleet.llm.base_model import BASE_MODEL_ID, load_base_model
+from microfleet.micromodel.spec import FleetSpec, MicromodelSpec
 from microfleet.training.dataset import QAPair, load_split
 from microfleet.training.metrics import answer_metric
 from microfleet.training.registry import experiment_id, register_version, tracking

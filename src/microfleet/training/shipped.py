@@ -11,7 +11,7 @@ from typing import Any
 
 from microfleet.config import Settings
 from microfleet.errors import UserError
-from microfleet.fleet.spec import FleetSpec, MicromodelSpec
+from microfleet.micromodel.spec import FleetSpec, MicromodelSpec
 from microfleet.training.registry import (
     CHAMPION,
     download_adapter,

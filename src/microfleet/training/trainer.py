@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from microfleet.fleet.prompt import build_messages
-from microfleet.fleet.spec import LoraSpec, MicromodelSpec
+from microfleet.micromodel.prompt import build_messages
+from microfleet.micromodel.spec import LoraSpec, MicromodelSpec
 from microfleet.training.dataset import QAPair
 from microfleet.training.examples import Example, collate, encode_example
 from microfleet.training.metrics import answer_metric

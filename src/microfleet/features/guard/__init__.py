@@ -1,7 +1,8 @@
 """A prompt-injection screen: MiniLM embeddings (the knowledge base's own) scored by a
-logistic regression whose weights ship with the package (`screen.npz`), trained on the
-labelled set next to it (`labelled.jsonl`: injections and ordinary questions and document
-text). Nothing is downloaded. `bench/guard.py` measures it and rebuilds the weights.
+logistic regression whose weights ship with the package (`screen.npz`), trained on a
+labelled set of injections and ordinary questions and document text (the repository's
+`bench/data/injection_labelled.jsonl`). Nothing is downloaded. `bench/guard.py` measures it
+and rebuilds the weights.
 
 Ingest marks flagged chunks (payload `flags`), which are kept and searchable but never put
 into a prompt; a flagged request gets the deployment's answer (refuse, or answer without tools).
@@ -19,7 +20,6 @@ import numpy as np
 
 HERE = Path(__file__).parent
 WEIGHTS = HERE / "screen.npz"
-LABELLED = HERE / "labelled.jsonl"
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Labelled:
     injection: bool
 
 
-def labelled_set(path: Path = LABELLED) -> list[Labelled]:
+def labelled_set(path: Path) -> list[Labelled]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     return [Labelled(r["text"], bool(r["injection"])) for r in rows]
 

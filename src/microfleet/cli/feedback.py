@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from microfleet.cli_errors import friendly_errors
+from microfleet.cli.errors import friendly_errors
 from microfleet.config import Settings
 from microfleet.privacy import PiiRedactor
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from microfleet.cli_errors import friendly_errors
+from microfleet.cli.errors import friendly_errors
 from microfleet.config import Settings
 
 fleet_app = typer.Typer(help="The fleet: micromodels the orchestrator calls as tools.")
@@ -55,7 +55,7 @@ def train_all(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines.")] = False,
 ) -> None:
     """Dataset generation, training and gated promotion for every micromodel, in turn."""
-    from microfleet.cli_training import dataset_generate, promote, train
+    from microfleet.cli.training import dataset_generate, promote, train
     from microfleet.training.service import fleet_of
 
     for spec in fleet_of(Settings()).micromodels:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from microfleet.cli_errors import friendly_errors
+from microfleet.cli.errors import friendly_errors
 from microfleet.config import Settings
 
 Printer = Callable[[str], None]
@@ -192,7 +192,7 @@ def _banner(settings: Settings, url: str) -> str:
     auth = ' -H "Authorization: Bearer $KEY"' if settings.api_keys_text() else ""
     body = (
         '{"model": "smollm2-135m-instruct", "stream": true, '
-        '"messages": [{"role": "user", "content": "What is the VAT rate in Hungary?"}]}'
+        '"messages": [{"role": "user", "content": "What can you help me with?"}]}'
     )
     return (
         f"microfleet is serving an OpenAI-compatible API at {url}/v1 (Ctrl-C stops it)\n"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from microfleet.errors import UserError
-from microfleet.fleet.spec import UnknownMicromodel, load_fleet
+from microfleet.micromodel.spec import UnknownMicromodel, load_fleet
 from tests.conftest import REPO
 
 

@@ -20,13 +20,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from microfleet.cli_errors import friendly_errors
-from microfleet.cli_eval import register as register_eval
-from microfleet.cli_feedback import register as register_feedback
-from microfleet.cli_fleet import register as register_fleet
-from microfleet.cli_progress import IngestProgress
-from microfleet.cli_serving import register as register_serving
-from microfleet.cli_training import register as register_training
+from microfleet.cli.errors import friendly_errors
+from microfleet.cli.eval import register as register_eval
+from microfleet.cli.feedback import register as register_feedback
+from microfleet.cli.fleet import register as register_fleet
+from microfleet.cli.progress import IngestProgress
+from microfleet.cli.serving import register as register_serving
+from microfleet.cli.training import register as register_training
 from microfleet.config import Settings
 from microfleet.errors import UserError
 
@@ -148,7 +148,7 @@ def search(
         ),
     ] = None,
     symbol: Annotated[
-        list[str] | None, typer.Option(help="Only documents about this ticker symbol (repeatable).")
+        list[str] | None, typer.Option(help="Only documents tagged with this symbol (repeatable).")
     ] = None,
     tag: Annotated[
         list[str] | None, typer.Option(help="Only documents with this tag (repeatable).")
@@ -209,7 +209,3 @@ def _status(message: str, quiet: bool) -> Iterator[None]:
 
     with Console(stderr=True).status(message):
         yield
-
-
-if __name__ == "__main__":
-    app()

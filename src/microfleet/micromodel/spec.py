@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from microfleet.errors import UserError
 from microfleet.knowledge.store import SearchFilter
+
+FLEET_MODEL = "fleet"  # the served model id that answers with the whole fleet
 
 
 class UnknownMicromodel(UserError):
@@ -69,6 +79,59 @@ class DataSpec(BaseModel):
     answer: str
 
 
+class FillSpec(BaseModel):
+    """How the semantic router reads one parameter's value from a question. Routing only:
+    the tool's JSON schema is what a model sees, unchanged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions (any case) meaning 'every value of the enum', "
+        "e.g. 'across (the )?Europe'.",
+    )
+    aliases: dict[str, str] = Field(
+        default_factory=dict, description="Other names of enum values: {other name: value}."
+    )
+    pattern: str | None = Field(
+        default=None,
+        description="For an array of strings: a regular expression whose matches (the first "
+        "group that matched, else the whole match) are the values.",
+    )
+    exclude: list[str] = Field(default_factory=list, description="Matches that are not values.")
+
+    @field_validator("every")
+    @classmethod
+    def _expressions(cls, value: list[str]) -> list[str]:
+        for expression in value:
+            _compiled(expression)
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _expression(cls, value: str | None) -> str | None:
+        return value if value is None else _compiled(value).pattern
+
+    def asks_every(self, question: str) -> bool:
+        return any(re.search(rf"\b(?:{e})\b", question, re.I) for e in self.every)
+
+    def matches(self, question: str) -> list[str]:
+        if self.pattern is None:
+            return []
+        found = [
+            next((g for g in m.groups() if g), m.group(0))
+            for m in re.finditer(self.pattern, question)
+        ]
+        return list(dict.fromkeys(v for v in found if v not in self.exclude))
+
+
+def _compiled(expression: str) -> re.Pattern[str]:
+    try:
+        return re.compile(expression)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression '{expression}': {exc}") from None
+
+
 class MicromodelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -85,7 +148,7 @@ class MicromodelSpec(BaseModel):
     query: str | None = Field(
         default=None,
         description="How a call's arguments become the micromodel's question, e.g. "
-        "'What is the standard VAT rate in {country}?'; default: its first data question.",
+        "'What does {product} cost?'; default: its first data question.",
     )
     examples: list[str] = Field(
         default_factory=list, description="Questions it answers, for the semantic router."
@@ -95,6 +158,10 @@ class MicromodelSpec(BaseModel):
         default=True,
         description="Hand the micromodel its retrieved context when it is called; false: it "
         "answers from its weights (a fact specialist), and the retrieved sources are still cited.",
+    )
+    fill: dict[str, FillSpec] = Field(
+        default_factory=dict,
+        description="Per parameter: how the semantic router fills it from a question.",
     )
     returns: dict[str, Any] | None = Field(
         default=None,
@@ -111,6 +178,18 @@ class MicromodelSpec(BaseModel):
     @classmethod
     def _is_object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
         return _object_schema(value)
+
+    @model_validator(mode="after")
+    def _fills_parameters(self) -> MicromodelSpec:
+        properties = self.parameters.get("properties", {})
+        for name, fill in self.fill.items():
+            if name not in properties:
+                raise ValueError(f"fill: '{name}' is not one of the parameters")
+            enum = [str(v) for v in properties[name].get("enum", [])]
+            wrong = [v for v in fill.aliases.values() if v not in enum]
+            if wrong:
+                raise ValueError(f"fill.{name}.aliases: '{wrong[0]}' is not one of its values")
+        return self
 
     def result_schema(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
         """`returns` for one call: a result field named like one of the call's scalar

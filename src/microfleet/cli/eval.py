@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from microfleet.cli_errors import friendly_errors
+from microfleet.cli.errors import friendly_errors
 from microfleet.config import Settings
 
 eval_app = typer.Typer(help="Measure retrieval, answers and routing on labelled sets.")

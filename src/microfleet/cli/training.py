@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from microfleet.cli_errors import friendly_errors
-from microfleet.cli_progress import RateColumn
+from microfleet.cli.errors import friendly_errors
+from microfleet.cli.progress import RateColumn
 from microfleet.config import Settings
 
 if TYPE_CHECKING:
-    from microfleet.fleet.spec import FleetSpec, MicromodelSpec
+    from microfleet.micromodel.spec import FleetSpec, MicromodelSpec
     from microfleet.training.runs import RunSummary
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from microfleet.config import Settings
 from microfleet.errors import UserError
-from microfleet.fleet.spec import FleetSpec
+from microfleet.micromodel.spec import FleetSpec
 from microfleet.training.registry import CHAMPION, download_adapter, version_number
 from microfleet.training.shipped import register_shipped
 

@@ -1,0 +1,3 @@
+from microfleet.cli.main import app
+
+app()
