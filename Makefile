@@ -56,9 +56,10 @@ bench: install  ## Run the benchmarks in bench/ (prints ratios; not tests)
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/guard.py
 
-lint: install  ## ruff and mypy
+lint: install  ## ruff, mypy, and import-linter's layer contracts (pyproject.toml)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:  ## Remove the venv and the data dir
 	rm -rf $(VENV) .microfleet
