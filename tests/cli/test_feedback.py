@@ -7,7 +7,7 @@ from pathlib import Path
 
 from microfleet.config import Settings
 from microfleet.feedback.store import AnswerRecord, FeedbackStore
-from tests.test_cli import _run
+from tests.cli.test_main import _run
 
 
 def test_feedback_list_and_export(

@@ -6,7 +6,7 @@ import json
 import socket
 
 from tests.conftest import KEY_A
-from tests.test_cli import _run
+from tests.cli.test_main import _run
 
 
 def test_ask_json_against_a_server(server: str, subprocess_env: dict[str, str]) -> None:
