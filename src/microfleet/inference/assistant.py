@@ -118,22 +118,19 @@ class AnswerOptions:
     memory_tokens: int = 1024
 
 
+@dataclass(kw_only=True)
 class Assistant:
-    def __init__(
-        self,
-        routes: dict[str, ModelRoute],
-        search: KnowledgeSearch | None,
-        count_tokens: Callable[[str], int],
-        memory: Memory,
-        cache: SemanticCache | None,
-        tracer: Tracer,
-        options: AnswerOptions,
-        orchestrator: Orchestrator | None = None,
-        answers: FeedbackStore | None = None,
-    ) -> None:
-        self.routes, self.search, self.count = routes, search, count_tokens
-        self.memory, self.cache, self.tracer, self.options = memory, cache, tracer, options
-        self.orchestrator, self.answers = orchestrator, answers
+    """The served models and what answers with them; inference/runtime.py builds one."""
+
+    routes: dict[str, ModelRoute]
+    count_tokens: Callable[[str], int]
+    memory: Memory
+    tracer: Tracer
+    options: AnswerOptions = field(default_factory=AnswerOptions)
+    search: KnowledgeSearch | None = None  # None: no retrieval (plain chat)
+    cache: SemanticCache | None = None
+    orchestrator: Orchestrator | None = None  # the "fleet" model's
+    answers: FeedbackStore | None = None  # kept for ratings
 
     def route(self, model: str) -> ModelRoute:
         if model not in self.routes:
@@ -186,7 +183,9 @@ class Assistant:
             system if system and not grounded else [prepared.route.prompt(grounded), *system]
         )
         budget = self.options.context_window - turn.max_tokens
-        grounding: Grounding = ground(prompt, dialogue, prepared.question, hits, budget, self.count)
+        grounding: Grounding = ground(
+            prompt, dialogue, prepared.question, hits, budget, self.count_tokens
+        )
         prepared.messages, prepared.sources = grounding.messages, grounding.sources
         return prepared
 
@@ -204,7 +203,7 @@ class Assistant:
             prepared.fixed_answer = typed
             return True
         budget = self.options.context_window - prepared.turn.max_tokens
-        history = window(history, max(budget // 4, 0), self.count)
+        history = window(history, max(budget // 4, 0), self.count_tokens)
         prepared.messages = self.orchestrator.compose_messages(prepared.question, done, history)
         prepared.appendix = APPENDIX_HEADING + done.results_block()
         return True
@@ -216,7 +215,7 @@ class Assistant:
             stored = self.memory.load(session)
         except Exception as exc:  # Redis down, a locked database: say so, do not guess
             raise StoreError(f"conversation memory is unavailable: {first_line(exc)}") from None
-        return window(stored, self.options.memory_tokens, self.count)
+        return window(stored, self.options.memory_tokens, self.count_tokens)
 
     def _cache_key(
         self, turn: Turn, route: ModelRoute, earlier: Messages, question: str, system: list[str]

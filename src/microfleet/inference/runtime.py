@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from microfleet.config import Settings
 from microfleet.errors import UserError
@@ -18,9 +17,10 @@ from microfleet.inference.assistant import AnswerOptions, Assistant, ModelRoute
 from microfleet.inference.cache import CacheIndex, SemanticCache
 from microfleet.inference.memory import Memory, RedisMemory, SQLiteMemory
 from microfleet.inference.tracing import make_tracer
-from microfleet.knowledge.connect import fusion_from
+from microfleet.knowledge.connect import fusion_from, qdrant_client
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm import threads
+from microfleet.llm.generator import Generator
 from microfleet.llm.local import BatchingEngine, LocalGenerator
 from microfleet.micromodel.spec import FLEET_MODEL, FleetSpec, load_fleet
 
@@ -56,21 +56,24 @@ def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
         features.store, features.embedder, features.sparse, fusion_from(settings)
     )
     tokenizer = load_generator_tokenizer(settings.model_cache_dir)
+    orchestrator = _orchestrator(settings, fleet, routes, base, search, engine)
+    if orchestrator is not None:
+        routes[FLEET_MODEL] = _fleet_route(orchestrator, routes[base].generator)
     assistant = Assistant(
-        routes,
-        search,
-        lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids),
-        _memory(settings),
-        _cache(settings, features) if settings.cache else None,
-        make_tracer(settings),
-        AnswerOptions(
+        routes=routes,
+        search=search,
+        count_tokens=lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids),
+        memory=_memory(settings),
+        cache=_cache(settings, features) if settings.cache else None,
+        tracer=make_tracer(settings),
+        options=AnswerOptions(
             settings.rag_k,
             settings.rag_min_similarity,
             settings.context_window,
             settings.memory_tokens,
         ),
-        _orchestrator(settings, fleet, routes, base, search, engine),
-        FeedbackStore(settings.feedback_db_url),
+        orchestrator=orchestrator,
+        answers=FeedbackStore(settings.feedback_db_url),
     )
     return Runtime(assistant, features, base, engine, ToolDecoder(engine) if engine else None)
 
@@ -83,8 +86,8 @@ def _orchestrator(
     search: KnowledgeSearch,
     engine: BatchingEngine | None,
 ) -> Orchestrator | None:
-    """The "fleet" model: every micromodel as a tool (the base model stands in for a missing
-    adapter, and /readyz says so)."""
+    """The orchestrator behind the "fleet" model: every micromodel as a tool (the base model
+    stands in for a missing adapter, and /readyz says so)."""
     if fleet is None:
         return None
     names = [spec.name for spec in fleet.micromodels if spec.name in routes]
@@ -92,12 +95,15 @@ def _orchestrator(
     options = FleetOptions(settings.tool_timeout_seconds, settings.tool_max_tokens)
     router = make_router(settings, fleet, search, engine)
     versions = {name: routes[name].version for name in names}
-    orchestrator = Orchestrator(
+    return Orchestrator(
         fleet, router, generators, routes[base].generator, search, options, versions
     )
-    scope = ",".join(f"{name}@{version}" for name, version in versions.items())
-    routes[FLEET_MODEL] = ModelRoute(routes[base].generator, version=f"fleet[{scope}]")
-    return orchestrator
+
+
+def _fleet_route(orchestrator: Orchestrator, composer: Generator) -> ModelRoute:
+    """The "fleet" model: the base model composes; its version names every micromodel's."""
+    scope = ",".join(f"{name}@{version}" for name, version in orchestrator.versions.items())
+    return ModelRoute(composer, version=f"{FLEET_MODEL}[{scope}]")
 
 
 def make_router(
@@ -143,10 +149,13 @@ def _local_routes(
     engine = BatchingEngine(model, tokenizer, max_batch=settings.max_batch)
     base = settings.base_model or BASE_MODEL_NAME
     routes = {base: ModelRoute(LocalGenerator(engine, base))}
-    for name, version in versions.items():
-        spec = fleet.get(name)  # type: ignore[union-attr]
-        generator = LocalGenerator(engine, name, adapter=name, parent=base)
-        routes[name] = ModelRoute(generator, spec.system_prompt, spec.scope.as_filter(), version)
+    for spec in fleet.micromodels if fleet else []:
+        if spec.name in versions:  # loaded: it has an adapter
+            generator = LocalGenerator(engine, spec.name, adapter=spec.name, parent=base)
+            scope = spec.scope.as_filter()
+            routes[spec.name] = ModelRoute(
+                generator, spec.system_prompt, scope, versions[spec.name]
+            )
     return routes, base, engine
 
 
@@ -178,8 +187,8 @@ def _cache(settings: Settings, features: PipelineContext) -> SemanticCache:
     if settings.qdrant_url:  # a collection next to the knowledge base, on the same client
         from microfleet.inference.cache import QdrantCacheIndex
 
-        client: Any = features.store.client  # type: ignore[attr-defined]
-        index = QdrantCacheIndex(client, f"{settings.collection}_answer_cache", dim)
+        collection = f"{settings.collection}_answer_cache"  # beside the knowledge base's
+        index = QdrantCacheIndex(qdrant_client(settings), collection, dim)
     else:
         from microfleet.inference.cache import EdgeCacheIndex
 

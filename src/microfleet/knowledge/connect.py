@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from microfleet.config import Settings
 from microfleet.knowledge.store import Fusion, VectorStore
 
@@ -9,13 +11,9 @@ from microfleet.knowledge.store import Fusion, VectorStore
 def open_store(settings: Settings, dim: int | None) -> VectorStore:
     """`dim=None` opens an existing store without a model loaded (stats, maintenance)."""
     if settings.qdrant_url:
-        from qdrant_client import QdrantClient
-
         from microfleet.knowledge.remote import QdrantServerStore
 
-        key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        client = QdrantClient(url=settings.qdrant_url, api_key=key)
-        return QdrantServerStore(client, settings.collection, dim)
+        return QdrantServerStore(qdrant_client(settings), settings.collection, dim)
     from microfleet.knowledge.edge import EdgeVectorStore
 
     return EdgeVectorStore(settings.shard_dir, dim)
@@ -28,3 +26,11 @@ def fusion_from(settings: Settings) -> Fusion:
         weights=(settings.dense_weight, settings.sparse_weight),
         prefetch_limit=settings.prefetch_limit,
     )
+
+
+def qdrant_client(settings: Settings) -> Any:
+    """A client of the Qdrant server at MICROFLEET_QDRANT_URL (knowledge base, answer cache)."""
+    from qdrant_client import QdrantClient
+
+    key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    return QdrantClient(url=settings.qdrant_url, api_key=key)

@@ -1,10 +1,8 @@
-"""The FastAPI app: the runtime in state, the guard in front, errors in the OpenAI shape."""
+"""The FastAPI app: one Server (serving/deps.py) behind the guard, errors in the OpenAI shape."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.exceptions import HTTPException
 
@@ -24,6 +21,7 @@ from microfleet.inference.assistant import UnknownModel
 from microfleet.inference.runtime import Runtime
 from microfleet.llm.generator import BackendUnavailable
 from microfleet.serving.chat import router as chat_router
+from microfleet.serving.deps import Server
 from microfleet.serving.drain import Drain, ShuttingDown
 from microfleet.serving.feedback import router as feedback_router
 from microfleet.serving.playground import add_playground
@@ -44,33 +42,29 @@ def create_app(runtime: Runtime, settings: Settings, owns_runtime: bool = True) 
             await runtime.close()
 
     app = FastAPI(title="microfleet", version="0.1.0", lifespan=lifespan)
-    app.state.runtime, app.state.settings = runtime, settings
-    app.state.timeout = settings.request_timeout_seconds
-    app.state.drain = Drain(settings.drain_seconds)
-    app.state.created = int(time.time())
-    app.state.ingest_lock = asyncio.Lock()
-    app.state.registry = CollectorRegistry()
-    app.state.registry.register(_Stats(runtime))
+    limits = Limits(settings.rate_limit, settings.auth_failure_limit, settings.rate_limit_storage)
+    server = Server(runtime, settings, Drain(settings.drain_seconds), limits)
+    server.registry.register(_Stats(runtime))
+    app.state.server = server
     for kind, handler in _HANDLERS.items():
         app.add_exception_handler(kind, handler)
     app.include_router(router)
     app.include_router(chat_router)
     app.include_router(feedback_router)
     add_playground(app)
-    _guard(app, settings)
+    _guard(app, server)
     return app
 
 
-def _guard(app: FastAPI, settings: Settings) -> None:
+def _guard(app: FastAPI, server: Server) -> None:
     """The guard in front of every route; CORS, only for the origins configured, before it
     (a browser's preflight carries no key)."""
-    limits = Limits(settings.rate_limit, settings.auth_failure_limit, settings.rate_limit_storage)
-    app.state.limits = limits
+    settings = server.settings
     options = GuardOptions(
         settings.max_body_kb * 1024, settings.body_timeout_seconds, frozenset(settings.cors_origins)
     )
     keys = parse_api_keys(settings.api_keys_text())
-    app.add_middleware(Guard, keys=keys, limits=limits, options=options, drain=app.state.drain)
+    app.add_middleware(Guard, keys=keys, limits=server.limits, options=options, drain=server.drain)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

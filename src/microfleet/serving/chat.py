@@ -16,46 +16,46 @@ from microfleet.errors import MicrofleetError
 from microfleet.inference.assistant import Turn
 from microfleet.knowledge.service import parse_filter
 from microfleet.llm.generator import BackendUnavailable, Delta
+from microfleet.serving.deps import Server, ServerDep
 from microfleet.serving.schemas import ChatMessage, ChatRequest, ChatResponse, Choice, Usage
 from microfleet.serving.streaming import error_message, sse_events, within
-from microfleet.serving.tenancy import principal, readers
+from microfleet.serving.tenancy import principal
 from microfleet.serving.tools import tool_calls_reply
 
 router = APIRouter()
 log = logging.getLogger("microfleet.serving")
 
 
-def turn_from(body: ChatRequest, conn: HTTPConnection) -> Turn:
-    settings, who = conn.app.state.settings, principal(conn)
+def turn_from(body: ChatRequest, conn: HTTPConnection, server: Server) -> Turn:
+    settings, who = server.settings, principal(conn)
     asked = body.since or body.symbols or body.tags
     return Turn(
         model=body.model,
         messages=[m.as_turn() for m in body.messages],
-        max_tokens=body.limit(token_cap(conn, body.model)),
+        max_tokens=body.limit(token_cap(server, body.model)),
         temperature=body.temperature,
         session=conn.headers.get("x-session-id") or body.session_id or body.user,
         tenant=who.tenant,
-        readers=readers(who, settings.kb_visibility),
+        readers=server.readers(who),
         use_cache="no-cache" not in conn.headers.get("cache-control", "").lower(),
         rag=settings.rag if body.rag is None else body.rag,
         filter=parse_filter(body.since, body.symbols, body.tags) if asked else None,
     )
 
 
-def token_cap(conn: HTTPConnection, model: str) -> int:
+def token_cap(server: Server, model: str) -> int:
     """max_tokens_cap, lowered to what the model can generate within the request timeout
     at its measured rate (with a margin), so no answer holds the engine only to time out."""
-    state = conn.app.state
-    cap = state.settings.max_tokens_cap
-    route = state.runtime.assistant.routes.get(model)
+    cap = server.settings.max_tokens_cap
+    route = server.assistant.routes.get(model)
     rate = route.generator.tokens_per_second() if route else None
-    return cap if rate is None else max(16, min(cap, int(rate * state.timeout * 0.8)))
+    return cap if rate is None else max(16, min(cap, int(rate * server.timeout * 0.8)))
 
 
 @router.post("/v1/chat/completions", response_model=None)
-async def chat(body: ChatRequest, request: Request) -> ChatResponse | Response:
+async def chat(body: ChatRequest, request: Request, server: ServerDep) -> ChatResponse | Response:
     """The answer; a client that leaves before it is ready stops its generation."""
-    return await unless_gone(request, _chat(body, request))
+    return await unless_gone(request, _chat(body, request, server))
 
 
 async def unless_gone(request: Request, work: Awaitable[Response | ChatResponse]) -> Any:
@@ -78,29 +78,27 @@ async def _disconnect(request: Request) -> None:
         pass
 
 
-async def screened(body: ChatRequest, conn: HTTPConnection) -> Turn:
+async def screened(body: ChatRequest, conn: HTTPConnection, server: Server) -> Turn:
     """The request as a Turn; a question the injection screen flags carries the
     deployment's answer to it (refuse, or no tools)."""
-    turn = turn_from(body, conn)
-    screen = conn.app.state.runtime.features.screen
+    turn = turn_from(body, conn, server)
+    features = server.runtime.features
+    screen = features.screen
     users = [m["content"] for m in turn.messages if m["role"] == "user"]
     question = users[-1].strip() if users else ""
     if screen is not None and question:
-        vectors = await asyncio.to_thread(
-            conn.app.state.runtime.features.embedder.embed, [question]
-        )
+        vectors = await asyncio.to_thread(features.embedder.embed, [question])
         turn.vector = vectors[0].tolist()  # the assistant's cache and retrieval reuse it
         if screen.flagged([question], vectors)[0]:
-            turn.guard = conn.app.state.settings.injection_action
+            turn.guard = server.settings.injection_action
     return turn
 
 
-async def _chat(body: ChatRequest, request: Request) -> ChatResponse | Response:
-    state = request.app.state
-    assistant, timeout, drain = state.runtime.assistant, state.timeout, state.drain
-    turn = await screened(body, request)
+async def _chat(body: ChatRequest, request: Request, server: Server) -> ChatResponse | Response:
+    assistant, timeout, drain = server.assistant, server.timeout, server.drain
+    turn = await screened(body, request, server)
     if body.wants_tools() and not turn.guard:
-        called = await tool_calls_reply(body, request.app.state.runtime, timeout)
+        called = await tool_calls_reply(body, server.runtime, timeout)
         if called is not None:
             return called
     prepared = await assistant.prepare(turn)
@@ -135,7 +133,7 @@ async def _chat(body: ChatRequest, request: Request) -> ChatResponse | Response:
 
 
 @router.websocket("/v1/ws")
-async def chat_socket(ws: WebSocket) -> None:
+async def chat_socket(ws: WebSocket, server: ServerDep) -> None:
     """Send a chat request as JSON; receive `delta` messages, then one `done` (or `error`)."""
     await ws.accept()
     while True:
@@ -146,14 +144,14 @@ async def chat_socket(ws: WebSocket) -> None:
         except ValueError:
             await ws.send_json({"type": "error", "message": "send one JSON chat request"})
             continue
-        limits = ws.app.state.limits
+        limits = server.limits
         if (wait := limits.hit(ws.state.api_key)) is not None:  # every message counts
             await ws.send_json(
                 {"type": "error", "message": limits.refusal(wait), "retry_after": wait}
             )
             continue
         try:
-            await _answer_socket(ws, data)
+            await _answer_socket(ws, data, server)
         except WebSocketDisconnect:  # the client left mid-answer: nothing to send it
             return
         except Exception as exc:  # never a silent close: say so, keep the socket
@@ -162,13 +160,13 @@ async def chat_socket(ws: WebSocket) -> None:
             await ws.send_json(failed)
 
 
-async def _answer_socket(ws: WebSocket, data: Any) -> None:
-    assistant, timeout = ws.app.state.runtime.assistant, ws.app.state.timeout
+async def _answer_socket(ws: WebSocket, data: Any, server: Server) -> None:
+    assistant, timeout = server.assistant, server.timeout
     try:
         body = ChatRequest.model_validate(data)
-        prepared = await assistant.prepare(await screened(body, ws))
+        prepared = await assistant.prepare(await screened(body, ws, server))
         last = Delta("", "stop")
-        async for delta in within(assistant.stream(prepared), timeout, ws.app.state.drain):
+        async for delta in within(assistant.stream(prepared), timeout, server.drain):
             if delta.text:
                 await ws.send_json({"type": "delta", "content": delta.text})
             last = delta

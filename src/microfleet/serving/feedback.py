@@ -5,25 +5,24 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from microfleet.errors import UserError
+from microfleet.serving.deps import Caller, ServerDep
 from microfleet.serving.schemas import FeedbackRequest
-from microfleet.serving.tenancy import principal
 
 router = APIRouter()
 
 
 @router.post("/v1/feedback", status_code=201)
-async def feedback(body: FeedbackRequest, request: Request) -> JSONResponse:
+async def feedback(body: FeedbackRequest, server: ServerDep, who: Caller) -> JSONResponse:
     """201 with the stored entry; 404 for an answer this server never gave."""
-    store = request.app.state.runtime.assistant.answers
+    store = server.assistant.answers
     if store is None:
         raise UserError("this server keeps no answers, so it cannot take feedback")
-    who = principal(request).tenant
     entry = await asyncio.to_thread(
-        store.add, body.response_id, body.rating, body.correction, body.comment, who
+        store.add, body.response_id, body.rating, body.correction, body.comment, who.tenant
     )
     out: dict[str, Any] = {
         "object": "feedback",

@@ -8,13 +8,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from microfleet.documents.parse import RawRecord
 from microfleet.errors import UserError, first_line
-from microfleet.features.pipeline import embed_batch, prepare_batch, write_batch
+from microfleet.features.pipeline import (
+    PipelineContext,
+    embed_batch,
+    prepare_batch,
+    write_batch,
+)
 from microfleet.knowledge.service import parse_filter
+from microfleet.serving.deps import Caller, ServerDep
 from microfleet.serving.schemas import IngestRequest, SearchRequest
-from microfleet.serving.tenancy import Principal, principal, readers, require
+from microfleet.serving.tenancy import Principal, require
 
 router = APIRouter()
 
@@ -30,10 +37,10 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(server: ServerDep) -> JSONResponse:
     """200 once the models answer and the store opens; 503 with the reason otherwise."""
-    runtime = request.app.state.runtime
-    if request.app.state.drain.active:
+    runtime = server.runtime
+    if server.drain.active:
         return JSONResponse({"status": "draining", "reason": "shutting down"}, status_code=503)
     try:
         chunks = await asyncio.wait_for(asyncio.to_thread(runtime.features.store.count), 5)
@@ -60,27 +67,27 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/v1/models")
-async def list_models(request: Request) -> dict[str, Any]:
-    state = request.app.state
+async def list_models(server: ServerDep) -> dict[str, Any]:
     entries = [
         {
             "id": name,
             "object": "model",
-            "created": state.created,
+            "created": server.created,
             "owned_by": "microfleet",
             "parent": route.generator.parent,
             "version": route.version,
         }
-        for name, route in state.runtime.assistant.routes.items()
+        for name, route in server.assistant.routes.items()
     ]
     return {"object": "list", "data": entries}
 
 
 @router.post("/v1/search")
-async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
-    knowledge, settings = request.app.state.runtime.assistant.search, request.app.state.settings
-    visible = readers(principal(request), settings.kb_visibility)
-    flt = parse_filter(body.since, body.symbols, body.tags).readable_by(visible)
+async def search(body: SearchRequest, server: ServerDep, who: Caller) -> dict[str, Any]:
+    knowledge = server.assistant.search
+    if knowledge is None:
+        raise UserError("this server has no knowledge base to search")
+    flt = parse_filter(body.since, body.symbols, body.tags).readable_by(server.readers(who))
     hits = await asyncio.to_thread(knowledge.search, body.query, body.k, flt, body.mode)
     return {"object": "list", "data": [hit.as_dict() for hit in hits]}
 
@@ -88,6 +95,7 @@ async def search(body: SearchRequest, request: Request) -> dict[str, Any]:
 @router.post("/v1/ingest")
 async def ingest(
     request: Request,
+    server: ServerDep,
     who: Annotated[Principal, Depends(require("ingest"))],
     filename: str | None = None,
 ) -> dict[str, Any]:
@@ -99,9 +107,8 @@ async def ingest(
         records = _file_records(filename, raw)
     else:
         records = _records(raw, request.headers.get("content-type", ""))
-    ctx = request.app.state.runtime.features
-    async with request.app.state.ingest_lock:  # one writer at a time
-        return await asyncio.to_thread(_run_steps, records, ctx, who.tenant)
+    async with server.ingest_lock:  # one writer at a time
+        return await asyncio.to_thread(_run_steps, records, server.runtime.features, who.tenant)
 
 
 def _records(raw: bytes, content_type: str) -> list[RawRecord]:
@@ -140,22 +147,21 @@ def _file_records(filename: str, raw: bytes) -> list[RawRecord]:
 
 
 @router.get("/v1/kb/stats")
-async def kb_stats(request: Request) -> dict[str, int]:
+async def kb_stats(server: ServerDep) -> dict[str, int]:
     """The knowledge base's document and chunk counts."""
-    store = request.app.state.runtime.features.store
+    store = server.runtime.features.store
     documents = await asyncio.to_thread(store.count_documents)
     return {"documents": documents, "chunks": await asyncio.to_thread(store.count)}
 
 
 def _first_error(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
         return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
     return str(exc).splitlines()[0]
 
 
-def _run_steps(records: list[RawRecord], ctx: Any, owner: str) -> dict[str, Any]:
+def _run_steps(records: list[RawRecord], ctx: PipelineContext, owner: str) -> dict[str, Any]:
     batch = prepare_batch(records, ctx, owner)
     failures = [{"ref": f.ref, "reason": f.reason} for f in batch.failures]
     stats = write_batch(embed_batch(batch, ctx), ctx)
@@ -163,7 +169,7 @@ def _run_steps(records: list[RawRecord], ctx: Any, owner: str) -> dict[str, Any]
 
 
 @router.get("/metrics")
-async def metrics(request: Request) -> Response:
+async def metrics(server: ServerDep) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(server.registry), media_type=CONTENT_TYPE_LATEST)

@@ -23,7 +23,9 @@ async def tool_calls_reply(
     runtime.assistant.route(body.model)  # 404 for an unknown model
     decoder = runtime.tool_decoder
     if decoder is None:
-        raise UserError("client tools are decoded by the local model; this server uses LLM_URL")
+        raise UserError(
+            "client tools need the local model; this server answers through another backend"
+        )
     messages = [m.as_turn() for m in body.messages]
     decoded = await asyncio.wait_for(decoder.calls(body.tool_dicts(), messages), timeout)
     calls = decoded.get("calls", [])
