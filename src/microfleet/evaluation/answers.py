@@ -26,8 +26,7 @@ from microfleet.evaluation.metrics import (
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.store import SearchFilter
 from microfleet.llm.generator import Generator
-from microfleet.micromodel.prompt import build_messages
-from microfleet.training.dataset import retrieve_context
+from microfleet.micromodel.prompt import build_messages, retrieve_context
 
 MODES = ("none", "rag", "finetuned", "both")
 DEFAULT_PROMPT = "You are a helpful assistant. Answer briefly."

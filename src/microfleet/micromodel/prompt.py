@@ -45,5 +45,13 @@ def micromodel_hits(
     return search.relevant(question, vector, CONTEXT_K, MIN_SIMILARITY, scope)
 
 
+def retrieve_context(
+    search: KnowledgeSearch, scope: SearchFilter | None, question: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """The context block a micromodel is served with for `question`, and its sources."""
+    hits = micromodel_hits(search, question, scope)
+    return context_block(hits), [source_of(hit) for hit in hits]
+
+
 def source_of(hit: SearchHit) -> dict[str, Any]:
     return {"doc_id": hit.doc_id, "title": hit.title, "url": hit.url}

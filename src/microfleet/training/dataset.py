@@ -16,8 +16,7 @@ from typing import Any
 
 from microfleet.errors import UserError
 from microfleet.knowledge.search import KnowledgeSearch
-from microfleet.knowledge.store import SearchFilter
-from microfleet.micromodel.prompt import build_messages, context_block, micromodel_hits, source_of
+from microfleet.micromodel.prompt import build_messages, retrieve_context
 from microfleet.micromodel.questions import data_driven_pairs, expand_seed_questions
 from microfleet.micromodel.spec import FleetSpec, MicromodelSpec
 from microfleet.training.teacher import Teacher
@@ -43,14 +42,6 @@ class DatasetResult:
 
 def normalize_question(text: str) -> str:
     return re.sub(r"[^a-z0-9% ]+", "", re.sub(r"\s+", " ", text.lower())).strip()
-
-
-def retrieve_context(
-    search: KnowledgeSearch, scope: SearchFilter | None, question: str
-) -> tuple[str, list[dict[str, Any]]]:
-    """The context block a micromodel is served with for `question`, and its sources."""
-    hits = micromodel_hits(search, question, scope)
-    return context_block(hits), [source_of(hit) for hit in hits]
 
 
 def generate_pairs(

@@ -11,13 +11,13 @@ from microfleet.config import Settings
 from microfleet.feedback.dataset import FeedbackPair, feedback_pairs
 from microfleet.feedback.store import open_feedback
 from microfleet.knowledge.service import open_search
+from microfleet.micromodel.prompt import retrieve_context
 from microfleet.micromodel.spec import FleetSpec, MicromodelSpec, load_fleet
 from microfleet.training.dataset import (
     DatasetResult,
     ExtraPairs,
     generate_pairs,
     merge_extra_pairs,
-    retrieve_context,
     split_pairs,
     write_dataset,
 )
