@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import socket
 
-from tests.conftest import KEY_A
 from tests.cli.test_main import _run
+from tests.conftest import KEY_A
 
 
 def test_ask_json_against_a_server(server: str, subprocess_env: dict[str, str]) -> None:

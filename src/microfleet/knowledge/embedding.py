@@ -1,7 +1,10 @@
-"""The Embedder seam: texts in, L2-normalised vectors out."""
+"""The Embedder seam: texts in, L2-normalised vectors out. Default: all-MiniLM-L6-v2 from its
+PyPI package (sentence-transformers); HashingEmbedder is the deterministic stand-in for tests."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -25,6 +28,25 @@ class Embedder(ABC):
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return a float32 array of shape (len(texts), dim), rows L2-normalised."""
+
+
+class HashingEmbedder(Embedder):
+    """A deterministic bag-of-words embedder for fast tests of what surrounds retrieval:
+    each lower-cased word adds to one hashed dimension, so texts that share words are similar
+    and the same text always gets the same vector. No model; never for real retrieval."""
+
+    def __init__(self, dim: int = 384, name: str = "hashing") -> None:
+        self.dim, self.name = dim, name
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+                out[row, int.from_bytes(digest, "little") % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        out[:, 0] += (norms[:, 0] == 0).astype(np.float32)  # an empty text: a unit vector too
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 def bundled_minilm_path() -> Path:
