@@ -16,12 +16,22 @@ fleet_app = typer.Typer(help="The fleet: micromodels the orchestrator calls as t
 
 @fleet_app.command("show")
 @friendly_errors
-def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Each micromodel: its tool signature, scope and champion version."""
-    from microfleet.training.service import fleet_of, models_overview
+def show(
+    fleet_file: Annotated[
+        Path | None, typer.Option("--fleet", help="A fleet file; default: MICROFLEET_FLEET.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Validate the fleet, then list each micromodel: its tool signature and champion."""
+    from microfleet.errors import UserError
+    from microfleet.micromodel.scaffold import missing_files
+    from microfleet.micromodel.spec import load_fleet
+    from microfleet.training.service import models_overview
 
-    settings = Settings()
-    fleet = fleet_of(settings)
+    settings = Settings() if fleet_file is None else Settings(fleet=fleet_file)
+    fleet = load_fleet(settings.fleet)
+    if problems := missing_files(fleet):
+        raise UserError(f"{settings.fleet}: {'; '.join(problems)}")
     versions = {e["micromodel"]: e["versions"] for e in models_overview(settings, fleet)}
     entries = [
         {
@@ -41,6 +51,21 @@ def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
         champion = f"v{entry['champion']}" if entry["champion"] else "no adapter (base model)"
         typer.echo(f"  {entry['name']}({args})  [{champion}]")
         typer.echo(f"      {entry['description']}")
+
+
+@fleet_app.command("new")
+@friendly_errors
+def new(
+    name: Annotated[str, typer.Argument(help="The fleet's name (lower case).")],
+    root: Annotated[Path, typer.Option(help="Where fleets live.")] = Path("fleets"),
+) -> None:
+    """Scaffold a fleet: its spec, seed questions, an empty corpus and a routing set."""
+    from microfleet.micromodel.scaffold import new_fleet
+
+    spec = new_fleet(root, name)
+    typer.echo(f"created {spec.parent}: edit fleet.yaml and seeds/, put documents in corpus/")
+    typer.echo(f"  check it:  microfleet fleet show --fleet {spec}")
+    typer.echo(f"  use it:    MICROFLEET_FLEET={spec} microfleet ingest {spec.parent / 'corpus'}")
 
 
 def _champion(versions: list[dict[str, Any]]) -> str | None:
