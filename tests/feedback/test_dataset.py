@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from microfleet.feedback.dataset import feedback_pairs
 from microfleet.feedback.store import AnswerRecord, FeedbackEntry
-from microfleet.inference.assistant import citation_footer
 from microfleet.micromodel.spec import MicromodelSpec
 
 SPEC = MicromodelSpec(
@@ -29,10 +28,9 @@ def _fleet(question: str, *countries: str) -> AnswerRecord:
 
 def test_corrections_and_approvals_become_pairs() -> None:
     sources = [{"index": 1, "title": "VAT"}]
-    shown = "Malta has 18%." + citation_footer("Malta has 18%.", sources)
-    direct = AnswerRecord("d", "tax_rates", "VAT in Malta?", shown, sources)
+    direct = AnswerRecord("d", "tax_rates", "VAT in Malta?", "Malta has 18%.", sources)
     entries = [
-        _entry(6, 1, direct),  # thumbs-up: the answer as given, without the footer
+        _entry(6, 1, direct),  # thumbs-up: the answer as recorded (its sources are data)
         _entry(5, -1, direct, "Malta: 18%."),  # a correction of the micromodel's own answer
         _entry(4, -1, direct),  # thumbs-down alone: nothing to learn
         _entry(3, 1, _fleet("France and Spain?", "France", "Spain")),  # each call's output
