@@ -6,10 +6,10 @@ STAMP   = $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: help install browser demo train test bench lint clean
+.PHONY: help install browser demo train train-helpdesk test bench lint clean
 
 help:  ## Show the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 install: $(STAMP)  ## Create the venv and install (torch CPU first, then the rest)
 
@@ -36,6 +36,16 @@ train: install  ## Train every micromodel of the fleet (datasets, LoRA, gated pr
 	$(BIN)/microfleet fleet train
 	$(BIN)/microfleet adapters export fleets/finance/adapters
 	$(BIN)/microfleet models
+
+# The second reference fleet's data-driven micromodel, in a data dir of its own (its `docs`
+# micromodel learns from the local base model as teacher, which it cannot beat: not trained).
+HELPDESK = MICROFLEET_FLEET=fleets/helpdesk/fleet.yaml MICROFLEET_HOME=.microfleet/helpdesk
+train-helpdesk: install  ## Train and export the helpdesk fleet's `settings` micromodel
+	$(HELPDESK) $(BIN)/microfleet ingest fleets/helpdesk/corpus
+	$(HELPDESK) $(BIN)/microfleet dataset generate settings
+	$(HELPDESK) $(BIN)/microfleet train settings
+	$(HELPDESK) $(BIN)/microfleet promote settings
+	$(HELPDESK) $(BIN)/microfleet adapters export fleets/helpdesk/adapters
 
 test: install browser  ## Run the test suite (real models, real Qdrant Edge, real servers, a real browser)
 	$(BIN)/pytest -q

@@ -30,6 +30,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (MICROFLEET_PORT).")] = None,
 ) -> None:
     """Serve the OpenAI-compatible API: chat (JSON, SSE, WebSocket), search, ingest, health."""
+    from microfleet.serving.deps import server_of
     from microfleet.serving.drain import serve as run_server
     from microfleet.serving.service import build_app
 
@@ -37,7 +38,7 @@ def serve(
     app = build_app(settings)
     host, port = host or settings.host, port or settings.port
     typer.echo(_banner(settings, f"http://{host}:{port}"), err=True)
-    run_server(app, host, port, app.state.drain)
+    run_server(app, host, port, server_of(app).drain)
 
 
 @friendly_errors

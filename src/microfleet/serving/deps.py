@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends
 from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
 from microfleet.config import Settings
@@ -45,10 +46,14 @@ class Server:
         return readers(who, self.settings.kb_visibility)
 
 
-def current_server(conn: HTTPConnection) -> Server:
-    server = conn.app.state.server
+def server_of(app: Starlette) -> Server:
+    server = app.state.server
     assert isinstance(server, Server), "create_app sets app.state.server"
     return server
+
+
+def current_server(conn: HTTPConnection) -> Server:
+    return server_of(conn.app)
 
 
 ServerDep = Annotated[Server, Depends(current_server)]
