@@ -157,13 +157,15 @@ def search(
 ) -> None:
     """Hybrid (dense + BM25) search over the knowledge base."""
     from microfleet.knowledge.service import open_search, parse_filter
+    from microfleet.knowledge.store import QueryMode
 
-    if mode not in ("hybrid", "dense", "sparse"):
+    modes: dict[str, QueryMode] = {"hybrid": "hybrid", "dense": "dense", "sparse": "sparse"}
+    if mode not in modes:
         raise UserError(f"unknown --mode '{mode}'; use hybrid, dense or sparse")
     flt = parse_filter(since, symbol or [], tag or [])
     settings = Settings()
     with open_search(settings) as searcher:
-        hits = searcher.search(query, k=k, flt=flt, mode=mode)  # type: ignore[arg-type]
+        hits = searcher.search(query, k=k, flt=flt, mode=modes[mode])
     if as_json:
         typer.echo(json.dumps([h.as_dict() for h in hits], ensure_ascii=False))
         return
