@@ -40,7 +40,9 @@ class SchemaGuides:
         """A fresh outlines-core Guide for one row decoding under `schema`."""
         from outlines_core import Guide
 
-        return Guide(self._index(json.dumps(bounded(schema), sort_keys=True)))
+        # The properties keep their order: the answer is written in the order the schema (and
+        # the training data built from it) gives them, not alphabetically.
+        return Guide(self._index(json.dumps(bounded(schema))))
 
     def _index(self, key: str) -> Any:
         from outlines_core import Index
