@@ -1,17 +1,15 @@
 from __future__ import annotations
 
-from pathlib import Path
-
-from microfleet.llm.base_model import load_base_model
+from typing import Any
 
 
-def test_the_output_layer_gets_contiguous_rows_and_the_same_logits(models_dir: Path) -> None:
+def test_the_output_layer_gets_contiguous_rows_and_the_same_logits(base: tuple[Any, Any]) -> None:
     """A multi-row pass that keeps only the last position's logits hands the output layer a
     strided slice; the loaded model makes it contiguous (the CPU's slow path copies the whole
     weight per row otherwise) and the logits are those of the full pass."""
     import torch
 
-    model, _ = load_base_model(None, models_dir, device="cpu")
+    model, _ = base
     seen: list[bool] = []
     head = model.get_output_embeddings()
     hook = head.register_forward_hook(lambda _m, args, _out: seen.append(args[0].is_contiguous()))

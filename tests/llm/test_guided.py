@@ -1,17 +1,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import Any
 
-from microfleet.llm.base_model import load_base_model
 from microfleet.llm.decode import complete_chats
 from microfleet.llm.guided import SchemaGuides
 
 
-def test_a_guided_answer_keeps_the_schemas_property_order(models_dir: Path) -> None:
+def test_a_guided_answer_keeps_the_schemas_property_order(base: tuple[Any, Any]) -> None:
     """A micromodel is trained on JSON in its schema's order; decoding must not reorder the
     keys (alphabetically, say), or the trained answer is out of reach."""
-    model, tokenizer = load_base_model(None, models_dir, device="cpu")
+    model, tokenizer = base
     schema = {
         "type": "object",
         "properties": {"zeta": {"enum": ["red", "blue"]}, "alpha": {"type": "boolean"}},
