@@ -33,13 +33,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from microfleet.config import Settings
+from microfleet.core import threads
 from microfleet.features.ingest import load_context, run_ingest
 from microfleet.features.sources import resolve_inputs
 from microfleet.fleet.orchestrator import FleetOptions, Orchestrator, Progress
 from microfleet.fleet.router import Router, ToolCall
 from microfleet.inference.assistant import Turn
 from microfleet.inference.runtime import build_runtime
-from microfleet.llm import threads
 from microfleet.llm.local import BatchingEngine, LocalGenerator
 from microfleet.micromodel.spec import FleetSpec, load_fleet
 
@@ -250,7 +250,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
-    threads.reserve_for_engine()  # the thread layout of a serving process (llm/threads.py)
+    threads.reserve_for_engine()  # the thread layout of a serving process (core/threads.py)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             home=Path(tmp) / "home", models_dir=REPO / ".microfleet" / "models", fleet=FLEET

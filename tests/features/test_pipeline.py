@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 from microfleet.config import Settings
+from microfleet.core.hits import SearchFilter
 from microfleet.features.chunking import chunk_point_id
 from microfleet.features.ingest import run_ingest
 from microfleet.features.pipeline import PipelineContext
 from microfleet.features.sources import resolve_inputs
 from microfleet.knowledge.connect import fusion_from
 from microfleet.knowledge.search import KnowledgeSearch
-from microfleet.knowledge.store import SearchFilter
 from tests.conftest import CORPUS
 
 

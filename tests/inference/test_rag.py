@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from microfleet.core.hits import SearchHit
 from microfleet.errors import UserError
 from microfleet.features.chunking import load_generator_tokenizer
 from microfleet.inference.rag import ground
-from microfleet.knowledge.store import SearchHit
 
 
 def _hit(i: int, words: int) -> SearchHit:

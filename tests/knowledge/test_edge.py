@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from microfleet.core.hits import SearchFilter
 from microfleet.knowledge.edge import EdgeVectorStore
 from microfleet.knowledge.sparse import SparseVec
-from microfleet.knowledge.store import ChunkPoint, SearchFilter
+from microfleet.knowledge.store import ChunkPoint
 
 
 def test_points_survive_reopening_and_sparse_only_query(tmp_path: Path) -> None:

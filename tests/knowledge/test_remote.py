@@ -6,11 +6,12 @@ from pathlib import Path
 
 from qdrant_client import QdrantClient
 
+from microfleet.core.hits import SearchFilter
 from microfleet.features.chunking import chunk_point_id
 from microfleet.knowledge.embedding import load_embedder
 from microfleet.knowledge.remote import QdrantServerStore
 from microfleet.knowledge.sparse import Bm25Encoder
-from microfleet.knowledge.store import ChunkPoint, Fusion, SearchFilter
+from microfleet.knowledge.store import ChunkPoint, Fusion
 
 TEXTS = {
     "vat": "Luxembourg has the lowest standard VAT rate in the European Union at 17 percent.",

@@ -156,8 +156,8 @@ def search(
     mode: Annotated[str, typer.Option(help="hybrid, dense or sparse.")] = "hybrid",
 ) -> None:
     """Hybrid (dense + BM25) search over the knowledge base."""
+    from microfleet.core.hits import QueryMode
     from microfleet.knowledge.service import open_search, parse_filter
-    from microfleet.knowledge.store import QueryMode
 
     modes: dict[str, QueryMode] = {"hybrid": "hybrid", "dense": "dense", "sparse": "sparse"}
     if mode not in modes:

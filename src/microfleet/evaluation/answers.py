@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from microfleet.core.hits import SearchFilter
 from microfleet.evaluation.metrics import (
     exact_match,
     faithfulness,
@@ -23,10 +24,10 @@ from microfleet.evaluation.metrics import (
     rouge_l,
     token_f1,
 )
+from microfleet.knowledge.context import retrieve_context
 from microfleet.knowledge.search import KnowledgeSearch
-from microfleet.knowledge.store import SearchFilter
 from microfleet.llm.generator import Generator
-from microfleet.micromodel.prompt import build_messages, retrieve_context
+from microfleet.micromodel.prompt import build_messages
 
 MODES = ("none", "rag", "finetuned", "both")
 DEFAULT_PROMPT = "You are a helpful assistant. Answer briefly."

@@ -11,9 +11,9 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
+from microfleet.core.hits import SearchFilter
 from microfleet.evaluation.metrics import document_ranking, hit_at, recall_at, reciprocal_rank
 from microfleet.knowledge.search import KnowledgeSearch
-from microfleet.knowledge.store import SearchFilter
 
 MODES = ("hybrid", "dense", "sparse")
 CHUNKS_PER_QUERY = 40  # enough chunks for 10 distinct documents in this corpus's chunk sizes

@@ -15,7 +15,8 @@ import os
 import uuid
 from pathlib import Path
 
-from microfleet.knowledge.store import SearchFilter, VectorStore
+from microfleet.core.hits import SearchFilter
+from microfleet.knowledge.store import VectorStore
 
 
 class WriteJournal:

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from microfleet.core.hits import FLAGS, INJECTION, OPERATOR, SearchFilter
 from microfleet.documents.parse import RawRecord, parse_record
 from microfleet.documents.schema import Document, Failure
 from microfleet.errors import DocumentError
@@ -19,14 +20,7 @@ from microfleet.features.guard import InjectionScreen
 from microfleet.features.journal import WriteJournal
 from microfleet.knowledge.embedding import Embedder
 from microfleet.knowledge.sparse import Bm25Encoder, SparseVec
-from microfleet.knowledge.store import (
-    FLAGS,
-    INJECTION,
-    OPERATOR,
-    ChunkPoint,
-    SearchFilter,
-    VectorStore,
-)
+from microfleet.knowledge.store import ChunkPoint, VectorStore
 
 
 @dataclass

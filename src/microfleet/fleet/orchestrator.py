@@ -27,9 +27,10 @@ from microfleet.fleet.compose import (
     numeric_fields,
 )
 from microfleet.fleet.router import Plan, Router, ToolCall
+from microfleet.knowledge.context import micromodel_hits
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Generator, Messages
-from microfleet.micromodel.prompt import build_messages, context_block, micromodel_hits
+from microfleet.micromodel.prompt import build_messages, context_block
 from microfleet.micromodel.spec import FleetSpec, MicromodelSpec
 
 MAX_ROUNDS = 3

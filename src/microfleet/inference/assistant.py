@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from microfleet.core.hits import SearchFilter, SearchHit
 from microfleet.errors import StoreError, UserError, first_line
 from microfleet.feedback.store import AnswerRecord, FeedbackStore
 from microfleet.fleet.orchestrator import Orchestrator
@@ -30,7 +31,6 @@ from microfleet.inference.rag import (
 )
 from microfleet.inference.tracing import Tracer, TraceRecord
 from microfleet.knowledge.search import KnowledgeSearch
-from microfleet.knowledge.store import SearchFilter, SearchHit
 from microfleet.llm.generator import Delta, Generator, Messages
 from microfleet.llm.repeats import RepeatGuard
 from microfleet.micromodel.spec import FLEET_MODEL

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from microfleet.core.hits import SearchHit
 from microfleet.errors import UserError
-from microfleet.knowledge.store import SearchHit
 from microfleet.llm.generator import Messages
 from microfleet.micromodel.prompt import build_messages
 

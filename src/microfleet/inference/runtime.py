@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from microfleet.config import Settings
+from microfleet.core import threads
 from microfleet.errors import UserError
 from microfleet.features.chunking import load_generator_tokenizer
 from microfleet.features.ingest import load_context
@@ -19,7 +20,6 @@ from microfleet.inference.memory import Memory, RedisMemory, SQLiteMemory
 from microfleet.inference.tracing import make_tracer
 from microfleet.knowledge.connect import fusion_from, qdrant_client
 from microfleet.knowledge.search import KnowledgeSearch
-from microfleet.llm import threads
 from microfleet.llm.generator import Generator
 from microfleet.llm.local import BatchingEngine, LocalGenerator
 from microfleet.micromodel.spec import FLEET_MODEL, FleetSpec, load_fleet
@@ -45,7 +45,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
     if not settings.llm_url:
-        threads.reserve_for_engine()  # before loading: see llm/threads.py
+        threads.reserve_for_engine()  # before loading: see core/threads.py
     features = load_context(settings)
     fleet = load_fleet(settings.fleet) if with_micromodels and settings.fleet.exists() else None
     if settings.llm_url:

@@ -10,6 +10,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
+from microfleet.core.hits import SearchFilter, SearchHit
 from microfleet.errors import StoreError
 from microfleet.knowledge.sparse import SparseVec
 from microfleet.knowledge.store import (
@@ -18,8 +19,6 @@ from microfleet.knowledge.store import (
     SPARSE,
     ChunkPoint,
     Fusion,
-    SearchFilter,
-    SearchHit,
     VectorStore,
     hit_from_payload,
 )

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from microfleet.core import threads
 from microfleet.errors import UserError
-from microfleet.llm import threads
 
 _cache: dict[str, SentenceTransformerEmbedder] = {}
 _lock = threading.Lock()
@@ -76,7 +76,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.batch_size = batch_size
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        threads.share()  # single-threaded beside a serving engine; see llm/threads.py
+        threads.share()  # single-threaded beside a serving engine; see core/threads.py
         vectors = self.model.encode(
             list(texts),
             batch_size=self.batch_size,

@@ -9,6 +9,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.http.exceptions import UnexpectedResponse
 
+from microfleet.core.hits import SearchFilter, SearchHit
 from microfleet.errors import StoreError
 from microfleet.knowledge.sparse import SparseVec
 from microfleet.knowledge.store import (
@@ -17,8 +18,6 @@ from microfleet.knowledge.store import (
     SPARSE,
     ChunkPoint,
     Fusion,
-    SearchFilter,
-    SearchHit,
     VectorStore,
     hit_from_payload,
 )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from microfleet.core.hits import QueryMode, SearchFilter, SearchHit
 from microfleet.errors import StoreError, first_line
 from microfleet.knowledge.embedding import Embedder
 from microfleet.knowledge.sparse import Bm25Encoder, SparseVec
-from microfleet.knowledge.store import Fusion, QueryMode, SearchFilter, SearchHit, VectorStore
+from microfleet.knowledge.store import Fusion, VectorStore
 
 TIE_MARGIN = 8
 

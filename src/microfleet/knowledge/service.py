@@ -7,13 +7,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from microfleet.config import Settings
+from microfleet.core.hits import SearchFilter
 from microfleet.errors import UserError
 from microfleet.knowledge.connect import fusion_from, open_store
 from microfleet.knowledge.edge import shard_exists
 from microfleet.knowledge.embedding import load_embedder
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.sparse import Bm25Encoder
-from microfleet.knowledge.store import SearchFilter
 
 
 @contextmanager

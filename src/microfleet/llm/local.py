@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from microfleet.llm import threads
+from microfleet.core import threads
 from microfleet.llm.decode import decode
 from microfleet.llm.generator import BackendUnavailable, Delta, Generator, Messages, text_only
 from microfleet.llm.guided import SchemaGuides

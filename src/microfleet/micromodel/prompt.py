@@ -1,13 +1,12 @@
 """The micromodel contract's prompt: how a question and the context retrieved for it become
 the chat a micromodel is trained, evaluated and served with. One function for each step, so
-training and serving cannot drift apart."""
+training and serving cannot drift apart (knowledge/context.py retrieves that context)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from microfleet.knowledge.search import KnowledgeSearch
-from microfleet.knowledge.store import SearchFilter, SearchHit
+from microfleet.core.hits import SearchHit
 
 CONTEXT_K = 2  # chunks retrieved for a micromodel's question
 CONTEXT_CHARS = 800  # the context block's length cap, over all its chunks
@@ -30,27 +29,6 @@ def context_block(hits: list[SearchHit]) -> str:
         used += len(text)
         parts.append(f"[{i}] {hit.title}: {text}")
     return "\n".join(parts)
-
-
-def micromodel_hits(
-    search: KnowledgeSearch,
-    question: str,
-    scope: SearchFilter | None,
-    vector: list[float] | None = None,
-) -> list[SearchHit]:
-    """The chunks a micromodel sees for `question`: hybrid top-k within its scope, above the
-    similarity floor. `vector` is the question's embedding when the caller has it already."""
-    if vector is None:
-        vector = search.embedder.embed([question])[0].tolist()
-    return search.relevant(question, vector, CONTEXT_K, MIN_SIMILARITY, scope)
-
-
-def retrieve_context(
-    search: KnowledgeSearch, scope: SearchFilter | None, question: str
-) -> tuple[str, list[dict[str, Any]]]:
-    """The context block a micromodel is served with for `question`, and its sources."""
-    hits = micromodel_hits(search, question, scope)
-    return context_block(hits), [source_of(hit) for hit in hits]
 
 
 def source_of(hit: SearchHit) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from microfleet.core.hits import SearchFilter
 from microfleet.errors import UserError
-from microfleet.knowledge.store import SearchFilter
 
 FLEET_MODEL = "fleet"  # the served model id that answers with the whole fleet
 

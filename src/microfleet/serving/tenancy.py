@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from fastapi import HTTPException
 from starlette.requests import HTTPConnection
 
+from microfleet.core.hits import OPERATOR
 from microfleet.errors import UserError
-from microfleet.knowledge.store import OPERATOR
 
 SCOPES = ("chat", "ingest")  # chat: answers, search, models, ratings; ingest: write documents
 PUBLIC_TENANT = "public"

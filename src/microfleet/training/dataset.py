@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from microfleet.errors import UserError
+from microfleet.knowledge.context import retrieve_context
 from microfleet.knowledge.search import KnowledgeSearch
-from microfleet.micromodel.prompt import build_messages, retrieve_context
+from microfleet.micromodel.prompt import build_messages
 from microfleet.micromodel.questions import data_driven_pairs, expand_seed_questions
 from microfleet.micromodel.spec import FleetSpec, MicromodelSpec
 from microfleet.training.teacher import Teacher

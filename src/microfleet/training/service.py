@@ -10,8 +10,8 @@ from typing import Any
 from microfleet.config import Settings
 from microfleet.feedback.dataset import FeedbackPair, feedback_pairs
 from microfleet.feedback.store import open_feedback
+from microfleet.knowledge.context import retrieve_context
 from microfleet.knowledge.service import open_search
-from microfleet.micromodel.prompt import retrieve_context
 from microfleet.micromodel.spec import FleetSpec, MicromodelSpec, load_fleet
 from microfleet.training.dataset import (
     DatasetResult,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from microfleet.core import threads
 from microfleet.inference.runtime import Runtime
-from microfleet.llm import threads
 
 
 def _on_new_thread(fn: Any) -> Any:
