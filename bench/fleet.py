@@ -85,12 +85,12 @@ def orchestrator_with_adapters(runtime: Any, fleet: FleetSpec, settings: Setting
     base = LocalGenerator(engine, "base")
     search = runtime.assistant.search
     return Orchestrator(
-        fleet,
-        runtime.assistant.orchestrator.router,
-        generators,
-        base,
-        search,
-        FleetOptions(call_max_tokens=48),
+        fleet=fleet,
+        router=runtime.assistant.orchestrator.router,
+        generators=generators,
+        fallback=base,
+        search=search,
+        options=FleetOptions(call_max_tokens=48),
     )
 
 

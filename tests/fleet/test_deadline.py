@@ -51,13 +51,12 @@ class NoRouter(Router):
 
 def _round(generator: Generator, calls: int, timeout_s: float) -> list[Any]:
     orchestrator = Orchestrator(
-        FLEET,
-        NoRouter(),
-        {"market_news": generator},
-        generator,
-        None,  # type: ignore[arg-type]  # no retrieval in this test
-        FleetOptions(call_timeout_s=timeout_s),
-    )
+        fleet=FLEET,
+        router=NoRouter(),
+        generators={"market_news": generator},
+        fallback=generator,
+        options=FleetOptions(call_timeout_s=timeout_s),
+    )  # no knowledge base: no retrieval in this test
 
     async def run() -> list[Any]:
         progress = Progress(timeout_s)

@@ -182,7 +182,12 @@ def scripted(runtime: Runtime, script: list[list[tuple[str, Any]]]) -> Orchestra
     assert real is not None
     router = ScriptedRouter(real.fleet, script)
     return Orchestrator(
-        real.fleet, router, real.generators, real.fallback, real.search, real.options
+        fleet=real.fleet,
+        router=router,
+        generators=real.generators,
+        fallback=real.fallback,
+        search=real.search,
+        options=real.options,
     )
 
 

@@ -114,18 +114,22 @@ class Orchestration:
 
 
 class Orchestrator:
+    """The fleet at work; built with named parts. `generators`: each micromodel's adapter
+    (`fallback`, the base model, answers for one without); `search`: None, no retrieval."""
+
     def __init__(
         self,
+        *,
         fleet: FleetSpec,
         router: Router,
         generators: dict[str, Generator],
         fallback: Generator,
-        search: KnowledgeSearch,
-        options: FleetOptions,
+        search: KnowledgeSearch | None = None,
+        options: FleetOptions | None = None,
         versions: dict[str, str] | None = None,
     ) -> None:
         self.fleet, self.router, self.generators = fleet, router, generators
-        self.fallback, self.search, self.options = fallback, search, options
+        self.fallback, self.search, self.options = fallback, search, options or FleetOptions()
         self.versions = versions or {}  # each adapter's version, for the trace
 
     def missing_adapters(self) -> list[str]:
@@ -197,13 +201,14 @@ class Orchestrator:
     def _retrieve_all(
         self, calls: list[ToolCall], readers: tuple[str, ...] = ()
     ) -> list[list[Any]]:
-        if not calls:
-            return []
+        if not calls or self.search is None:
+            return [[] for _ in calls]
+        search = self.search
         questions = [self.fleet.get(c.name).question_for(c.arguments) for c in calls]
-        vectors = self.search.embedder.embed(questions).tolist()
+        vectors = search.embedder.embed(questions).tolist()
         scopes = [self.fleet.get(c.name).scope.as_filter().readable_by(readers) for c in calls]
         return [
-            micromodel_hits(self.search, q, scope, v)
+            micromodel_hits(search, q, scope, v)
             for q, scope, v in zip(questions, scopes, vectors, strict=True)
         ]
 

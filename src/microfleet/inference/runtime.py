@@ -96,7 +96,13 @@ def _orchestrator(
     router = make_router(settings, fleet, search, engine)
     versions = {name: routes[name].version for name in names}
     return Orchestrator(
-        fleet, router, generators, routes[base].generator, search, options, versions
+        fleet=fleet,
+        router=router,
+        generators=generators,
+        fallback=routes[base].generator,
+        search=search,
+        options=options,
+        versions=versions,
     )
 
 
