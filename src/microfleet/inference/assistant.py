@@ -278,7 +278,8 @@ class Assistant:
         if prepared.fixed_answer is not None:
             yield Delta(prepared.fixed_answer)
             yield Delta("", prepared.finish, 0, 0)
-            await asyncio.to_thread(self._remember, prepared, prepared.fixed_answer, None)
+            answer = prepared.fixed_answer
+            await asyncio.to_thread(self._remember, prepared, answer, None, answer)
             return
         turn, parts, started = prepared.turn, [], time.time_ns()
         last = Delta("", "stop")
@@ -316,11 +317,9 @@ class Assistant:
         await asyncio.to_thread(self._remember, prepared, text, last, said)
         yield last
 
-    def _remember(
-        self, prepared: Prepared, text: str, last: Delta | None, said: str | None = None
-    ) -> None:
+    def _remember(self, prepared: Prepared, text: str, last: Delta | None, said: str) -> None:
         """`text` as the client saw it; `said`, the model's own words (without the micromodel
-        answers and the source list, which are kept as data) where they differ."""
+        answers and the source list, which are kept as data)."""
         turn = prepared.turn
         if turn.memory_key:
             exchange = [{"role": "user", "content": prepared.question}]
@@ -336,7 +335,7 @@ class Assistant:
             attributes = {"cached": prepared.cached or "", "sources": len(prepared.sources)}
             self.tracer.write(prepared.trace, text, attributes)
         if self.answers is not None:  # kept so that people can rate it
-            self._record(prepared, text if said is None else said)
+            self._record(prepared, said)
 
     def _record(self, prepared: Prepared, text: str) -> None:
         assert self.answers is not None

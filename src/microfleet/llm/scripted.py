@@ -40,10 +40,11 @@ class ScriptedGenerator(Generator):
             text = self.script(messages, schema)
         else:
             text = json.dumps(_placeholder(schema)) if schema else self.reply
-        words = text.split(" ")[:max_tokens]
+        every = text.split(" ")
+        words = every[:max_tokens]
         for i, word in enumerate(words):
             yield Delta(word if i == 0 else f" {word}")
-        finish = "length" if len(words) < len(text.split(" ")) else "stop"
+        finish = "length" if len(words) < len(every) else "stop"
         prompt = sum(len(str(m.get("content") or "").split()) for m in messages)
         yield Delta("", finish, prompt, len(words))
 
