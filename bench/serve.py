@@ -1,8 +1,8 @@
 """Serving benchmarks (not tests). Every figure is measured side by side in one run, on the same
-model object, through a real uvicorn server on 127.0.0.1.
+GGUF, through a real uvicorn server on 127.0.0.1.
 
-1. time to first SSE token / bare generate() first-token time          (goal <= 1.2)
-2. streamed tokens/s / bare generate() tokens/s                        (goal >= 0.95)
+1. time to first SSE token / the bare decoder's first-token time       (goal <= 1.2)
+2. streamed tokens/s / the bare decoder's tokens/s                     (goal >= 0.95)
 3. cache hit p50 / miss p50 (exact and semantic tiers)                 (goal <= 0.05)
 4. 8 concurrent requests (batched) against the same 8 one after another: throughput ratio
 """
@@ -49,43 +49,25 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def bare(model: Any, tokenizer: Any, tokens: int) -> tuple[float, float, int]:
-    """(first-token s, total s, new tokens) of model.generate() on the messages the server uses."""
-    import torch
-    from transformers.generation.streamers import BaseStreamer
-
+def bare(decoder: Any, tokenizer: Any, tokens: int) -> tuple[float, float, int]:
+    """(first-token s, total s, new tokens) of the default decoder (llama.cpp) on its own,
+    without the engine or the server, on the messages the server uses."""
     messages = [
         {"role": "system", "content": "You are a helpful assistant."},
         {"role": "user", "content": PROMPT},
     ]
+    start, made, first = time.perf_counter(), [], [0.0]
 
-    class FirstToken(BaseStreamer):
-        def __init__(self) -> None:
-            self.calls, self.first = 0, 0.0
+    def on_token(_row: int, token: int) -> bool:
+        first[0] = first[0] or time.perf_counter()
+        if token in decoder.eos:
+            return True
+        made.append(token)
+        return len(made) >= tokens
 
-        def put(self, value: Any) -> None:
-            self.calls += 1
-            if self.calls == 2:
-                self.first = time.perf_counter()
-
-        def end(self) -> None:
-            return None
-
-    start = time.perf_counter()
-    inputs = tokenizer.apply_chat_template(
-        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-    ).to(model.device)
-    streamer = FirstToken()
-    with torch.no_grad():
-        out = model.generate(
-            **inputs,
-            max_new_tokens=tokens,
-            do_sample=False,
-            streamer=streamer,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    total = time.perf_counter() - start
-    return streamer.first - start, total, int(out.shape[1] - inputs["input_ids"].shape[1])
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    decoder.decode([tokenizer(text, add_special_tokens=False)["input_ids"]], on_token)
+    return first[0] - start, time.perf_counter() - start, len(made)
 
 
 def streamed(url: str, tokens: int) -> tuple[float, float, int]:
@@ -246,7 +228,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=96, help="Tokens per generation.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args()
-    from microfleet.llm.base_model import load_base_model
+    from microfleet.llm.llamacpp import bundled_decoder
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(home=Path(tmp) / "home", models_dir=REPO / ".microfleet" / "models")
@@ -254,10 +236,10 @@ def main() -> None:
         ctx = load_context(settings)
         run_ingest(resolve_inputs([str(CORPUS)]), settings, ctx)
         ctx.store.close()
-        model = load_base_model(None, settings.model_cache_dir, dtype_name=settings.serve_dtype)
+        model = bundled_decoder(settings.model_cache_dir, {}, rows=1)
         report: dict[str, dict[str, float]] = {}
         with server_process(settings) as url:
-            log("streaming vs bare generate() ...")
+            log("streaming vs the bare decoder ...")
             report["streaming"] = bench_stream(model, url, args.rounds, args.tokens)
             log("cache hits vs misses ...")
             report["cache"] = bench_cache(url)

@@ -78,11 +78,21 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     max_tokens_cap: int = Field(default=1024, ge=1)
+    engine: Literal["auto", "llama.cpp", "transformers"] = Field(
+        default="auto",
+        description="Local generation: auto runs the bundled GGUF on llama.cpp, and a "
+        "base_model directory or hub id on transformers.",
+    )
+    llm_threads: int = Field(default=0, ge=0, description="llama.cpp threads (0: every core).")
     serve_dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        default="auto", description="auto: bf16 where the CPU (or GPU) supports it, else fp32."
+        default="auto",
+        description="transformers: bf16 where the CPU or GPU supports it, else fp32.",
     )
     max_batch: int = Field(
-        default=32, ge=1, description="Requests generated together (27 fan-out calls in one batch)."
+        default=32,
+        ge=1,
+        description="Requests generated together (27 fan-out calls in one batch); llama.cpp "
+        "keeps a KV cache of context_window tokens for each (about 1.5 GB at the defaults).",
     )
     context_window: int = Field(default=2048, ge=256, description="Prompt + answer tokens.")
     llm_url: str | None = None

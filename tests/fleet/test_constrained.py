@@ -18,10 +18,9 @@ from tests.conftest import REPO
 
 @pytest.fixture(scope="module")
 def engine(models_dir: Path) -> Iterator[BatchingEngine]:
-    from microfleet.llm.base_model import load_base_model
+    from microfleet.llm.llamacpp import bundled_decoder
 
-    model, tokenizer = load_base_model(None, models_dir, dtype_name="auto")
-    built = BatchingEngine(model, tokenizer)
+    built = BatchingEngine(*bundled_decoder(models_dir, {}))
     yield built
     built.close()
 

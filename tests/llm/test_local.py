@@ -1,4 +1,5 @@
-"""The batching engine on the real SmolLM2: mixed-adapter batches, streaming, cancellation."""
+"""The batching engine on the real SmolLM2 through transformers and PEFT: mixed-adapter batches,
+streaming, cancellation (tests/llm/test_llamacpp.py runs the same on llama.cpp)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from microfleet.llm.decoder import TransformersDecoder
 from microfleet.llm.generator import complete_chat
 from microfleet.llm.local import BatchingEngine, LocalGenerator
 
@@ -52,7 +54,9 @@ def test_one_batch_mixes_adapters_and_matches_single_runs(peft_model: tuple[Any,
     model, tokenizer = peft_model
     jobs = [(q, "noisy" if i % 2 else None) for i, q in enumerate(QUESTIONS)]
     expected = [_single(model, tokenizer, q, a) for q, a in jobs]
-    engine = BatchingEngine(model, tokenizer, max_batch=8, window_s=0.2)
+    engine = BatchingEngine(
+        TransformersDecoder(model, tokenizer), tokenizer, max_batch=8, window_s=0.2
+    )
     try:
         got = asyncio.run(_batched(engine, jobs))
     finally:
@@ -91,7 +95,9 @@ def test_a_shared_prefix_is_computed_once_and_changes_nothing(
     seen: list[int] = []
     embed = model.get_input_embeddings()
     hook = embed.register_forward_pre_hook(lambda _, args: seen.append(args[0].numel()))
-    engine = BatchingEngine(model, tokenizer, max_batch=8, window_s=0.2)
+    engine = BatchingEngine(
+        TransformersDecoder(model, tokenizer), tokenizer, max_batch=8, window_s=0.2
+    )
 
     async def run() -> list[str]:
         async def one(chat: list[dict[str, str]], adapter: str | None) -> str:
@@ -119,7 +125,7 @@ def test_a_shared_prefix_is_computed_once_and_changes_nothing(
 
 def test_closing_the_stream_cancels_the_row(peft_model: tuple[Any, Any]) -> None:
     model, tokenizer = peft_model
-    engine = BatchingEngine(model, tokenizer)
+    engine = BatchingEngine(TransformersDecoder(model, tokenizer), tokenizer)
 
     async def read_three() -> list[str]:
         generator = LocalGenerator(engine, "base")
@@ -146,7 +152,7 @@ def test_a_task_whose_caller_gave_up_does_not_kill_the_engine(
     """Regression: a cancelled future (a client that timed out) used to raise InvalidStateError
     on the engine thread, and every later request hung."""
     model, tokenizer = peft_model
-    engine = BatchingEngine(model, tokenizer)
+    engine = BatchingEngine(TransformersDecoder(model, tokenizer), tokenizer)
     started = __import__("threading").Event()
 
     def slow(_model: Any, _tokenizer: Any) -> str:
@@ -173,7 +179,7 @@ def test_a_dead_engine_fails_fast_and_is_not_ready(peft_model: tuple[Any, Any]) 
     from microfleet.llm.generator import BackendUnavailable
 
     model, tokenizer = peft_model
-    engine = BatchingEngine(model, tokenizer)
+    engine = BatchingEngine(TransformersDecoder(model, tokenizer), tokenizer)
 
     def die(_model: Any, _tokenizer: Any) -> None:
         raise SystemExit("simulated engine failure")  # not an Exception: escapes the task
@@ -210,7 +216,9 @@ def test_rows_under_a_schema_write_valid_json_beside_free_rows(
     }
     free = [{"role": "user", "content": QUESTIONS[1]}]
     expected = _single(model, tokenizer, QUESTIONS[1], None)
-    engine = BatchingEngine(model, tokenizer, max_batch=8, window_s=0.2)
+    engine = BatchingEngine(
+        TransformersDecoder(model, tokenizer), tokenizer, max_batch=8, window_s=0.2
+    )
 
     async def run() -> list[str]:
         asks = [

@@ -58,11 +58,12 @@ def test_tiny_run_trains_registers_and_loads_back(
     # Eight steps do not beat the base model, so the gate says no; forced, it is served.
     assert not promote(client, spec.registered_name()).promoted
     assert promote(client, spec.registered_name(), force=True).promoted
-    served = settings.model_copy(  # plain generation, in the dtype of the answers above
-        update={
+    served = settings.model_copy(  # plain generation, on the engine and dtype of the answers
+        update={  # above (tests/llm/test_llamacpp.py serves a trained adapter on llama.cpp)
             "fleet": tiny_fleet.root / "fleet.yaml",
             "rag": False,
             "cache": False,
+            "engine": "transformers",
             "serve_dtype": "float32",
         }
     )

@@ -3,23 +3,23 @@
 The output is forced into {"calls": [{"name": <tool>, "arguments": <its parameters>}, ...]}, so
 even the 135M base model emits calls that parse and match a schema; whether it picks the right
 ones is another matter (see bench/fleet.py), which is why `hybrid` lets the semantic router
-shortlist the tools first. Decoding runs on the engine thread, between generation batches.
+shortlist the tools first. Decoding runs as a guided row of the engine's batches.
 The same decoder answers clients that send their own OpenAI `tools` to the local model.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from typing import Any
 
 from microfleet.fleet.router import Plan, Router, SemanticRouter, admit
 from microfleet.llm.generator import Messages, text_only
 from microfleet.llm.guided import bounded
-from microfleet.llm.local import BatchingEngine
+from microfleet.llm.local import BatchingEngine, LocalGenerator
 from microfleet.micromodel.spec import FleetSpec
 
+MAX_ARGUMENT_ITEMS = 8  # items in an array argument (a list of symbols, say)
 PROMPT = "Choose the tools to call for the user's question, with their arguments. Tools:\n{tools}"
 
 
@@ -38,7 +38,7 @@ def calls_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
                 "type": "object",
                 "properties": {
                     "name": {"const": function["name"]},
-                    "arguments": bounded(parameters),
+                    "arguments": bounded(parameters, max_items=MAX_ARGUMENT_ITEMS),
                 },
                 "required": ["name", "arguments"],
                 "additionalProperties": False,
@@ -83,40 +83,22 @@ def complete_calls(raw: str) -> list[Any]:
 
 
 class ToolDecoder:
-    """Constrained tool calls on the engine's model (base weights: adapters are switched off)."""
+    """Constrained tool calls on the base model, decoded as one more row of the engine's
+    batches (so a plain request never waits behind them)."""
 
     def __init__(self, engine: BatchingEngine, max_new_tokens: int = 768) -> None:
-        self.engine, self.max_new_tokens = engine, max_new_tokens
-        self._generators: dict[str, Any] = {}
+        self.generator = LocalGenerator(engine, "tools")
+        self.max_new_tokens = max_new_tokens
 
     async def calls(self, tools: list[dict[str, Any]], messages: Messages) -> Any:
         """The decoded {"calls": [...]}; when the token limit cut the list, its complete calls
         and `"truncated": true`."""
-        future = self.engine.call(lambda model, tok: self._decode(model, tok, tools, messages))
-        raw = await asyncio.wrap_future(future)
+        prompt = [{"role": "system", "content": tools_prompt(tools)}, *text_only(messages)]
+        reply = await self.generator.generate(prompt, self.max_new_tokens, 0.0, calls_schema(tools))
         try:
-            return json.loads(raw)
+            return json.loads(reply.text)
         except json.JSONDecodeError:
-            return {"calls": complete_calls(raw), "truncated": True}
-
-    def _decode(
-        self, model: Any, tokenizer: Any, tools: list[dict[str, Any]], msgs: Messages
-    ) -> str:
-        schema = calls_schema(tools)
-        key = json.dumps(schema, sort_keys=True)
-        if key not in self._generators:
-            import outlines
-            from outlines.types import JsonSchema
-
-            wrapped = outlines.from_transformers(model, tokenizer)
-            self._generators[key] = outlines.Generator(wrapped, JsonSchema(key))
-        messages = [{"role": "system", "content": tools_prompt(tools)}, *text_only(msgs)]
-        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        base = (
-            model.disable_adapter() if hasattr(model, "peft_config") else contextlib.nullcontext()
-        )
-        with base:
-            return str(self._generators[key](prompt, max_new_tokens=self.max_new_tokens))
+            return {"calls": complete_calls(reply.text), "truncated": True}
 
 
 class ConstrainedRouter(Router):

@@ -1,34 +1,32 @@
-"""Micromodel adapters from the registry, loaded by name onto the one shared base model."""
+"""The local engine: the shared base model with each micromodel's registered adapter on it
+(`Settings.engine` picks the decoder: llm/decoder.py `local_decoder`)."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 from microfleet.config import Settings
 from microfleet.errors import UserError
+from microfleet.llm.engines import local_decoder
+from microfleet.llm.local import BatchingEngine
 from microfleet.micromodel.spec import FleetSpec
 from microfleet.training.registry import CHAMPION, download_adapter, version_number
 from microfleet.training.shipped import register_shipped
 
 
-def load_adapters(
-    settings: Settings, fleet: FleetSpec, base: Any, alias: str = CHAMPION
-) -> tuple[Any, dict[str, str]]:
-    """Each micromodel's `models:/micromodel-<name>@alias` as a named adapter on `base`.
+def champion_adapters(
+    settings: Settings, fleet: FleetSpec, alias: str = CHAMPION
+) -> dict[str, tuple[Path, str]]:
+    """{micromodel: (its PEFT adapter directory, version)} for `models:/micromodel-<name>@alias`.
 
     `settings.micromodel_versions` pins a micromodel to a version number or another alias.
-    Micromodels without such a version are skipped (they have not been trained or promoted).
-    Returns the (possibly PEFT-wrapped) model and {name: version}, where version is the
-    registry's version number and a hash of the adapter's weights, "v3-1a2b3c4d5e6f" (it
+    Micromodels without such a version are left out (they have not been trained or promoted).
+    The version is the registry's number and a hash of the weights, "v3-1a2b3c4d5e6f" (it
     scopes cached answers: a new champion starts a fresh scope).
     """
-    from peft import PeftModel
-
     register_shipped(settings, fleet)  # a fresh data dir starts with the fleet's adapters
-    model: Any = base
-    loaded: dict[str, str] = {}
+    found: dict[str, tuple[Path, str]] = {}
     for spec in fleet.micromodels:
         try:
             ref = settings.micromodel_versions.get(spec.name, alias)
@@ -36,12 +34,18 @@ def load_adapters(
             number = version_number(settings, spec.registered_name(), ref)
         except UserError:
             continue
-        if not loaded:
-            model = PeftModel.from_pretrained(base, str(path), adapter_name=spec.name)
-        else:
-            model.load_adapter(str(path), adapter_name=spec.name)
-        loaded[spec.name] = f"v{number}-{_weights_hash(path)}"
-    return model, loaded
+        found[spec.name] = (path, f"v{number}-{_weights_hash(path)}")
+    return found
+
+
+def local_engine(
+    settings: Settings, fleet: FleetSpec | None
+) -> tuple[BatchingEngine, dict[str, str]]:
+    """The batching engine on the configured decoder, and {micromodel: version} it serves."""
+    adapters = champion_adapters(settings, fleet) if fleet is not None else {}
+    decoder, tokenizer = local_decoder(settings, adapters)
+    engine = BatchingEngine(decoder, tokenizer, max_batch=settings.max_batch)
+    return engine, {name: version for name, (_, version) in adapters.items()}
 
 
 def _weights_hash(path: Path) -> str:

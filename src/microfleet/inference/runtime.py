@@ -143,16 +143,9 @@ def _base_name(settings: Settings) -> str:
 def _local_routes(
     settings: Settings, fleet: FleetSpec | None
 ) -> tuple[dict[str, ModelRoute], str, BatchingEngine]:
-    from microfleet.inference.adapters import load_adapters
-    from microfleet.llm.base_model import load_base_model
+    from microfleet.inference.adapters import local_engine
 
-    model, tokenizer = load_base_model(
-        settings.base_model, settings.model_cache_dir, dtype_name=settings.serve_dtype
-    )
-    versions: dict[str, str] = {}
-    if fleet is not None:
-        model, versions = load_adapters(settings, fleet, model)
-    engine = BatchingEngine(model, tokenizer, max_batch=settings.max_batch)
+    engine, versions = local_engine(settings, fleet)
     base = settings.base_model or BASE_MODEL_NAME
     routes = {base: ModelRoute(LocalGenerator(engine, base))}
     for spec in fleet.micromodels if fleet else []:

@@ -16,7 +16,7 @@ mask and the adapter list, and the rest go on. Greedy unless temperature > 0.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,7 @@ def decode(
         alive = list(range(len(prompts)))
         names = list(adapter_names) if adapter_names else None
         while True:
-            tokens = _guided_pick(logits, temperature, [guides[r] for r in alive] if guides else [])
+            tokens = guided_pick(logits, temperature, [guides[r] for r in alive] if guides else [])
             keep = [j for j, row in enumerate(alive) if not on_token(row, int(tokens[j]))]
             if not keep:
                 return computed
@@ -83,22 +83,38 @@ def complete_chats(
     max_new_tokens: int,
     guides: Sequence[Any] | None = None,
 ) -> list[str]:
-    """Greedy answers to several chats in one batch, outside the serving engine (training,
-    evaluation, the local teacher); a row with a guide decodes under its JSON schema."""
+    """Greedy answers to several chats in one batch on a Hugging Face model (its active
+    adapter), outside the serving engine (training, evaluation); a row with a guide decodes
+    under its JSON schema."""
+
+    def run(prompts: list[list[int]], on_token: OnToken) -> None:
+        decode(model, prompts, on_token, 0.0, None, guides)
+
+    return complete_with(run, {int(tokenizer.eos_token_id)}, tokenizer, chats, max_new_tokens)
+
+
+def complete_with(
+    run: Callable[[list[list[int]], OnToken], Any],
+    eos: Collection[int],
+    tokenizer: Any,
+    chats: Sequence[Any],
+    max_new_tokens: int,
+) -> list[str]:
+    """The answers to `chats` that `run(prompts, on_token)` generates, up to an end token or
+    `max_new_tokens` each."""
     texts = [
         tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in chats
     ]
     prompts = [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     made: list[list[int]] = [[] for _ in chats]
-    eos = int(tokenizer.eos_token_id)
 
     def on_token(row: int, token: int) -> bool:
-        if token == eos:
+        if token in eos:
             return True
         made[row].append(token)
         return len(made[row]) >= max_new_tokens
 
-    decode(model, prompts, on_token, 0.0, None, guides)
+    run(prompts, on_token)
     return [str(tokenizer.decode(ids, skip_special_tokens=True)).strip() for ids in made]
 
 
@@ -121,8 +137,8 @@ class _Prefill:
 
     def run(self) -> tuple[Any, Any, Any, int]:
         solo: list[int] = []
-        for rows in _by_adapter(self.names):
-            for cluster, shared in _clusters(rows, self.prompts):
+        for rows in by_adapter(self.names):
+            for cluster, shared in shared_clusters(rows, self.prompts):
                 if shared:
                     self._shared(cluster, shared)
                 else:
@@ -221,14 +237,16 @@ def _passes(rows: list[int], lengths: list[int]) -> list[list[int]]:
     return [[i] for i in rows]
 
 
-def _by_adapter(names: list[str | None]) -> list[list[int]]:
+def by_adapter(names: list[str | None]) -> list[list[int]]:
     groups: dict[str | None, list[int]] = {}
     for i, name in enumerate(names):
         groups.setdefault(name, []).append(i)
     return list(groups.values())
 
 
-def _clusters(rows: list[int], prompts: Sequence[Sequence[int]]) -> list[tuple[list[int], int]]:
+def shared_clusters(
+    rows: list[int], prompts: Sequence[Sequence[int]]
+) -> list[tuple[list[int], int]]:
     """Rows (of one adapter) grouped with the rows they share most of their prompt with, and
     the tokens each group shares (0: none worth sharing). In sorted order, neighbours join
     while they share at least MIN_SHARED_TOKENS and half of the shorter prompt; a group's
@@ -254,7 +272,7 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-def _guided_pick(logits: Any, temperature: float, guides: list[Any]) -> Any:
+def guided_pick(logits: Any, temperature: float, guides: list[Any]) -> Any:
     """The next token of every row, within its guide's choices where it has one."""
     if not any(g is not None for g in guides):
         return _pick(logits, temperature)

@@ -15,15 +15,18 @@ MAX_STRING = 160  # characters in a free string, so decoding cannot run on insid
 WHITESPACE = r"[ ]?"  # at most one space between tokens of the JSON
 
 
-def bounded(schema: Any, max_length: int = MAX_STRING) -> Any:
-    """The schema with a length cap on free strings."""
+def bounded(schema: Any, max_length: int = MAX_STRING, max_items: int | None = None) -> Any:
+    """The schema with a length cap on free strings, and on arrays when `max_items` is given
+    (a small model may otherwise repeat an array's item until the token limit)."""
     if isinstance(schema, list):
-        return [bounded(item, max_length) for item in schema]
+        return [bounded(item, max_length, max_items) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {key: bounded(value, max_length) for key, value in schema.items()}
+    out = {key: bounded(value, max_length, max_items) for key, value in schema.items()}
     if out.get("type") == "string" and "enum" not in out and "const" not in out:
         out.setdefault("maxLength", max_length)
+    if out.get("type") == "array" and max_items is not None:
+        out.setdefault("maxItems", max_items)
     return out
 
 

@@ -1,7 +1,8 @@
 """The local backend: one model on one worker thread; concurrent requests share a batch.
 
 Requests that arrive while a batch runs wait for the next one; each batch may mix adapters
-(PEFT `adapter_names`), and rows of one adapter that share a prompt prefix compute it once.
+(chosen per row), and rows of one adapter that share a prompt prefix compute it once. The model
+itself sits behind the `Decoder` seam (llm/decoder.py): llama.cpp or transformers.
 Tokens stream back to each request's asyncio queue as they are made,
 and a request whose consumer goes away (a client disconnect) is stopped at the next token.
 """
@@ -19,12 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microfleet.core import threads
-from microfleet.llm.decode import decode
+from microfleet.llm.decoder import Decoder
 from microfleet.llm.generator import BackendUnavailable, Delta, Generator, Messages, text_only
 from microfleet.llm.guided import SchemaGuides
 
 log = logging.getLogger("microfleet.engine")
-BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
 
 @dataclass(eq=False)
@@ -47,7 +47,7 @@ class Job:
 
 @dataclass(eq=False)
 class Task:
-    """Other work on the model (constrained decoding), run on the engine thread between batches."""
+    """Other work on the decoder, run on the engine thread between batches."""
 
     fn: Callable[[Any, Any], Any]
     future: Future[Any] = field(default_factory=Future)
@@ -66,14 +66,15 @@ class EngineStats:
 
 
 class BatchingEngine:
-    """Owns the model: every generation runs on its thread, in batches of up to `max_batch`."""
+    """Owns the decoder: every generation runs on its thread, in batches of up to `max_batch`."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_batch: int = 8, window_s: float = 0.002):
-        self.model, self.tokenizer = model, tokenizer
-        self.max_batch, self.window_s = max_batch, window_s
+    def __init__(
+        self, decoder: Decoder, tokenizer: Any, max_batch: int = 8, window_s: float = 0.002
+    ) -> None:
+        self.decoder, self.tokenizer = decoder, tokenizer
+        self.max_batch, self.window_s = min(max_batch, decoder.max_rows), window_s
         self.stats = EngineStats()
         self.guides = SchemaGuides(tokenizer)
-        self._eos = self._eos_ids()
         self._jobs: queue.Queue[Job | Task | None] = queue.Queue()
         self.failure: str | None = None  # why the engine thread died, if it did
         self._thread = threading.Thread(target=self._serve, name="microfleet-generate", daemon=True)
@@ -88,7 +89,7 @@ class BatchingEngine:
         self._jobs.put(job)
 
     def call(self, fn: Callable[[Any, Any], Any]) -> Future[Any]:
-        """Run `fn(model, tokenizer)` on the engine thread, between batches."""
+        """Run `fn(decoder, tokenizer)` on the engine thread, between batches."""
         self._check_alive()
         task = Task(fn)
         self._jobs.put(task)
@@ -108,6 +109,9 @@ class BatchingEngine:
         """The engine thread; should it die anyway, every waiting request fails at once."""
         try:
             self._run()
+            self.failure = "closed"
+            self._fail_queued()
+            self.decoder.close()
         except BaseException as exc:
             self.failure = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
             log.exception("the generation engine stopped; /readyz fails from now on")
@@ -133,7 +137,7 @@ class BatchingEngine:
             if first is None:
                 return
             if isinstance(first, Task):
-                _execute(first, self.model, self.tokenizer)
+                _execute(first, self.decoder, self.tokenizer)
                 continue
             batch = self._collect(first, held)
             live = [job for job in batch if not job.cancelled.is_set()]
@@ -168,14 +172,13 @@ class BatchingEngine:
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         try:
             prompts = self._encode(batch)
-            rows = RowStreamer(self.tokenizer, batch, self._eos, [len(p) for p in prompts])
-            names = None
-            if hasattr(self.model, "peft_config"):
-                names = [job.adapter or BASE_ADAPTER for job in batch]
+            eos = self.decoder.eos
+            rows = RowStreamer(self.tokenizer, batch, eos, [len(p) for p in prompts])
+            names = [job.adapter for job in batch]
             guides = [self.guides.guide(job.schema) if job.schema else None for job in batch]
             started = time.monotonic()
-            computed = decode(
-                self.model, prompts, rows.on_token, batch[0].temperature, names, guides
+            computed = self.decoder.decode(
+                prompts, rows.on_token, batch[0].temperature, names, guides
             )
             self._measure(rows.tokens / len(batch), time.monotonic() - started)
             self.stats.prompt_tokens += sum(len(p) for p in prompts)
@@ -206,18 +209,13 @@ class BatchingEngine:
         encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         return [list(ids) for ids in encoded]
 
-    def _eos_ids(self) -> set[int]:
-        configured = getattr(self.model.generation_config, "eos_token_id", None)
-        ids = configured if isinstance(configured, list) else [configured]
-        return {int(i) for i in [*ids, self.tokenizer.eos_token_id] if i is not None}
 
-
-def _execute(task: Task, model: Any, tokenizer: Any) -> None:
+def _execute(task: Task, decoder: Decoder, tokenizer: Any) -> None:
     """Run a task unless its caller gave up on it (a cancelled future takes no result)."""
     if not task.future.set_running_or_notify_cancel():
         return
     try:
-        result = task.fn(model, tokenizer)
+        result = task.fn(decoder, tokenizer)
     except Exception as exc:
         task.future.set_exception(exc)
     else:
@@ -236,7 +234,9 @@ class _Row:
 class RowStreamer:
     """Routes each row's new token of a batch to its own request, as text pieces."""
 
-    def __init__(self, tokenizer: Any, batch: list[Job], eos: set[int], lengths: list[int]):
+    def __init__(
+        self, tokenizer: Any, batch: list[Job], eos: frozenset[int], lengths: list[int]
+    ) -> None:
         self.tokenizer, self.eos = tokenizer, eos
         self.rows = [_Row(job, int(n)) for job, n in zip(batch, lengths, strict=True)]
         self._prompt_seen = False

@@ -56,8 +56,10 @@ async def readyz(server: ServerDep) -> JSONResponse:
         for name in (orchestrator.missing_adapters() if orchestrator else [])
     ]
     versions = {name: route.version for name, route in runtime.assistant.routes.items()}
+    engine = runtime.engine
     body = {
         "status": "ready",
+        "engine": engine.decoder.engine if engine else "remote",
         "models": models,
         "versions": versions,
         "chunks": chunks,

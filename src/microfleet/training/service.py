@@ -35,10 +35,9 @@ def make_teacher(settings: Settings) -> Teacher:
     if settings.teacher_url:
         key = settings.teacher_api_key.get_secret_value() if settings.teacher_api_key else None
         return OpenAITeacher(settings.teacher_url, key, settings.teacher_model)
-    from microfleet.llm.base_model import load_base_model
+    from microfleet.llm.engines import local_decoder
 
-    model, tokenizer = load_base_model(settings.base_model, settings.model_cache_dir)
-    return LocalTeacher(model, tokenizer)
+    return LocalTeacher(*local_decoder(settings, {}, rows=16))
 
 
 def generate_dataset(

@@ -9,6 +9,7 @@ from typing import Any
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from microfleet.errors import MicrofleetError
+from microfleet.llm.decoder import Decoder
 
 
 class TeacherError(MicrofleetError):
@@ -34,22 +35,29 @@ class Teacher(ABC):
 
 
 class LocalTeacher(Teacher):
-    """The shared base model itself (greedy decoding), for when no stronger teacher is set."""
+    """The shared base model itself (greedy decoding), for when no stronger teacher is set; on
+    the local engine's decoder (llm/decoder.py), so it runs on llama.cpp by default."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = 96) -> None:
-        self.model, self.tokenizer, self.max_new_tokens = model, tokenizer, max_new_tokens
-        self.name = "local:" + str(getattr(model.config, "_name_or_path", "base"))
+    def __init__(self, decoder: Decoder, tokenizer: Any, max_new_tokens: int = 96) -> None:
+        self.decoder, self.tokenizer, self.max_new_tokens = decoder, tokenizer, max_new_tokens
+        self.name = f"local:{decoder.engine}"
         self._lock = threading.Lock()
 
     def answer(self, messages: list[dict[str, str]]) -> str:
         return self.answer_all([messages])[0] or ""
 
     def answer_all(self, chats: list[list[dict[str, str]]]) -> list[str | None]:
-        """One batch on the base model: several questions cost little more than one."""
-        from microfleet.llm.decode import complete_chats
+        """Batches on the base model: several questions cost little more than one."""
+        from microfleet.llm.decode import complete_with
 
+        step, answers = self.decoder.max_rows, []
         with self._lock:
-            return list(complete_chats(self.model, self.tokenizer, chats, self.max_new_tokens))
+            for start in range(0, len(chats), step):
+                part = chats[start : start + step]
+                answers += complete_with(
+                    self.decoder.decode, self.decoder.eos, self.tokenizer, part, self.max_new_tokens
+                )
+        return list(answers)
 
 
 class _Retryable(Exception):

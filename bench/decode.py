@@ -1,0 +1,187 @@
+"""Local decoding speed (not a test): our engine against llama.cpp itself, side by side.
+
+In alternating rounds, on the same GGUF, prompt, thread count and number of new tokens (greedy):
+1. one stream, base model: our engine's tokens/s / llama-cpp-python `Llama`'s     (goal >= 0.8)
+2. one stream with a LoRA adapter (the shipped tax_rates champion, as GGUF LoRA)   (goal >= 0.8)
+3. 8 streams mixing two adapters and the base model: our aggregate tokens/s ÷ our one stream
+                                                                                 (goal >= 2)
+It also reports each side's time to first token, and the transformers engine (the local
+engine before llama.cpp) on the same stream. `Llama` and our engine load the same GGUF and
+LoRA file; both run with extra buffer types off (ggml's AMX buffers crash in some VMs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from microfleet.llm.decoder import TransformersDecoder
+from microfleet.llm.llamacpp import bundled_decoder
+from microfleet.llm.local import BatchingEngine, LocalGenerator
+from microfleet.llm.smollm2 import SMOLLM2_GGUF, smollm2_package_dir
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from report import print_report  # noqa: E402
+
+ADAPTER = REPO / "fleets" / "finance" / "adapters" / "tax_rates"
+PROMPT = "Write a long story about a lighthouse keeper and the sea."
+MESSAGES = [{"role": "user", "content": PROMPT}]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+async def _ours(
+    engine: BatchingEngine, adapters: list[str | None], tokens: int
+) -> tuple[float, float]:
+    """(aggregate tokens/s, first-token s of the first stream) for one stream per adapter."""
+
+    async def one(adapter: str | None) -> tuple[int, float]:
+        first, count = 0.0, 0
+        started = time.perf_counter()
+        async for delta in LocalGenerator(engine, adapter or "base", adapter).stream(
+            MESSAGES, tokens, 0.0
+        ):
+            if delta.text and not first:
+                first = time.perf_counter() - started
+            count = delta.completion_tokens or count
+        return count, first
+
+    started = time.perf_counter()
+    results = await asyncio.gather(*[one(a) for a in adapters])
+    elapsed = time.perf_counter() - started
+    return sum(n for n, _ in results) / elapsed, results[0][1]
+
+
+def _reference(llama: Any, tokens: int) -> tuple[float, float]:
+    """llama-cpp-python's `Llama`: (tokens/s, first-token s) of one greedy streamed completion."""
+    llama.reset()  # no prompt cache across rounds: both sides prefill the prompt every time
+    started, first, count = time.perf_counter(), 0.0, 0
+    for chunk in llama.create_chat_completion(
+        MESSAGES, max_tokens=tokens, temperature=0.0, stream=True
+    ):
+        if chunk["choices"][0]["delta"].get("content"):
+            first = first or time.perf_counter() - started
+            count += 1
+    return count / (time.perf_counter() - started), first
+
+
+def _llama(lora: Path | None, threads: int) -> Any:
+    import llama_cpp
+
+    defaults = llama_cpp.llama_cpp.llama_model_default_params
+
+    def params() -> Any:
+        p = defaults()
+        p.use_extra_bufts = False
+        return p
+
+    llama_cpp.llama.llama_cpp.llama_model_default_params = params
+    return llama_cpp.Llama(
+        str(smollm2_package_dir() / SMOLLM2_GGUF),
+        lora_path=str(lora) if lora else None,
+        n_threads=threads,
+        n_ctx=2048,
+        flash_attn=False,
+        verbose=False,
+    )
+
+
+def _noisy_adapter(cache: Path) -> Path:
+    """A second adapter for the mixed batch: random LoRA weights, saved as PEFT."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from microfleet.llm.base_model import load_base_model
+
+    torch.manual_seed(0)
+    model, _ = load_base_model(None, cache)
+    peft = get_peft_model(model, LoraConfig(r=8, target_modules=["q_proj", "v_proj"]), "noisy")
+    for name, weight in peft.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(weight, std=0.02)
+    peft.save_pretrained(str(cache / "peft"), selected_adapters=["noisy"])
+    return cache / "peft" / "noisy"
+
+
+def _transformers_stream(cache: Path, tokens: int) -> float:
+    from microfleet.llm.base_model import load_base_model
+
+    model, tokenizer = load_base_model(None, cache, dtype_name="auto")
+    engine = BatchingEngine(TransformersDecoder(model, tokenizer), tokenizer)
+    try:
+        asyncio.run(_ours(engine, [None], 8))  # warm-up
+        return asyncio.run(_ours(engine, [None], tokens))[0]
+    finally:
+        engine.close(wait=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tokens", type=int, default=128, help="new tokens per stream")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    args = parser.parse_args()
+
+    cache = Path(tempfile.mkdtemp(prefix="bench-decode-"))
+    adapters = {"tax_rates": (ADAPTER, "shipped"), "noisy": (_noisy_adapter(cache), "random")}
+    decoder, tokenizer = bundled_decoder(cache, adapters, args.threads, rows=8)
+    engine = BatchingEngine(decoder, tokenizer, max_batch=8, window_s=0.05)
+    lora = next((cache / "gguf-lora").glob("tax_rates-*.gguf"))
+    base_ref, lora_ref = _llama(None, args.threads), _llama(lora, args.threads)
+    mixed = ["tax_rates", "noisy", None, "tax_rates", "noisy", None, "tax_rates", "noisy"]
+    figures: dict[str, list[float]] = {}
+    asyncio.run(_ours(engine, [None], 8))  # warm-up: guides, first allocations
+    for round_ in range(args.rounds):
+        log(f"round {round_ + 1} of {args.rounds}")
+        rate, first = asyncio.run(_ours(engine, [None], args.tokens))
+        ref_rate, ref_first = _reference(base_ref, args.tokens)
+        measured = {
+            "ours_base": rate,
+            "ours_base_ttft": first,
+            "ref_base": ref_rate,
+            "ref_base_ttft": ref_first,
+            "ours_lora": asyncio.run(_ours(engine, ["tax_rates"], args.tokens))[0],
+            "ref_lora": _reference(lora_ref, args.tokens)[0],
+            "ours_mixed8": asyncio.run(_ours(engine, mixed, args.tokens))[0],
+        }
+        for name, value in measured.items():
+            figures.setdefault(name, []).append(value)
+    engine.close(wait=True)
+    med = {name: statistics.median(values) for name, values in figures.items()}
+    report = {
+        "tokens/s (median of rounds)": {
+            "ours, base": med["ours_base"],
+            "llama.cpp, base": med["ref_base"],
+            "ours, adapter": med["ours_lora"],
+            "llama.cpp, adapter": med["ref_lora"],
+            "ours, 8 mixed-adapter streams (aggregate)": med["ours_mixed8"],
+            "transformers engine, base (before)": _transformers_stream(cache, args.tokens),
+        },
+        "ratios": {
+            "base: ours / llama.cpp (goal >= 0.8)": med["ours_base"] / med["ref_base"],
+            "adapter: ours / llama.cpp (goal >= 0.8)": med["ours_lora"] / med["ref_lora"],
+            "8 mixed streams / 1 stream (goal >= 2)": med["ours_mixed8"] / med["ours_base"],
+        },
+        "first token, s": {"ours": med["ours_base_ttft"], "llama.cpp": med["ref_base_ttft"]},
+        "setup": {"threads": args.threads, "new tokens": args.tokens, "rounds": args.rounds},
+    }
+    print_report(report, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""The default local decoder: the bundled GGUF run by llama.cpp (llama-cpp-python's C API).
+
+llama.cpp computes on the GGUF's own 4-bit weights, several times faster on a CPU than a
+dequantized copy in torch (bench/decode.py measures both against llama-cpp-python's `Llama`).
+It keeps what makes the engine a fleet engine:
+- one context holds every row of a batch as its own sequence, in a KV stream of its own, so
+  rows need no padding; rows that share a prompt prefix compute it once, and the others copy
+  its cache (`seq_cp`);
+- each micromodel's PEFT adapter, converted to a GGUF LoRA (llm/gguf_lora.py), is loaded once;
+  every step decodes the rows of each adapter together, with that adapter set on the context;
+- the tokens, the JSON-schema guides and sampling are the engine's own, row by row.
+
+A batch answers exactly as each of its rows alone, token for token (tests/llm/test_llamacpp.py):
+each row has its own KV stream and its own prefill pass, and flash attention stays off (its
+tiled prefill rounds a long prompt differently from a prompt cut in two). ggml's AMX buffers
+crash in some VMs (shared/STACK.md), so extra buffer types stay off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from microfleet.errors import UserError
+from microfleet.llm.base_model import smollm2_dir
+from microfleet.llm.decode import by_adapter, guided_pick, shared_clusters
+from microfleet.llm.decoder import Decoder, OnToken
+
+BATCH_TOKENS = 512  # tokens per llama_decode call (prefill is split into such chunks)
+_init = threading.Lock()
+_quiet: list[Any] = []  # the log callback, kept alive while llama.cpp may call it
+
+
+def _lib() -> Any:
+    """llama-cpp-python's C API, with llama.cpp's own logging silenced once."""
+    try:
+        import llama_cpp
+    except ImportError:
+        raise UserError("llama-cpp-python is not installed; run `make install`") from None
+    with _init:
+        if not _quiet:
+            _quiet.append(llama_cpp.llama_log_callback(lambda _level, _text, _data: None))
+            llama_cpp.llama_log_set(_quiet[0], None)
+            llama_cpp.llama_backend_init()
+    return llama_cpp
+
+
+class LlamaCppDecoder(Decoder):
+    """One llama.cpp model and context; `decode` runs on one thread at a time (the engine's)."""
+
+    engine = "llama.cpp"
+
+    def __init__(
+        self, gguf: Path, adapters: dict[str, Path], threads: int, rows: int, context: int
+    ) -> None:
+        lib = self._lib = _lib()
+        self.max_rows, self.context = rows, context
+        self._model = _load_model(lib, gguf)
+        self._ctx = _new_context(lib, self._model, threads, rows, context)
+        self._memory = lib.llama_get_memory(self._ctx)
+        vocab = lib.llama_model_get_vocab(self._model)
+        self.vocab_size = int(lib.llama_vocab_n_tokens(vocab))
+        self.eos = frozenset(t for t in range(self.vocab_size) if lib.llama_vocab_is_eog(vocab, t))
+        self._adapters = {name: self._load_adapter(name, path) for name, path in adapters.items()}
+        self.adapters = frozenset(self._adapters)
+        self._batch = lib.llama_batch_init(BATCH_TOKENS, 0, 1)
+        self._current: str | None = None
+
+    def close(self) -> None:
+        """Free the batch, the context (its KV cache) and the model with its adapters, once."""
+        lib, context = self._lib, self._ctx
+        if context is None:
+            return
+        self._ctx = None
+        lib.llama_batch_free(self._batch)
+        lib.llama_free(context)
+        lib.llama_model_free(self._model)  # frees its adapters too
+
+    def __del__(self) -> None:  # a decoder nobody closed (a teacher) frees its memory too
+        with contextlib.suppress(Exception):  # at interpreter exit the library may go first
+            self.close()
+
+    def _load_adapter(self, name: str, path: Path) -> Any:
+        adapter = self._lib.llama_adapter_lora_init(self._model, str(path).encode())
+        if not adapter:
+            raise UserError(f"llama.cpp could not load the adapter {name} from {path}")
+        return adapter
+
+    def decode(
+        self,
+        prompts: Sequence[Sequence[int]],
+        on_token: OnToken,
+        temperature: float = 0.0,
+        adapters: Sequence[str | None] | None = None,
+        guides: Sequence[Any] | None = None,
+    ) -> int:
+        if self._ctx is None:
+            raise RuntimeError("the llama.cpp decoder is closed")
+        if len(prompts) > self.max_rows:
+            raise ValueError(f"{len(prompts)} rows; the context holds {self.max_rows}")
+        if max(len(p) for p in prompts) >= self.context:
+            raise ValueError(f"a prompt longer than the context window ({self.context} tokens)")
+        names = list(adapters or [None] * len(prompts))
+        self._lib.llama_memory_clear(self._memory, False)
+        try:
+            computed, logits = self._prefill(prompts, names)
+            positions = [len(p) for p in prompts]
+            alive = list(range(len(prompts)))
+            while True:
+                row_guides = [guides[r] for r in alive] if guides else []
+                tokens = guided_pick(logits, temperature, row_guides).tolist()
+                going = [  # a row whose KV stream is full ends there (its answer is cut)
+                    (r, t)
+                    for r, t in zip(alive, tokens, strict=True)
+                    if not on_token(r, t) and positions[r] < self.context
+                ]
+                if not going:
+                    return computed
+                alive = [r for r, _ in going]
+                logits = self._step(going, positions, names)
+                for row in alive:
+                    positions[row] += 1
+        finally:
+            self._lib.llama_memory_clear(self._memory, False)
+
+    def _prefill(self, prompts: Sequence[Sequence[int]], names: list[str | None]) -> Any:
+        """(positions computed, next-token logits of every row): per adapter, rows that share
+        a prefix compute it once in the first row's sequence, which the others then copy.
+        Each row's own tokens are a pass of their own: a pass that mixes rows of different
+        lengths may round differently from the row's single run."""
+        import torch
+
+        out: dict[int, Any] = {}
+        computed = 0
+        for rows in by_adapter(names):
+            self._use(names[rows[0]])
+            for cluster, shared in shared_clusters(rows, prompts):
+                if shared:
+                    first = cluster[0]
+                    self._feed([(first, prompts[first][:shared], 0)], logits=False)
+                    for row in cluster[1:]:  # a whole-sequence copy: its cache holds the prefix
+                        self._lib.llama_memory_seq_cp(self._memory, first, row, -1, -1)
+                for row in cluster:
+                    out.update(self._feed([(row, prompts[row][shared:], shared)]))
+                computed += shared + sum(len(prompts[row]) - shared for row in cluster)
+        return computed, torch.stack([out[row] for row in range(len(prompts))])
+
+    def _step(
+        self, going: list[tuple[int, int]], positions: list[int], names: list[str | None]
+    ) -> Any:
+        """One token for every row still going, each adapter's rows in one llama_decode."""
+        import torch
+
+        out: dict[int, Any] = {}
+        for group in by_adapter([names[row] for row, _ in going]):
+            rows = [going[j] for j in group]
+            self._use(names[rows[0][0]])
+            out.update(self._feed([(row, [token], positions[row]) for row, token in rows]))
+        return torch.stack([out[row] for row, _ in going])
+
+    def _feed(
+        self, items: list[tuple[int, Sequence[int], int]], logits: bool = True
+    ) -> dict[int, Any]:
+        """Decode each (row, tokens, first position) in its row's sequence, BATCH_TOKENS at a
+        time; the logits after each row's last token."""
+        batch, out = self._batch, {}
+        wanted: list[tuple[int, int]] = []
+        batch.n_tokens = 0
+        for row, tokens, start in items:
+            for i, token in enumerate(tokens):
+                if batch.n_tokens == BATCH_TOKENS:
+                    out.update(self._run(wanted))
+                    wanted = []
+                last = logits and i == len(tokens) - 1
+                j = batch.n_tokens
+                batch.token[j], batch.pos[j] = token, start + i
+                batch.n_seq_id[j], batch.seq_id[j][0], batch.logits[j] = 1, row, last
+                if last:
+                    wanted.append((row, j))
+                batch.n_tokens = j + 1
+        if batch.n_tokens:
+            out.update(self._run(wanted))
+        return out
+
+    def _run(self, wanted: list[tuple[int, int]]) -> dict[int, Any]:
+        import numpy as np
+        import torch
+
+        code = self._lib.llama_decode(self._ctx, self._batch)
+        self._batch.n_tokens = 0
+        if code != 0:
+            raise RuntimeError(f"llama.cpp could not decode this batch (code {code}): too long?")
+        rows = {}
+        for row, j in wanted:
+            pointer = self._lib.llama_get_logits_ith(self._ctx, j)
+            rows[row] = torch.from_numpy(np.ctypeslib.as_array(pointer, (self.vocab_size,)).copy())
+        return rows
+
+    def _use(self, name: str | None) -> None:
+        """Set `name`'s adapter on the context (None: the base model)."""
+        if name == self._current:
+            return
+        if name is None:
+            self._lib.llama_set_adapters_lora(self._ctx, None, 0, None)
+        else:
+            chosen = (self._lib.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
+            self._lib.llama_set_adapters_lora(self._ctx, chosen, 1, (ctypes.c_float * 1)(1.0))
+        self._current = name
+
+
+def _load_model(lib: Any, gguf: Path) -> Any:
+    params = lib.llama_model_default_params()
+    params.use_extra_bufts = False  # ggml's AMX buffers crash in some VMs (shared/STACK.md)
+    model = lib.llama_model_load_from_file(str(gguf).encode(), params)
+    if not model:
+        raise UserError(f"llama.cpp could not load {gguf}; reinstall with `make install`")
+    return model
+
+
+def _new_context(lib: Any, model: Any, threads: int, rows: int, context: int) -> Any:
+    """A context of `rows` sequences of `context` tokens, each in a KV stream of its own (in
+    one shared stream, a row's cells sit at other offsets than in its single run, and its
+    attention sums round differently)."""
+    params = lib.llama_context_default_params()
+    params.n_ctx, params.n_seq_max, params.kv_unified = rows * context, rows, False
+    params.n_batch = params.n_ubatch = BATCH_TOKENS
+    params.n_threads = params.n_threads_batch = threads
+    params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    params.no_perf = True
+    context = lib.llama_init_from_model(model, params)
+    if not context:
+        raise UserError("llama.cpp could not create a context; lower MICROFLEET_MAX_BATCH")
+    return context
+
+
+def bundled_decoder(
+    cache_dir: Path,
+    adapters: dict[str, tuple[Path, str]],
+    threads: int = 0,
+    rows: int = 8,
+    context: int = 2048,
+) -> tuple[LlamaCppDecoder, Any]:
+    """The bundled SmolLM2 GGUF on llama.cpp with `adapters` ({name: (PEFT directory,
+    version)}, converted to GGUF LoRA once under `cache_dir`), and its tokenizer."""
+    from transformers import AutoTokenizer
+
+    from microfleet.llm.gguf_lora import convert_adapter
+    from microfleet.llm.smollm2 import SMOLLM2_GGUF, smollm2_package_dir
+
+    base = smollm2_dir(cache_dir)  # the tokenizer, and the shapes of the layers
+    config = json.loads((base / "config.json").read_text())
+    converted = {}
+    for name, (path, version) in adapters.items():
+        target = cache_dir / "gguf-lora" / f"{name}-{version}.gguf"
+        if not target.exists():
+            partial = target.with_suffix(f".{os.getpid()}.part")
+            convert_adapter(path, partial, config).replace(target)
+        converted[name] = target
+    gguf = smollm2_package_dir() / SMOLLM2_GGUF
+    decoder = LlamaCppDecoder(gguf, converted, threads or os.cpu_count() or 1, rows, context)
+    return decoder, AutoTokenizer.from_pretrained(base)

@@ -1,0 +1,188 @@
+"""The default engine, llama.cpp on the bundled GGUF: converted adapters answer as trained, and a
+batch (mixed adapters, shared prefixes, schema rows) answers as each row does alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from microfleet.llm.llamacpp import bundled_decoder
+from microfleet.llm.local import BatchingEngine, LocalGenerator
+from microfleet.micromodel.spec import load_fleet
+from tests.conftest import REPO
+
+QUESTIONS = ["Name a primary colour.", "What is two plus two?", "Say hello.", "Name a fruit."]
+CONTEXT = (
+    "You answer questions about a small fictional bank. The bank opens at nine, closes at five, "
+    "charges no fee for transfers between its own accounts, and pays two percent on savings."
+)
+Chat = list[dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def engine(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BatchingEngine]:
+    """The GGUF with two adapters: `noisy` (random, PEFT-saved, converted here) and the
+    finance fleet's shipped `tax_rates` champion."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from microfleet.llm.base_model import load_base_model
+
+    torch.manual_seed(0)
+    model, _ = load_base_model(None, models_dir, device="cpu")
+    config = LoraConfig(r=8, target_modules=["q_proj", "k_proj", "down_proj"])
+    noisy = get_peft_model(model, config, adapter_name="noisy")
+    for name, weight in noisy.named_parameters():
+        if "lora_B" in name:  # PEFT starts B at zero; a random B makes the adapter matter
+            torch.nn.init.normal_(weight, std=0.02)
+    saved = tmp_path_factory.mktemp("adapters")
+    noisy.save_pretrained(saved, selected_adapters=["noisy"])
+    adapters = {
+        "noisy": (saved / "noisy", "test"),
+        "tax_rates": (REPO / "fleets" / "finance" / "adapters" / "tax_rates", "shipped"),
+    }
+    decoder, tokenizer = bundled_decoder(models_dir, adapters, rows=32, context=512)
+    built = BatchingEngine(decoder, tokenizer, max_batch=32, window_s=0.3)
+    yield built
+    built.close(wait=True)
+
+
+async def _answers(
+    engine: BatchingEngine, jobs: list[tuple[Chat, str | None]], n: int
+) -> list[str]:
+    async def one(chat: Chat, adapter: str | None) -> str:
+        return (
+            await LocalGenerator(engine, adapter or "base", adapter).generate(chat, n, 0.0)
+        ).text
+
+    return await asyncio.gather(*[one(chat, adapter) for chat, adapter in jobs])
+
+
+def _settled(engine: BatchingEngine) -> None:
+    """Wait until the engine thread has finished its batch's bookkeeping."""
+    engine.call(lambda _decoder, _tokenizer: None).result(timeout=30)
+
+
+def _alone(engine: BatchingEngine, jobs: list[tuple[Chat, str | None]], n: int) -> list[str]:
+    return [asyncio.run(_answers(engine, [job], n))[0] for job in jobs]
+
+
+def test_a_mixed_adapter_batch_answers_as_each_row_alone(engine: BatchingEngine) -> None:
+    jobs = [
+        ([{"role": "user", "content": q}], "noisy" if i % 2 else None)
+        for i, q in enumerate(QUESTIONS)
+    ]
+    expected = _alone(engine, jobs, 12)
+    _settled(engine)
+    before = engine.stats.largest_batch
+    got = asyncio.run(_answers(engine, jobs, 12))
+    _settled(engine)
+    assert engine.stats.largest_batch == max(before, len(jobs))  # one batch, both adapters
+    assert got == expected
+    base_answer = _alone(engine, [(jobs[1][0], None)], 12)[0]
+    assert base_answer != expected[1]  # the adapter changes the answer
+
+
+def test_a_shared_prefix_is_computed_once_and_changes_nothing(engine: BatchingEngine) -> None:
+    questions = ["When does it open?", "What do savings pay?", "Is a transfer free?"]
+    jobs: list[tuple[Chat, str | None]] = [
+        ([{"role": "system", "content": CONTEXT}, {"role": "user", "content": q}], "noisy")
+        for q in questions
+    ]
+    jobs.append(([{"role": "user", "content": QUESTIONS[0]}], None))
+    expected = _alone(engine, jobs, 10)
+    _settled(engine)
+    prompt0, prefill0 = engine.stats.prompt_tokens, engine.stats.prefill_tokens
+    got = asyncio.run(_answers(engine, jobs, 10))
+    _settled(engine)
+    prompt, prefill = engine.stats.prompt_tokens - prompt0, engine.stats.prefill_tokens - prefill0
+    assert got == expected
+    context_tokens = len(engine.tokenizer(CONTEXT)["input_ids"])
+    assert prefill <= prompt - 2 * context_tokens  # the context was computed once, not 3 times
+
+
+def test_the_converted_champion_knows_its_facts(engine: BatchingEngine) -> None:
+    """The shipped tax_rates adapter, converted to GGUF LoRA, answers the held-out paraphrases
+    (no context) as it did under PEFT in training: every standard rate right."""
+    spec = load_fleet(REPO / "fleets" / "finance" / "fleet.yaml").get("tax_rates")
+    path = REPO / "fleets" / "finance" / "eval" / "tax_rates_paraphrases.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    generator = LocalGenerator(engine, "tax_rates", "tax_rates")
+
+    async def ask() -> list[Any]:
+        return await asyncio.gather(
+            *[
+                generator.generate(
+                    [
+                        {"role": "system", "content": spec.system_prompt},
+                        {"role": "user", "content": row["question"]},
+                    ],
+                    48,
+                    0.0,
+                    spec.returns,
+                )
+                for row in rows
+            ]
+        )
+
+    replies = asyncio.run(ask())
+    right = sum(
+        json.loads(reply.text)["rate"] == float(row["answer"].rstrip("%"))
+        for reply, row in zip(replies, rows, strict=True)
+    )
+    assert right >= len(rows) - 1, right  # 27 of 27 when measured; the base model gets few
+
+
+def test_closing_the_stream_cancels_the_row(engine: BatchingEngine) -> None:
+    _settled(engine)
+    cancelled, tokens = engine.stats.cancelled, engine.stats.tokens
+
+    async def read_three() -> list[str]:
+        stream = LocalGenerator(engine, "base").stream(
+            [{"role": "user", "content": "Tell a long story."}], 300, 0.0
+        )
+        pieces = [(await anext(stream)).text for _ in range(3)]  # type: ignore[arg-type]
+        await stream.aclose()  # type: ignore[attr-defined]
+        return pieces
+
+    pieces = asyncio.run(read_three())
+    _settled(engine)
+    assert all(pieces) and engine.stats.cancelled == cancelled + 1
+    assert engine.stats.tokens - tokens < 300
+
+
+def test_schema_rows_write_valid_json_beside_free_rows(engine: BatchingEngine) -> None:
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "colour": {"type": "string", "maxLength": 12},
+            "bright": {"type": "boolean"},
+        },
+        "required": ["colour", "bright"],
+    }
+    free: Chat = [{"role": "user", "content": QUESTIONS[1]}]
+    expected = _alone(engine, [(free, None)], 10)[0]
+
+    async def run() -> list[str]:
+        asks = [
+            LocalGenerator(engine, "base").generate(
+                [{"role": "user", "content": QUESTIONS[0]}], 60, 0.0, schema
+            ),
+            LocalGenerator(engine, "noisy", "noisy").generate(
+                [{"role": "user", "content": QUESTIONS[3]}], 60, 0.0, schema
+            ),
+            LocalGenerator(engine, "base").generate(free, 10, 0.0),
+        ]
+        return [g.text for g in await asyncio.gather(*asks)]
+
+    typed_a, typed_b, plain = asyncio.run(run())
+    for text in (typed_a, typed_b):
+        jsonschema.validate(json.loads(text), schema)
+    assert plain == expected
