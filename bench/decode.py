@@ -79,7 +79,7 @@ def _reference(llama: Any, tokens: int) -> tuple[float, float]:
     return count / (time.perf_counter() - started), first
 
 
-def _llama(lora: Path | None, threads: int) -> Any:
+def _llama(gguf: Path, lora: Path | None, threads: int) -> Any:
     import llama_cpp
 
     defaults = llama_cpp.llama_cpp.llama_model_default_params
@@ -91,7 +91,7 @@ def _llama(lora: Path | None, threads: int) -> Any:
 
     llama_cpp.llama.llama_cpp.llama_model_default_params = params
     return llama_cpp.Llama(
-        str(smollm2_package_dir() / SMOLLM2_GGUF),
+        str(gguf),
         lora_path=str(lora) if lora else None,
         n_threads=threads,
         n_ctx=2048,
@@ -140,9 +140,10 @@ def main() -> None:
     cache = Path(tempfile.mkdtemp(prefix="bench-decode-"))
     adapters = {"tax_rates": (ADAPTER, "shipped"), "noisy": (_noisy_adapter(cache), "random")}
     decoder, tokenizer = bundled_decoder(cache, adapters, args.threads, rows=8)
-    engine = BatchingEngine(decoder, tokenizer, max_batch=8, window_s=0.05)
+    engine = BatchingEngine(decoder, tokenizer, max_batch=8)
     lora = next((cache / "gguf-lora").glob("tax_rates-*.gguf"))
-    base_ref, lora_ref = _llama(None, args.threads), _llama(lora, args.threads)
+    gguf = smollm2_package_dir() / SMOLLM2_GGUF  # the file our engine serves
+    base_ref, lora_ref = _llama(gguf, None, args.threads), _llama(gguf, lora, args.threads)
     mixed = ["tax_rates", "noisy", None, "tax_rates", "noisy", None, "tax_rates", "noisy"]
     figures: dict[str, list[float]] = {}
     asyncio.run(_ours(engine, [None], 8))  # warm-up: guides, first allocations

@@ -39,7 +39,7 @@ def engine(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     noisy = get_peft_model(model, config, adapter_name="noisy")
     for name, weight in noisy.named_parameters():
         if "lora_B" in name:  # PEFT starts B at zero; a random B makes the adapter matter
-            torch.nn.init.normal_(weight, std=0.02)
+            torch.nn.init.normal_(weight, std=0.05)
     saved = tmp_path_factory.mktemp("adapters")
     noisy.save_pretrained(saved, selected_adapters=["noisy"])
     adapters = {
@@ -84,8 +84,9 @@ def test_a_mixed_adapter_batch_answers_as_each_row_alone(engine: BatchingEngine)
     _settled(engine)
     assert engine.stats.largest_batch == max(before, len(jobs))  # one batch, both adapters
     assert got == expected
-    base_answer = _alone(engine, [(jobs[1][0], None)], 12)[0]
-    assert base_answer != expected[1]  # the adapter changes the answer
+    adapted = [i for i, (_, adapter) in enumerate(jobs) if adapter]
+    base_answers = _alone(engine, [(jobs[i][0], None) for i in adapted], 12)
+    assert any(b != expected[i] for b, i in zip(base_answers, adapted, strict=True))
 
 
 def test_a_shared_prefix_is_computed_once_and_changes_nothing(engine: BatchingEngine) -> None:

@@ -132,23 +132,29 @@ class LlamaCppDecoder(Decoder):
     def _prefill(self, prompts: Sequence[Sequence[int]], names: list[str | None]) -> Any:
         """(positions computed, next-token logits of every row): per adapter, rows that share
         a prefix compute it once in the first row's sequence, which the others then copy.
-        Each row's own tokens are a pass of their own: a pass that mixes rows of different
-        lengths may round differently from the row's single run."""
+        The rows' own tokens then go in passes of rows with as many tokens each, starting at
+        the same position: a pass that mixes lengths may round a row differently from its
+        single run (measured), and one pass per row would cost the fan-out its batching."""
         import torch
 
         out: dict[int, Any] = {}
         computed = 0
         for rows in by_adapter(names):
             self._use(names[rows[0]])
+            items: dict[tuple[int, int], list[tuple[int, Sequence[int], int]]] = {}
             for cluster, shared in shared_clusters(rows, prompts):
                 if shared:
                     first = cluster[0]
                     self._feed([(first, prompts[first][:shared], 0)], logits=False)
                     for row in cluster[1:]:  # a whole-sequence copy: its cache holds the prefix
                         self._lib.llama_memory_seq_cp(self._memory, first, row, -1, -1)
+                    computed += shared
                 for row in cluster:
-                    out.update(self._feed([(row, prompts[row][shared:], shared)]))
-                computed += shared + sum(len(prompts[row]) - shared for row in cluster)
+                    own = prompts[row][shared:]
+                    items.setdefault((shared, len(own)), []).append((row, own, shared))
+                    computed += len(own)
+            for same in items.values():
+                out.update(self._feed(same))
         return computed, torch.stack([out[row] for row in range(len(prompts))])
 
     def _step(
