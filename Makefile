@@ -63,6 +63,7 @@ bench: install  ## Run the benchmarks in bench/ (prints ratios; not tests)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/decode.py
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/guard.py
 

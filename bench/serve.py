@@ -228,7 +228,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=96, help="Tokens per generation.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args()
-    from microfleet.llm.llamacpp import bundled_decoder
+    from microfleet.llm.engines import local_decoder
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(home=Path(tmp) / "home", models_dir=REPO / ".microfleet" / "models")
@@ -236,7 +236,7 @@ def main() -> None:
         ctx = load_context(settings)
         run_ingest(resolve_inputs([str(CORPUS)]), settings, ctx)
         ctx.store.close()
-        model = bundled_decoder(settings.model_cache_dir, {}, rows=1)
+        model = local_decoder(settings, {}, rows=1)  # the served engine, threads included
         report: dict[str, dict[str, float]] = {}
         with server_process(settings) as url:
             log("streaming vs the bare decoder ...")
