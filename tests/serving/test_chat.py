@@ -192,3 +192,56 @@ def test_errors_speak_the_http_callers_language(server: str, auth: dict[str, str
     message = bad.json()["error"]["message"]
     assert message.startswith("since: 'yesterday' is not a date") and "--" not in message
     assert "microfleet " not in NO_SOURCES_ANSWER  # no CLI command for an API client
+
+
+def test_unsupported_parameters_are_refused_by_name_never_ignored(server: str) -> None:
+    """What the server does not implement is a 400 naming it; neutral values pass."""
+    c = client(server)
+    refused = {
+        "n": {"n": 2},
+        "stop": {"stop": ["%"]},
+        "response_format": {"response_format": {"type": "json_object"}},
+        "logprobs": {"logprobs": True},
+        "presence_penalty": {"presence_penalty": 0.5},
+        "seed": {"seed": 7, "temperature": 0.8},
+    }
+    for name, extra in refused.items():
+        with pytest.raises(openai.BadRequestError, match=f"`{name}` is not supported"):
+            c.chat.completions.create(model=MODEL, messages=user("Hi"), max_tokens=4, **extra)
+    neutral = c.chat.completions.create(
+        model=MODEL,
+        messages=user("Say hello."),
+        max_tokens=4,
+        n=1,
+        seed=7,  # greedy decoding is reproducible anyway
+        top_p=1,
+        presence_penalty=0,
+        response_format={"type": "text"},
+        extra_body={"rag": False},
+    )
+    assert neutral.choices[0].message.content
+
+
+def test_text_content_parts_are_read_and_images_refused(server: str) -> None:
+    c = client(server)
+    parts = [{"type": "text", "text": "Say hello"}, {"type": "text", "text": "in one word."}]
+    plain = c.chat.completions.create(
+        model=MODEL,
+        messages=user("Say hello\n\nin one word."),
+        max_tokens=8,
+        extra_body={"rag": False},
+        extra_headers=_no_cache(),
+    )
+    as_parts = c.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": parts}],
+        max_tokens=8,
+        extra_body={"rag": False},
+        extra_headers=_no_cache(),
+    )
+    assert as_parts.choices[0].message.content == plain.choices[0].message.content
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    with pytest.raises(openai.BadRequestError, match="image_url content parts are not supported"):
+        c.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": [parts[0], image]}], max_tokens=4
+        )

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 from starlette.requests import HTTPConnection
 
-from microfleet.errors import MicrofleetError
+from microfleet.errors import MicrofleetError, UserError
 from microfleet.inference.assistant import Turn
 from microfleet.knowledge.service import parse_filter
 from microfleet.llm.generator import BackendUnavailable, Delta
@@ -27,6 +27,8 @@ log = logging.getLogger("microfleet.serving")
 
 
 def turn_from(body: ChatRequest, conn: HTTPConnection, server: Server) -> Turn:
+    if reason := body.refusal():
+        raise UserError(reason)
     settings, who = server.settings, principal(conn)
     asked = body.since or body.symbols or body.tags
     return Turn(

@@ -54,29 +54,71 @@ class ToolSpec(BaseModel):
     function: FunctionSpec
 
 
+class ContentPart(BaseModel):
+    """One part of a message's content: text is read; other kinds (images) are refused."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    text: str = ""
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | None = None
+    content: str | list[ContentPart] | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
+
+    def text(self) -> str:
+        """The content as one text (text parts joined by blank lines)."""
+        if isinstance(self.content, list):
+            return "\n\n".join(part.text for part in self.content if part.type == "text")
+        return self.content or ""
 
     def as_turn(self) -> dict[str, str]:
         """What the assistant sees: a tool result reads as a user turn that carries it."""
         if self.role == "tool":
-            return {"role": "user", "content": f"Tool result: {self.content or ''}"}
-        return {"role": self.role, "content": self.content or ""}
+            return {"role": "user", "content": f"Tool result: {self.text()}"}
+        return {"role": self.role, "content": self.text()}
+
+    def refusal(self, where: str) -> str | None:
+        for part in self.content if isinstance(self.content, list) else []:
+            if part.type != "text":
+                return f"{where}: {part.type} content parts are not supported; send text parts"
+        return None
 
 
 class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatRequest(WireModel):
-    """OpenAI's request; `rag`, `session_id`, `since`, `symbols` and `tags` are extensions."""
+# OpenAI parameters not implemented here, with the values that ask nothing of the server (a
+# client may always send those); any other value is refused with a 400 that names it.
+NEUTRAL: dict[str, tuple[Any, ...]] = {
+    "n": (None, 1),
+    "stop": (None, [], ""),
+    "response_format": (None, {"type": "text"}),
+    "presence_penalty": (None, 0),
+    "frequency_penalty": (None, 0),
+    "logprobs": (None, False),
+    "top_logprobs": (None, 0),
+    "logit_bias": (None, {}),
+    "functions": (None, []),
+    "function_call": (None, "none", "auto"),
+    "modalities": (None, ["text"]),
+    "audio": (None,),
+    "prediction": (None,),
+}
+SAMPLING: dict[str, tuple[Any, ...]] = {"seed": (None,), "top_p": (None, 1)}  # greedy: moot
 
-    model_config = ConfigDict(extra="ignore")
+
+class ChatRequest(WireModel):
+    """OpenAI's request; `rag`, `session_id`, `since`, `symbols` and `tags` are extensions.
+    Parameters it does not implement are refused (`refusal`), never silently ignored."""
+
+    model_config = ConfigDict(extra="allow")
 
     model: str
     messages: list[ChatMessage]
@@ -93,6 +135,27 @@ class ChatRequest(WireModel):
     tags: list[str] = Field(default_factory=list)
     tools: list[ToolSpec] | None = None
     tool_choice: Any = None
+
+    parallel_tool_calls: bool = True
+
+    def refusal(self) -> str | None:
+        """Why this request asks for something the server does not do, in OpenAI's terms."""
+        extra = self.model_extra or {}
+        for key, neutral in NEUTRAL.items():
+            if extra.get(key) not in neutral:
+                return f"`{key}` is not supported by this server yet; leave it out"
+        for key, neutral in SAMPLING.items():
+            if self.temperature > 0 and extra.get(key) not in neutral:
+                return f"`{key}` is not supported when sampling; leave it out, or use temperature 0"
+        if self.tools and self.tool_choice not in (None, "auto", "none"):
+            return (
+                "`tool_choice` may be 'auto' or 'none' here; 'required' and named functions "
+                "are not supported yet"
+            )
+        for i, message in enumerate(self.messages):
+            if reason := message.refusal(f"messages[{i}].content"):
+                return reason
+        return None
 
     def wants_tools(self) -> bool:
         return bool(self.tools) and self.tool_choice != "none"

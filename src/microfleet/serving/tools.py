@@ -28,7 +28,7 @@ async def tool_calls_reply(
         )
     messages = [m.as_turn() for m in body.messages]
     decoded = await asyncio.wait_for(decoder.calls(body.tool_dicts(), messages), timeout)
-    calls = decoded.get("calls", [])
+    calls = decoded.get("calls", [])[: None if body.parallel_tool_calls else 1]
     if not calls:
         return None
     tool_calls = [
