@@ -15,8 +15,8 @@ from microfleet.llm.llamacpp import bundled_decoder
 from microfleet.llm.local import BatchingEngine, LocalGenerator
 from microfleet.micromodel.spec import load_fleet
 from tests.conftest import REPO
+from tests.llm.engine_checks import QUESTIONS, schema_batch
 
-QUESTIONS = ["Name a primary colour.", "What is two plus two?", "Say hello.", "Name a fruit."]
 CONTEXT = (
     "You answer questions about a small fictional bank. The bank opens at nine, closes at five, "
     "charges no fee for transfers between its own accounts, and pays two percent on savings."
@@ -158,32 +158,6 @@ def test_closing_the_stream_cancels_the_row(engine: BatchingEngine) -> None:
 
 
 def test_schema_rows_write_valid_json_beside_free_rows(engine: BatchingEngine) -> None:
-    import jsonschema
-
-    schema = {
-        "type": "object",
-        "properties": {
-            "colour": {"type": "string", "maxLength": 12},
-            "bright": {"type": "boolean"},
-        },
-        "required": ["colour", "bright"],
-    }
     free: Chat = [{"role": "user", "content": QUESTIONS[1]}]
     expected = _alone(engine, [(free, None)], 10)[0]
-
-    async def run() -> list[str]:
-        asks = [
-            LocalGenerator(engine, "base").generate(
-                [{"role": "user", "content": QUESTIONS[0]}], 60, 0.0, schema
-            ),
-            LocalGenerator(engine, "noisy", "noisy").generate(
-                [{"role": "user", "content": QUESTIONS[3]}], 60, 0.0, schema
-            ),
-            LocalGenerator(engine, "base").generate(free, 10, 0.0),
-        ]
-        return [g.text for g in await asyncio.gather(*asks)]
-
-    typed_a, typed_b, plain = asyncio.run(run())
-    for text in (typed_a, typed_b):
-        jsonschema.validate(json.loads(text), schema)
-    assert plain == expected
+    assert schema_batch(engine) == expected

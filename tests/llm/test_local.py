@@ -14,8 +14,7 @@ import pytest
 from microfleet.llm.decoder import TransformersDecoder
 from microfleet.llm.generator import complete_chat
 from microfleet.llm.local import BatchingEngine, LocalGenerator
-
-QUESTIONS = ["Name a primary colour.", "What is two plus two?", "Say hello.", "Name a fruit."]
+from tests.llm.engine_checks import QUESTIONS, schema_batch
 
 
 @pytest.fixture(scope="module")
@@ -201,42 +200,14 @@ def test_rows_under_a_schema_write_valid_json_beside_free_rows(
 ) -> None:
     """One batch: two rows decode under a JSON schema (on the base model and the adapter),
     one row decodes freely and matches its single run."""
-    import json
-
-    import jsonschema
-
     model, tokenizer = peft_model
-    schema = {
-        "type": "object",
-        "properties": {
-            "colour": {"type": "string", "maxLength": 12},
-            "bright": {"type": "boolean"},
-        },
-        "required": ["colour", "bright"],
-    }
-    free = [{"role": "user", "content": QUESTIONS[1]}]
     expected = _single(model, tokenizer, QUESTIONS[1], None)
     engine = BatchingEngine(
         TransformersDecoder(model, tokenizer), tokenizer, max_batch=8, window_s=0.2
     )
-
-    async def run() -> list[str]:
-        asks = [
-            LocalGenerator(engine, "base").generate(
-                [{"role": "user", "content": QUESTIONS[0]}], 60, 0.0, schema
-            ),
-            LocalGenerator(engine, "noisy", "noisy").generate(
-                [{"role": "user", "content": QUESTIONS[3]}], 60, 0.0, schema
-            ),
-            LocalGenerator(engine, "base").generate(free, 10, 0.0),
-        ]
-        return [g.text for g in await asyncio.gather(*asks)]
-
     try:
-        typed_a, typed_b, plain = asyncio.run(run())
+        plain = schema_batch(engine)
     finally:
         engine.close(wait=True)
     assert engine.stats.largest_batch == 3
-    for text in (typed_a, typed_b):
-        jsonschema.validate(json.loads(text), schema)
     assert plain == expected
