@@ -1,5 +1,5 @@
 """The local engine: the shared base model with each micromodel's registered adapter on it
-(`Settings.engine` picks the decoder: llm/decoder.py `local_decoder`)."""
+(`Settings.engine` picks the decoder: llm/engines.py `local_decoder`)."""
 
 from __future__ import annotations
 

@@ -49,9 +49,10 @@ class TransformersDecoder(Decoder):
     engine = "transformers"
 
     def __init__(self, model: Any, tokenizer: Any) -> None:
+        from peft import PeftModel
+
         self.model = model
-        peft = getattr(model, "peft_config", None) or {}  # PEFT's own attribute, not a seam
-        self.adapters = frozenset(peft)
+        self.adapters = frozenset(model.peft_config if isinstance(model, PeftModel) else ())
         configured = getattr(model.generation_config, "eos_token_id", None)
         ids = configured if isinstance(configured, list) else [configured]
         self.eos = frozenset(int(i) for i in [*ids, tokenizer.eos_token_id] if i is not None)

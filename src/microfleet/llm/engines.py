@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ def local_decoder(
     return bundled_decoder(
         settings.model_cache_dir,
         adapters,
-        threads=settings.llm_threads or os.cpu_count() or 1,
+        threads=settings.llm_threads,
         rows=rows or settings.max_batch,
         context=settings.context_window,
     )

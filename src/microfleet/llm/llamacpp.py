@@ -107,8 +107,7 @@ class LlamaCppDecoder(Decoder):
         if max(len(p) for p in prompts) >= self.context:
             raise ValueError(f"a prompt longer than the context window ({self.context} tokens)")
         names = list(adapters or [None] * len(prompts))
-        self._lib.llama_memory_clear(self._memory, False)
-        try:
+        try:  # the cache is empty: a fresh context, or the last batch cleared it
             computed, logits = self._prefill(prompts, names)
             positions = [len(p) for p in prompts]
             alive = list(range(len(prompts)))
