@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         default=32,
         ge=1,
         description="Requests generated together (27 fan-out calls in one batch); llama.cpp "
-        "keeps a KV cache of context_window tokens for each (about 1.5 GB at the defaults).",
+        "keeps a KV cache of context_window tokens for each, for the base model and each adapter in use (about 1.5 GB each at the defaults).",
     )
     context_window: int = Field(default=2048, ge=256, description="Prompt + answer tokens.")
     llm_url: str | None = None

@@ -3,11 +3,12 @@
 llama.cpp computes on the GGUF's own 4-bit weights, several times faster on a CPU than a
 dequantized copy in torch (bench/decode.py measures both against llama-cpp-python's `Llama`).
 It keeps what makes the engine a fleet engine:
-- one context holds every row of a batch as its own sequence, in a KV stream of its own, so
-  rows need no padding; rows that share a prompt prefix compute it once, and the others copy
-  its cache (`seq_cp`);
-- each micromodel's PEFT adapter, converted to a GGUF LoRA (llm/gguf_lora.py), is loaded once;
-  every step decodes the rows of each adapter together, with that adapter set on the context;
+- each micromodel's PEFT adapter, converted to a GGUF LoRA (llm/gguf_lora.py), is loaded once,
+  and set once on a context of its own (the base model has one too); every step decodes the
+  rows of each adapter together, in its context;
+- a context holds each of its rows as its own sequence, in a KV stream of its own, so rows
+  need no padding; rows that share a prompt prefix compute it once, and the others copy its
+  cache (`seq_cp`);
 - the tokens, the JSON-schema guides and sampling are the engine's own, row by row.
 
 A batch answers exactly as each of its rows alone, token for token (tests/llm/test_llamacpp.py):
@@ -60,31 +61,48 @@ class LlamaCppDecoder(Decoder):
         self, gguf: Path, adapters: dict[str, Path], threads: int, rows: int, context: int
     ) -> None:
         lib = self._lib = _lib()
-        self.max_rows, self.context = rows, context
+        self.max_rows, self.context, self._threads = rows, context, threads
         self._model = _load_model(lib, gguf)
-        self._ctx = _new_context(lib, self._model, threads, rows, context)
-        self._memory = lib.llama_get_memory(self._ctx)
         vocab = lib.llama_model_get_vocab(self._model)
         self.vocab_size = int(lib.llama_vocab_n_tokens(vocab))
         self.eos = frozenset(t for t in range(self.vocab_size) if lib.llama_vocab_is_eog(vocab, t))
         self._adapters = {name: self._load_adapter(name, path) for name, path in adapters.items()}
         self.adapters = frozenset(self._adapters)
         self._batch = lib.llama_batch_init(BATCH_TOKENS, 0, 1)
-        self._current: str | None = None
+        self._contexts: dict[str | None, Any] = {}  # per adapter (None: the base model)
+        self._open = True
+        self._context(None)  # the base model's, at once: a context that does not fit fails here
 
     def close(self) -> None:
-        """Free the batch, the context (its KV cache) and the model with its adapters, once."""
-        lib, context = self._lib, self._ctx
-        if context is None:
+        """Free the batch, the contexts (their KV caches) and the model with its adapters, once."""
+        if not self._open:
             return
-        self._ctx = None
+        self._open = False
+        lib = self._lib
         lib.llama_batch_free(self._batch)
-        lib.llama_free(context)
+        for context in self._contexts.values():
+            lib.llama_free(context)
+        self._contexts.clear()
         lib.llama_model_free(self._model)  # frees its adapters too
 
     def __del__(self) -> None:  # a decoder nobody closed (a teacher) frees its memory too
         with contextlib.suppress(Exception):  # at interpreter exit the library may go first
             self.close()
+
+    def _context(self, name: str | None) -> Any:
+        """The context that decodes `name`'s rows, made on first use with its adapter set.
+        One context per adapter: setting another adapter on a context makes llama.cpp
+        re-plan its compute graph (about 5 ms each time, measured), and a step that visits
+        three adapters would pay it three times."""
+        context = self._contexts.get(name)
+        if context is None:
+            lib = self._lib
+            context = _new_context(lib, self._model, self._threads, self.max_rows, self.context)
+            if name is not None:
+                chosen = (lib.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
+                lib.llama_set_adapters_lora(context, chosen, 1, (ctypes.c_float * 1)(1.0))
+            self._contexts[name] = context
+        return context
 
     def _load_adapter(self, name: str, path: Path) -> Any:
         adapter = self._lib.llama_adapter_lora_init(self._model, str(path).encode())
@@ -100,15 +118,16 @@ class LlamaCppDecoder(Decoder):
         adapters: Sequence[str | None] | None = None,
         guides: Sequence[Any] | None = None,
     ) -> int:
-        if self._ctx is None:
+        if not self._open:
             raise RuntimeError("the llama.cpp decoder is closed")
         if len(prompts) > self.max_rows:
             raise ValueError(f"{len(prompts)} rows; the context holds {self.max_rows}")
         if max(len(p) for p in prompts) >= self.context:
             raise ValueError(f"a prompt longer than the context window ({self.context} tokens)")
         names = list(adapters or [None] * len(prompts))
-        try:  # the cache is empty: a fresh context, or the last batch cleared it
-            computed, logits = self._prefill(prompts, names)
+        seqs = _sequences(names)
+        try:  # the caches are empty: fresh contexts, or the last batch cleared them
+            computed, logits = self._prefill(prompts, names, seqs)
             positions = [len(p) for p in prompts]
             alive = list(range(len(prompts)))
             while True:
@@ -122,13 +141,16 @@ class LlamaCppDecoder(Decoder):
                 if not going:
                     return computed
                 alive = [r for r, _ in going]
-                logits = self._step(going, positions, names)
+                logits = self._step(going, positions, names, seqs)
                 for row in alive:
                     positions[row] += 1
         finally:
-            self._lib.llama_memory_clear(self._memory, False)
+            for name in set(names):
+                self._lib.llama_memory_clear(self._lib.llama_get_memory(self._context(name)), False)
 
-    def _prefill(self, prompts: Sequence[Sequence[int]], names: list[str | None]) -> Any:
+    def _prefill(
+        self, prompts: Sequence[Sequence[int]], names: list[str | None], seqs: list[int]
+    ) -> Any:
         """(positions computed, next-token logits of every row): per adapter, rows that share
         a prefix compute it once in the first row's sequence, which the others then copy.
         The rows' own tokens then go in passes of rows with as many tokens each, starting at
@@ -139,25 +161,30 @@ class LlamaCppDecoder(Decoder):
         out: dict[int, Any] = {}
         computed = 0
         for rows in by_adapter(names):
-            self._use(names[rows[0]])
+            context = self._context(names[rows[0]])
             items: dict[tuple[int, int], list[tuple[int, Sequence[int], int]]] = {}
             for cluster, shared in shared_clusters(rows, prompts):
                 if shared:
                     first = cluster[0]
-                    self._feed([(first, prompts[first][:shared], 0)], logits=False)
+                    self._feed(context, [(first, prompts[first][:shared], 0)], seqs, False)
+                    memory = self._lib.llama_get_memory(context)
                     for row in cluster[1:]:  # a whole-sequence copy: its cache holds the prefix
-                        self._lib.llama_memory_seq_cp(self._memory, first, row, -1, -1)
+                        self._lib.llama_memory_seq_cp(memory, seqs[first], seqs[row], -1, -1)
                     computed += shared
                 for row in cluster:
                     own = prompts[row][shared:]
                     items.setdefault((shared, len(own)), []).append((row, own, shared))
                     computed += len(own)
             for same in items.values():
-                out.update(self._feed(same))
+                out.update(self._feed(context, same, seqs))
         return computed, torch.stack([out[row] for row in range(len(prompts))])
 
     def _step(
-        self, going: list[tuple[int, int]], positions: list[int], names: list[str | None]
+        self,
+        going: list[tuple[int, int]],
+        positions: list[int],
+        names: list[str | None],
+        seqs: list[int],
     ) -> Any:
         """One token for every row still going, each adapter's rows in one llama_decode."""
         import torch
@@ -165,58 +192,63 @@ class LlamaCppDecoder(Decoder):
         out: dict[int, Any] = {}
         for group in by_adapter([names[row] for row, _ in going]):
             rows = [going[j] for j in group]
-            self._use(names[rows[0][0]])
-            out.update(self._feed([(row, [token], positions[row]) for row, token in rows]))
+            context = self._context(names[rows[0][0]])
+            items = [(row, [token], positions[row]) for row, token in rows]
+            out.update(self._feed(context, items, seqs))
         return torch.stack([out[row] for row, _ in going])
 
     def _feed(
-        self, items: list[tuple[int, Sequence[int], int]], logits: bool = True
+        self,
+        context: Any,
+        items: Sequence[tuple[int, Sequence[int], int]],
+        seqs: list[int],
+        logits: bool = True,
     ) -> dict[int, Any]:
-        """Decode each (row, tokens, first position) in its row's sequence, BATCH_TOKENS at a
-        time; the logits after each row's last token."""
+        """Decode each (row, tokens, first position) in the row's sequence (`seqs[row]`) of
+        `context`, BATCH_TOKENS at a time; the logits after each row's last token."""
         batch, out = self._batch, {}
         wanted: list[tuple[int, int]] = []
         batch.n_tokens = 0
         for row, tokens, start in items:
             for i, token in enumerate(tokens):
                 if batch.n_tokens == BATCH_TOKENS:
-                    out.update(self._run(wanted))
+                    out.update(self._run(context, wanted))
                     wanted = []
                 last = logits and i == len(tokens) - 1
                 j = batch.n_tokens
                 batch.token[j], batch.pos[j] = token, start + i
-                batch.n_seq_id[j], batch.seq_id[j][0], batch.logits[j] = 1, row, last
+                batch.n_seq_id[j], batch.seq_id[j][0], batch.logits[j] = 1, seqs[row], last
                 if last:
                     wanted.append((row, j))
                 batch.n_tokens = j + 1
         if batch.n_tokens:
-            out.update(self._run(wanted))
+            out.update(self._run(context, wanted))
         return out
 
-    def _run(self, wanted: list[tuple[int, int]]) -> dict[int, Any]:
+    def _run(self, context: Any, wanted: list[tuple[int, int]]) -> dict[int, Any]:
         import numpy as np
         import torch
 
-        code = self._lib.llama_decode(self._ctx, self._batch)
+        code = self._lib.llama_decode(context, self._batch)
         self._batch.n_tokens = 0
         if code != 0:
             raise RuntimeError(f"llama.cpp could not decode this batch (code {code}): too long?")
         rows = {}
         for row, j in wanted:
-            pointer = self._lib.llama_get_logits_ith(self._ctx, j)
+            pointer = self._lib.llama_get_logits_ith(context, j)
             rows[row] = torch.from_numpy(np.ctypeslib.as_array(pointer, (self.vocab_size,)).copy())
         return rows
 
-    def _use(self, name: str | None) -> None:
-        """Set `name`'s adapter on the context (None: the base model)."""
-        if name == self._current:
-            return
-        if name is None:
-            self._lib.llama_set_adapters_lora(self._ctx, None, 0, None)
-        else:
-            chosen = (self._lib.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
-            self._lib.llama_set_adapters_lora(self._ctx, chosen, 1, (ctypes.c_float * 1)(1.0))
-        self._current = name
+
+def _sequences(names: list[str | None]) -> list[int]:
+    """Each row's sequence in its adapter's context: its place among that adapter's rows.
+    llama.cpp attends over every KV stream from a pass's lowest sequence to its highest, so
+    an adapter's rows are numbered 0, 1, 2... (rows 0, 3 and 6 would cost seven streams)."""
+    seqs = [0] * len(names)
+    for rows in by_adapter(names):
+        for seq, row in enumerate(rows):
+            seqs[row] = seq
+    return seqs
 
 
 def _load_model(lib: Any, gguf: Path) -> Any:
