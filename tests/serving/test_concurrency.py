@@ -8,8 +8,9 @@ import time
 
 import httpx
 
+from microfleet.config import Settings
 from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime
-from tests.conftest import KEY_A
+from tests.conftest import KEY_A, variant_server
 
 HEADERS = {"X-API-Key": KEY_A, "Cache-Control": "no-cache"}
 
@@ -67,25 +68,27 @@ def test_disconnect_cancels_the_generation(server: str, runtime: Runtime) -> Non
 
 
 def test_a_non_streaming_client_that_leaves_cancels_its_generation(
-    server: str, runtime: Runtime
+    runtime: Runtime, served_settings: Settings
 ) -> None:
+    """A cap of 1024 tokens: far more than the engine makes before the client leaves."""
     engine = runtime.engine
     assert engine is not None
     cancelled, tokens = engine.stats.cancelled, engine.stats.tokens
-    body = {**_body("Tell me a very long story about the mountains.", 48), "stream": False}
-    # the client gives up long before 48 tokens are ready, and closes the connection
-    with contextlib.suppress(httpx.ReadTimeout):
-        httpx.post(
-            f"{server}/v1/chat/completions",
-            json=body,
-            headers=HEADERS,
-            timeout=httpx.Timeout(60, read=0.8),
-        )
-    deadline = time.monotonic() + 20
-    while engine.stats.cancelled == cancelled and time.monotonic() < deadline:
-        time.sleep(0.1)
+    body = {**_body("Tell me a very long story about the mountains.", 1024), "stream": False}
+    with variant_server(runtime, served_settings, max_tokens_cap=1024) as url:
+        # the client gives up long before 1024 tokens are ready, and closes the connection
+        with contextlib.suppress(httpx.ReadTimeout):
+            httpx.post(
+                f"{url}/v1/chat/completions",
+                json=body,
+                headers=HEADERS,
+                timeout=httpx.Timeout(60, read=0.8),
+            )
+        deadline = time.monotonic() + 20
+        while engine.stats.cancelled == cancelled and time.monotonic() < deadline:
+            time.sleep(0.1)
     assert engine.stats.cancelled == cancelled + 1
-    assert engine.stats.tokens - tokens < 48
+    assert engine.stats.tokens - tokens < 1024
 
 
 def test_max_tokens_is_capped_to_what_the_timeout_allows(server: str, runtime: Runtime) -> None:

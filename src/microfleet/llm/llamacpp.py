@@ -13,8 +13,8 @@ It keeps what makes the engine a fleet engine:
 
 A batch answers exactly as each of its rows alone, token for token (tests/llm/test_llamacpp.py):
 each row has its own KV stream and its own prefill pass, and flash attention stays off (its
-tiled prefill rounds a long prompt differently from a prompt cut in two). ggml's AMX buffers
-crash in some VMs (shared/STACK.md), so extra buffer types stay off.
+tiled prefill rounds a long prompt differently from a prompt cut in two). The model is the
+bundled GGUF requantized to Q4_0 for ggml's batched kernels (llm/llamacpp_model.py).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from microfleet.errors import UserError
 from microfleet.llm.base_model import smollm2_dir
 from microfleet.llm.decode import by_adapter, guided_pick, shared_clusters
 from microfleet.llm.decoder import Decoder, OnToken
+from microfleet.llm.llamacpp_model import load_model, repacked_gguf
 
 BATCH_TOKENS = 512  # tokens per llama_decode call (prefill is split into such chunks)
 _init = threading.Lock()
@@ -62,7 +63,7 @@ class LlamaCppDecoder(Decoder):
     ) -> None:
         lib = self._lib = _lib()
         self.max_rows, self.context, self._threads = rows, context, threads
-        self._model = _load_model(lib, gguf)
+        self._model = load_model(lib, gguf)
         vocab = lib.llama_model_get_vocab(self._model)
         self.vocab_size = int(lib.llama_vocab_n_tokens(vocab))
         self.eos = frozenset(t for t in range(self.vocab_size) if lib.llama_vocab_is_eog(vocab, t))
@@ -71,7 +72,8 @@ class LlamaCppDecoder(Decoder):
         self._batch = lib.llama_batch_init(BATCH_TOKENS, 0, 1)
         self._contexts: dict[str | None, Any] = {}  # per adapter (None: the base model)
         self._open = True
-        self._context(None)  # the base model's, at once: a context that does not fit fails here
+        for name in [None, *sorted(self._adapters)]:  # all at once: a first request for an
+            self._context(name)  # adapter does not wait for its KV cache (about 1 s measured)
 
     def close(self) -> None:
         """Free the batch, the contexts (their KV caches) and the model with its adapters, once."""
@@ -90,7 +92,7 @@ class LlamaCppDecoder(Decoder):
             self.close()
 
     def _context(self, name: str | None) -> Any:
-        """The context that decodes `name`'s rows, made on first use with its adapter set.
+        """The context that decodes `name`'s rows, with its adapter set (made once).
         One context per adapter: setting another adapter on a context makes llama.cpp
         re-plan its compute graph (about 5 ms each time, measured), and a step that visits
         three adapters would pay it three times."""
@@ -251,23 +253,19 @@ def _sequences(names: list[str | None]) -> list[int]:
     return seqs
 
 
-def _load_model(lib: Any, gguf: Path) -> Any:
-    params = lib.llama_model_default_params()
-    params.use_extra_bufts = False  # ggml's AMX buffers crash in some VMs (shared/STACK.md)
-    model = lib.llama_model_load_from_file(str(gguf).encode(), params)
-    if not model:
-        raise UserError(f"llama.cpp could not load {gguf}; reinstall with `make install`")
-    return model
-
-
 def _new_context(lib: Any, model: Any, threads: int, rows: int, context: int) -> Any:
     """A context of `rows` sequences of `context` tokens, each in a KV stream of its own (in
     one shared stream, a row's cells sit at other offsets than in its single run, and its
-    attention sums round differently)."""
+    attention sums round differently).
+
+    A pass of one token (one stream's step) runs on one thread: its matrices are too small
+    to share, and ggml's spinning workers then compete with the server's own thread. On two
+    cores, measured: one stream 90-110 tok/s through the engine on two threads, 156-164 on
+    one; passes of several tokens (prefill, batched steps) still gain from `threads`."""
     params = lib.llama_context_default_params()
     params.n_ctx, params.n_seq_max, params.kv_unified = rows * context, rows, False
     params.n_batch = params.n_ubatch = BATCH_TOKENS
-    params.n_threads = params.n_threads_batch = threads
+    params.n_threads, params.n_threads_batch = 1, threads
     params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
     params.no_perf = True
     context = lib.llama_init_from_model(model, params)
@@ -299,6 +297,6 @@ def bundled_decoder(
             partial = target.with_suffix(f".{os.getpid()}.part")
             convert_adapter(path, partial, config).replace(target)
         converted[name] = target
-    gguf = smollm2_package_dir() / SMOLLM2_GGUF
+    gguf = repacked_gguf(_lib(), smollm2_package_dir() / SMOLLM2_GGUF, cache_dir)
     decoder = LlamaCppDecoder(gguf, converted, threads or os.cpu_count() or 1, rows, context)
     return decoder, AutoTokenizer.from_pretrained(base)
