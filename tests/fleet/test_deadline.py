@@ -5,7 +5,7 @@ Generator seam that streams on a timetable (the model's words are not under test
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from microfleet.fleet.orchestrator import FleetOptions, Orchestrator, Progress
@@ -33,6 +33,7 @@ class OneAtATime(Generator):
         max_tokens: int,
         temperature: float,
         schema: dict[str, Any] | None = None,
+        stop: Sequence[str] = (),
     ) -> AsyncIterator[Delta]:
         async with self.lock:
             await asyncio.sleep(self.stall)

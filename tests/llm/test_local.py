@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from microfleet.errors import UserError
 from microfleet.llm.decoder import TransformersDecoder
-from microfleet.llm.generator import complete_chat
+from microfleet.llm.generator import Generation, complete_chat
 from microfleet.llm.local import BatchingEngine, LocalGenerator
 from tests.llm.engine_checks import QUESTIONS, schema_batch
 
@@ -211,3 +212,34 @@ def test_rows_under_a_schema_write_valid_json_beside_free_rows(
         engine.close(wait=True)
     assert engine.stats.largest_batch == 3
     assert plain == expected
+
+
+def test_a_schema_that_cannot_compile_fails_its_request_alone(
+    peft_model: tuple[Any, Any],
+) -> None:
+    """Its batch-mate answers, and the engine stays up; a stop string then ends that answer
+    before it, token counts included."""
+    model, tokenizer = peft_model
+    engine = BatchingEngine(TransformersDecoder(model, tokenizer), tokenizer, window_s=0.5)
+    chat = [{"role": "user", "content": "Count from one to ten in words."}]
+    bad = {"type": "object", "properties": {"a": {"type": "frobnicate"}}}
+    generator = LocalGenerator(engine, "base")
+
+    async def both() -> list[Any]:
+        return await asyncio.gather(
+            generator.generate(chat, 12, 0.0, schema=bad),
+            generator.generate(chat, 12, 0.0),
+            return_exceptions=True,
+        )
+
+    try:
+        failed, answered = asyncio.run(both())
+        assert engine.alive and isinstance(answered, Generation)
+        stop = answered.text.split()[2]
+        stopped = asyncio.run(generator.generate(chat, 12, 0.0, stop=[stop]))
+    finally:
+        engine.close()
+    assert isinstance(failed, UserError) and "frobnicate" in str(failed)
+    assert stopped.finish_reason == "stop"
+    assert stopped.text == answered.text[: answered.text.index(stop)].strip()
+    assert stopped.completion_tokens < answered.completion_tokens

@@ -72,6 +72,8 @@ class Turn:
     messages: Messages
     max_tokens: int
     temperature: float = 0.0
+    stop: tuple[str, ...] = ()  # the answer ends before the first of these
+    schema: dict[str, Any] | None = None  # the answer is JSON under this schema, and only that
     session: str | None = None
     tenant: str = "public"
     use_cache: bool = True
@@ -148,7 +150,8 @@ class Assistant:
         prepared = Prepared(turn, route, question, vector=turn.vector)
         if self.tracer.enabled:
             prepared.trace = TraceRecord(turn.model, question)
-        if self.cache is not None and turn.use_cache and turn.temperature == 0:
+        plain = not turn.stop and turn.schema is None  # what the cache's key describes
+        if self.cache is not None and turn.use_cache and turn.temperature == 0 and plain:
             earlier_all = [*history, *earlier]
             prepared.cache_key = await asyncio.to_thread(
                 self._cache_key, turn, route, earlier_all, question, system
@@ -284,9 +287,12 @@ class Assistant:
         turn, parts, started = prepared.turn, [], time.time_ns()
         last = Delta("", "stop")
         # The composer is guarded against loops; other answers stream with nothing held back.
-        guard = RepeatGuard() if prepared.appendix else RepeatGuard(span=0)
+        guard = RepeatGuard() if prepared.appendix and not turn.schema else RepeatGuard(span=0)
         generator = prepared.route.generator
-        async for delta in generator.stream(prepared.messages, turn.max_tokens, turn.temperature):
+        deltas = generator.stream(
+            prepared.messages, turn.max_tokens, turn.temperature, turn.schema, turn.stop
+        )
+        async for delta in deltas:
             if delta.finish_reason:
                 last = delta  # held back: the footer goes before it
                 continue
@@ -301,10 +307,10 @@ class Assistant:
             parts.append(rest)
             yield Delta(rest)
         said = text = "".join(parts).strip()
-        if prepared.appendix:
+        if prepared.appendix and turn.schema is None:  # structured output is the JSON alone
             text += prepared.appendix
             yield Delta(prepared.appendix)
-        footer = citation_footer(text, prepared.sources)
+        footer = citation_footer(text, prepared.sources) if turn.schema is None else ""
         if footer:
             text += footer
             yield Delta(footer)

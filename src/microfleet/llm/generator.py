@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,17 @@ def _short(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def stop_point(text: str, stops: Sequence[str]) -> tuple[int, bool]:
+    """(how much of `text` may be shown, whether a stop string ends it there): up to the first
+    stop string; else all but a tail that may be the start of one (held back until the next
+    piece says)."""
+    found = [at for stop in stops if (at := text.find(stop)) >= 0]
+    if found:
+        return min(found), True
+    tails = [k for stop in stops for k in range(1, len(stop)) if text.endswith(stop[:k])]
+    return len(text) - max(tails, default=0), False
+
+
 class BackendUnavailable(Exception):
     """The generation backend cannot answer now (down, overloaded); the API answers 503."""
 
@@ -97,9 +108,11 @@ class Generator(ABC):
         max_tokens: int,
         temperature: float,
         schema: dict[str, Any] | None = None,
+        stop: Sequence[str] = (),
     ) -> AsyncIterator[Delta]:
         """Yield the answer as it is generated; closing the iterator cancels the generation.
-        With `schema` (a JSON schema), the answer is JSON that matches it."""
+        With `schema` (a JSON schema), the answer is JSON that matches it. The answer ends
+        before the first of the `stop` strings, which is not shown (finish reason "stop")."""
 
     async def generate(
         self,
@@ -107,10 +120,11 @@ class Generator(ABC):
         max_tokens: int,
         temperature: float,
         schema: dict[str, Any] | None = None,
+        stop: Sequence[str] = (),
     ) -> Generation:
         parts: list[str] = []
         last = Delta("", "stop")
-        async for delta in self.stream(messages, max_tokens, temperature, schema):
+        async for delta in self.stream(messages, max_tokens, temperature, schema, stop):
             parts.append(delta.text)
             last = delta
         return Generation(

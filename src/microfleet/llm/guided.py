@@ -30,6 +30,17 @@ def bounded(schema: Any, max_length: int = MAX_STRING, max_items: int | None = N
     return out
 
 
+def schema_problem(schema: dict[str, Any]) -> str | None:
+    """Why `schema` cannot guide decoding (one line), or None when it can."""
+    from outlines_core.json_schema import build_regex_from_schema
+
+    try:
+        build_regex_from_schema(json.dumps(bounded(schema)), WHITESPACE)
+    except Exception as exc:  # outlines-core raises several kinds for what it cannot compile
+        return f"this JSON schema cannot be used for decoding: {str(exc).splitlines()[0][:160]}"
+    return None
+
+
 class SchemaGuides:
     """Guides for one tokenizer; thread-safe, with the compiled indexes cached by schema."""
 

@@ -35,6 +35,12 @@ from microfleet.llm.decoder import Decoder, OnToken
 from microfleet.llm.llamacpp_model import load_model, repacked_gguf
 
 BATCH_TOKENS = 512  # tokens per llama_decode call (prefill is split into such chunks)
+# A pass of fewer tokens runs on one thread: its matrices are too small to share, and ggml's
+# spinning workers then compete with the server's own thread. On two cores, measured through
+# the engine: one stream 90-110 tok/s on two threads, 156-164 on one; 8 streams of 3 adapters
+# (passes of 2-3 rows) 94-96 on two, 111-119 on one; 8 streams of one adapter 270-313 on two,
+# 240-245 on one.
+SMALL_PASS = 8
 _init = threading.Lock()
 _quiet: list[Any] = []  # the log callback, kept alive while llama.cpp may call it
 
@@ -231,6 +237,8 @@ class LlamaCppDecoder(Decoder):
         import numpy as np
         import torch
 
+        threads = 1 if self._batch.n_tokens < SMALL_PASS else self._threads
+        self._lib.llama_set_n_threads(context, threads, threads)
         code = self._lib.llama_decode(context, self._batch)
         self._batch.n_tokens = 0
         if code != 0:
@@ -256,16 +264,11 @@ def _sequences(names: list[str | None]) -> list[int]:
 def _new_context(lib: Any, model: Any, threads: int, rows: int, context: int) -> Any:
     """A context of `rows` sequences of `context` tokens, each in a KV stream of its own (in
     one shared stream, a row's cells sit at other offsets than in its single run, and its
-    attention sums round differently).
-
-    A pass of one token (one stream's step) runs on one thread: its matrices are too small
-    to share, and ggml's spinning workers then compete with the server's own thread. On two
-    cores, measured: one stream 90-110 tok/s through the engine on two threads, 156-164 on
-    one; passes of several tokens (prefill, batched steps) still gain from `threads`."""
+    attention sums round differently). Its threads are set for each pass (SMALL_PASS)."""
     params = lib.llama_context_default_params()
     params.n_ctx, params.n_seq_max, params.kv_unified = rows * context, rows, False
     params.n_batch = params.n_ubatch = BATCH_TOKENS
-    params.n_threads, params.n_threads_batch = 1, threads
+    params.n_threads = params.n_threads_batch = threads
     params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
     params.no_perf = True
     context = lib.llama_init_from_model(model, params)

@@ -14,14 +14,22 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from microfleet.core import threads
+from microfleet.errors import UserError
 from microfleet.llm.decoder import Decoder
-from microfleet.llm.generator import BackendUnavailable, Delta, Generator, Messages, text_only
+from microfleet.llm.generator import (
+    BackendUnavailable,
+    Delta,
+    Generator,
+    Messages,
+    stop_point,
+    text_only,
+)
 from microfleet.llm.guided import SchemaGuides
 
 log = logging.getLogger("microfleet.engine")
@@ -37,6 +45,7 @@ class Job:
     out: asyncio.Queue[Delta | BaseException]
     cancelled: threading.Event = field(default_factory=threading.Event)
     schema: dict[str, Any] | None = None  # decode JSON under this schema
+    stop: Sequence[str] = ()  # the answer ends before the first of these
 
     def emit(self, item: Delta | BaseException) -> None:
         try:
@@ -166,7 +175,10 @@ class BatchingEngine:
                 held.append(item)
         return batch
 
-    def _generate(self, batch: list[Job]) -> None:
+    def _generate(self, jobs: list[Job]) -> None:
+        batch, guides = self._guided(jobs)
+        if not batch:
+            return
         self.stats.batches += 1
         self.stats.requests += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
@@ -175,7 +187,6 @@ class BatchingEngine:
             eos = self.decoder.eos
             rows = RowStreamer(self.tokenizer, batch, eos, [len(p) for p in prompts])
             names = [job.adapter for job in batch]
-            guides = [self.guides.guide(job.schema) if job.schema else None for job in batch]
             started = time.monotonic()
             computed = self.decoder.decode(
                 prompts, rows.on_token, batch[0].temperature, names, guides
@@ -189,6 +200,19 @@ class BatchingEngine:
         except Exception as exc:  # the requests get the error; the engine keeps running
             for job in batch:
                 job.emit(exc)
+
+    def _guided(self, jobs: list[Job]) -> tuple[list[Job], list[Any]]:
+        """The jobs whose schema compiles, with their guides; a job whose schema does not
+        gets the error alone, and the rest of the batch goes on."""
+        batch, guides = [], []
+        for job in jobs:
+            try:
+                guides.append(self.guides.guide(job.schema) if job.schema else None)
+            except Exception as exc:  # outlines-core raises several kinds
+                job.emit(UserError(f"this JSON schema cannot be used for decoding: {exc}"))
+                continue
+            batch.append(job)
+        return batch, guides
 
     def _measure(self, tokens: float, seconds: float) -> None:
         """A batch's tokens per answer over its time (long batches only: short ones are
@@ -227,7 +251,8 @@ class _Row:
     job: Job
     prompt_tokens: int
     ids: list[int] = field(default_factory=list)
-    sent: int = 0
+    text: str = ""  # what its tokens say so far
+    sent: int = 0  # how much of it the request has been sent
     done: bool = False
 
 
@@ -260,15 +285,25 @@ class RowStreamer:
             return
         row.ids.append(token)
         self.tokens += 1
-        text = self.tokenizer.decode(row.ids, skip_special_tokens=True)
-        if not text.endswith("\ufffd"):  # hold back half a multi-byte character
-            piece, row.sent = text[row.sent :], len(text)
-            if piece:
-                row.job.emit(Delta(piece))
-        if len(row.ids) >= row.job.max_tokens:
+        text = row.text = self.tokenizer.decode(row.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # hold back half a multi-byte character
+            end, stopped = row.sent, False
+        else:  # and the start of a stop string, until the next token says
+            end, stopped = stop_point(text, row.job.stop)
+        self._send(row, end)
+        if stopped:
+            self._finish(row, "stop", flush=False)
+        elif len(row.ids) >= row.job.max_tokens:
             self._finish(row, "length")
 
-    def _finish(self, row: _Row, reason: str) -> None:
+    def _send(self, row: _Row, end: int) -> None:
+        if end > row.sent:
+            row.job.emit(Delta(row.text[row.sent : end]))
+            row.sent = end
+
+    def _finish(self, row: _Row, reason: str, flush: bool = True) -> None:
+        if flush and reason != "cancelled":  # a tail held back for a stop that never came
+            self._send(row, len(row.text.removesuffix("\ufffd")))
         row.done = True
         row.job.emit(Delta("", reason, row.prompt_tokens, len(row.ids)))
 
@@ -299,10 +334,13 @@ class LocalGenerator(Generator):
         max_tokens: int,
         temperature: float,
         schema: dict[str, Any] | None = None,
+        stop: Sequence[str] = (),
     ) -> AsyncIterator[Delta]:
         out: asyncio.Queue[Delta | BaseException] = asyncio.Queue()
         loop = asyncio.get_running_loop()
-        job = Job(messages, max_tokens, temperature, self.adapter, loop, out, schema=schema)
+        job = Job(
+            messages, max_tokens, temperature, self.adapter, loop, out, schema=schema, stop=stop
+        )
         self.engine.submit(job)
         try:
             while True:

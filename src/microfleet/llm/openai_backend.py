@@ -4,7 +4,7 @@ Ollama, OpenAI). A micromodel is served there as an adapter whose name is the `m
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import openai
@@ -36,8 +36,9 @@ class OpenAIGenerator(Generator):
         max_tokens: int,
         temperature: float,
         schema: dict[str, Any] | None = None,
+        stop: Sequence[str] = (),
     ) -> AsyncIterator[Delta]:
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"stop": list(stop)} if stop else {}
         if schema is not None:  # the server's own structured output decodes under the schema
             extra["response_format"] = {
                 "type": "json_schema",

@@ -5,10 +5,10 @@ pydantic-ai ships `TestModel`; use the real models where the words are what a te
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from microfleet.llm.generator import Delta, Generator, Messages
+from microfleet.llm.generator import Delta, Generator, Messages, stop_point
 
 Script = Callable[[Messages, dict[str, Any] | None], str]  # (messages, schema) -> the answer
 
@@ -34,13 +34,15 @@ class ScriptedGenerator(Generator):
         max_tokens: int,
         temperature: float,
         schema: dict[str, Any] | None = None,
+        stop: Sequence[str] = (),
     ) -> AsyncIterator[Delta]:
         self.asked.append(messages)
         if self.script is not None:
             text = self.script(messages, schema)
         else:
             text = json.dumps(_placeholder(schema)) if schema else self.reply
-        every = text.split(" ")
+        end, stopped = stop_point(text, stop)
+        every = text[:end].split(" ") if stopped else text.split(" ")
         words = every[:max_tokens]
         for i, word in enumerate(words):
             yield Delta(word if i == 0 else f" {word}")

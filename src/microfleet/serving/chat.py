@@ -16,6 +16,7 @@ from microfleet.errors import MicrofleetError, UserError
 from microfleet.inference.assistant import Turn
 from microfleet.knowledge.service import parse_filter
 from microfleet.llm.generator import BackendUnavailable, Delta
+from microfleet.llm.guided import schema_problem
 from microfleet.serving.deps import Server, ServerDep
 from microfleet.serving.schemas import ChatMessage, ChatRequest, ChatResponse, Choice, Usage
 from microfleet.serving.streaming import error_message, sse_events, within
@@ -29,6 +30,9 @@ log = logging.getLogger("microfleet.serving")
 def turn_from(body: ChatRequest, conn: HTTPConnection, server: Server) -> Turn:
     if reason := body.refusal():
         raise UserError(reason)
+    schema = body.output_schema()
+    if schema is not None and (problem := schema_problem(schema)):
+        raise UserError(f"response_format: {problem}")
     settings, who = server.settings, principal(conn)
     asked = body.since or body.symbols or body.tags
     return Turn(
@@ -36,6 +40,8 @@ def turn_from(body: ChatRequest, conn: HTTPConnection, server: Server) -> Turn:
         messages=[m.as_turn() for m in body.messages],
         max_tokens=body.limit(token_cap(server, body.model)),
         temperature=body.temperature,
+        stop=body.stops(),
+        schema=schema,
         session=conn.headers.get("x-session-id") or body.session_id or body.user,
         tenant=who.tenant,
         readers=server.readers(who),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_MAX_TOKENS = 256
 
@@ -90,6 +90,32 @@ class ChatMessage(BaseModel):
         return None
 
 
+class JsonSchemaFormat(BaseModel):
+    name: str = Field(default="response", max_length=64)
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+    description: str | None = None
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's `response_format`: prose, any JSON object, or JSON under a schema."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type json_schema needs a `json_schema` with its `schema`")
+        return self
+
+    def schema(self) -> dict[str, Any] | None:  # type: ignore[override]
+        """The JSON schema the answer is decoded under (None: prose)."""
+        if self.type == "json_object":
+            return {"type": "object"}
+        return self.json_schema.schema_ if self.json_schema else None
+
+
 class StreamOptions(BaseModel):
     include_usage: bool = False
 
@@ -98,8 +124,6 @@ class StreamOptions(BaseModel):
 # client may always send those); any other value is refused with a 400 that names it.
 NEUTRAL: dict[str, tuple[Any, ...]] = {
     "n": (None, 1),
-    "stop": (None, [], ""),
-    "response_format": (None, {"type": "text"}),
     "presence_penalty": (None, 0),
     "frequency_penalty": (None, 0),
     "logprobs": (None, False),
@@ -125,6 +149,10 @@ class ChatRequest(WireModel):
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float = Field(default=0.0, ge=0, le=2)
+    stop: str | list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, description="Up to 4 strings; the answer ends before the first of them."
+    )
+    response_format: ResponseFormat | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = Field(default=None, max_length=256)
@@ -162,6 +190,23 @@ class ChatRequest(WireModel):
 
     def tool_dicts(self) -> list[dict[str, Any]]:
         return [tool.model_dump(exclude_none=True) for tool in self.tools or []]
+
+    @field_validator("stop")
+    @classmethod
+    def _at_most_four(cls, stop: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(stop, list) and len(stop) > 4:
+            raise ValueError("at most 4 stop strings")
+        return stop
+
+    def output_schema(self) -> dict[str, Any] | None:
+        """The JSON schema `response_format` asks the answer to match (None: prose)."""
+        return self.response_format.schema() if self.response_format else None
+
+    def stops(self) -> tuple[str, ...]:
+        """The stop strings (an empty string stops nothing)."""
+        return tuple(
+            s for s in ([self.stop] if isinstance(self.stop, str) else self.stop or []) if s
+        )
 
     def limit(self, cap: int) -> int:
         return min(self.max_completion_tokens or self.max_tokens or DEFAULT_MAX_TOKENS, cap)

@@ -1,0 +1,93 @@
+"""OpenAI request parameters honoured by the server: `stop` and `response_format`, checked on
+the real model through the `openai` SDK."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import openai
+import pytest
+
+from tests.serving.test_chat import MODEL, _no_cache, client, user
+
+VAT = {
+    "type": "object",
+    "properties": {"country": {"type": "string"}, "rate_percent": {"type": "number"}},
+    "required": ["country", "rate_percent"],
+    "additionalProperties": False,
+}
+
+
+def test_stop_ends_the_answer_before_the_stop_string_streamed_or_not(server: str) -> None:
+    c = client(server)
+    ask = {
+        "model": MODEL,
+        "messages": user("Name three colours of the rainbow, one per line."),
+        "max_tokens": 40,
+        "extra_body": {"rag": False},
+        "extra_headers": _no_cache(),
+    }
+    whole = c.chat.completions.create(**ask)  # type: ignore[call-overload]
+    text = whole.choices[0].message.content or ""
+    words = text.split()
+    assert len(words) >= 4, text
+    stop = words[3]  # a string the greedy answer is known to reach
+    expected = text[: text.find(stop)].strip()
+    cut = c.chat.completions.create(**ask, stop=[stop, "never appears"])  # type: ignore[call-overload]
+    assert cut.choices[0].message.content == expected
+    assert cut.choices[0].finish_reason == "stop"
+    assert cut.usage.completion_tokens < whole.usage.completion_tokens
+    pieces = c.chat.completions.create(**ask, stop=stop, stream=True)  # type: ignore[call-overload]
+    streamed = "".join(chunk.choices[0].delta.content or "" for chunk in pieces if chunk.choices)
+    assert streamed.strip() == expected
+    with pytest.raises(openai.UnprocessableEntityError, match=r"stop: .*at most 4"):
+        c.chat.completions.create(model=MODEL, messages=user("Hi"), stop=list("abcde"))
+
+
+def test_response_format_json_schema_answers_json_that_validates(server: str) -> None:
+    c = client(server)
+    reply = c.chat.completions.create(
+        model=MODEL,
+        messages=user("What is the standard VAT rate in Germany?"),  # grounded: rag is on
+        max_tokens=60,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "vat", "schema": VAT, "strict": True},
+        },
+        extra_headers=_no_cache(),
+    )
+    content = reply.choices[0].message.content or ""
+    jsonschema.validate(json.loads(content), VAT)  # the JSON alone: no source footer
+    assert reply.model_extra and reply.model_extra.get("sources")  # sources travel beside it
+    streamed = c.chat.completions.create(
+        model=MODEL,
+        messages=user("What is the standard VAT rate in Germany?"),
+        max_tokens=60,
+        response_format={"type": "json_schema", "json_schema": {"name": "vat", "schema": VAT}},
+        stream=True,
+        extra_headers=_no_cache(),
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in streamed if chunk.choices)
+    assert json.loads(text) == json.loads(content)
+
+
+def test_response_format_json_object_and_a_schema_that_cannot_guide(server: str) -> None:
+    c = client(server)
+    reply = c.chat.completions.create(
+        model=MODEL,
+        messages=user("Give the capital of France as JSON."),
+        max_tokens=40,
+        response_format={"type": "json_object"},
+        extra_body={"rag": False},
+        extra_headers=_no_cache(),
+    )
+    assert isinstance(json.loads(reply.choices[0].message.content or ""), dict)
+    bad: Any = {"type": "object", "properties": {"a": {"type": "frobnicate"}}}
+    with pytest.raises(openai.BadRequestError, match=r"response_format: .*frobnicate"):
+        c.chat.completions.create(
+            model=MODEL,
+            messages=user("Hi"),
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": bad}},
+        )
