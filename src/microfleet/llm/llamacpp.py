@@ -79,7 +79,7 @@ class LlamaCppDecoder(Decoder):
         self._contexts: dict[str | None, Any] = {}  # per adapter (None: the base model)
         self._open = True
         for name in [None, *sorted(self._adapters)]:  # all at once: a first request for an
-            self._context(name)  # adapter does not wait for its KV cache (about 1 s measured)
+            self._contexts[name] = self._make_context(name)  # adapter waits for no KV cache
 
     def close(self) -> None:
         """Free the batch, the contexts (their KV caches) and the model with its adapters, once."""
@@ -98,18 +98,20 @@ class LlamaCppDecoder(Decoder):
             self.close()
 
     def _context(self, name: str | None) -> Any:
-        """The context that decodes `name`'s rows, with its adapter set (made once).
-        One context per adapter: setting another adapter on a context makes llama.cpp
-        re-plan its compute graph (about 5 ms each time, measured), and a step that visits
-        three adapters would pay it three times."""
-        context = self._contexts.get(name)
-        if context is None:
-            lib = self._lib
-            context = _new_context(lib, self._model, self._threads, self.max_rows, self.context)
-            if name is not None:
-                chosen = (lib.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
-                lib.llama_set_adapters_lora(context, chosen, 1, (ctypes.c_float * 1)(1.0))
-            self._contexts[name] = context
+        """The context that decodes `name`'s rows (None: the base model's)."""
+        if name not in self._contexts:
+            raise ValueError(f"no adapter named {name!r} is loaded")
+        return self._contexts[name]
+
+    def _make_context(self, name: str | None) -> Any:
+        """A context with `name`'s adapter set, once. One context per adapter: setting another
+        adapter on a context makes llama.cpp re-plan its compute graph (about 5 ms each time,
+        measured), and a step that visits three adapters would pay it three times."""
+        lib = self._lib
+        context = _new_context(lib, self._model, self._threads, self.max_rows, self.context)
+        if name is not None:
+            chosen = (lib.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
+            lib.llama_set_adapters_lora(context, chosen, 1, (ctypes.c_float * 1)(1.0))
         return context
 
     def _load_adapter(self, name: str, path: Path) -> Any:
@@ -133,6 +135,7 @@ class LlamaCppDecoder(Decoder):
         if max(len(p) for p in prompts) >= self.context:
             raise ValueError(f"a prompt longer than the context window ({self.context} tokens)")
         names = list(adapters or [None] * len(prompts))
+        contexts = [self._context(name) for name in dict.fromkeys(names)]
         seqs = _sequences(names)
         try:  # the caches are empty: fresh contexts, or the last batch cleared them
             computed, logits = self._prefill(prompts, names, seqs)
@@ -153,8 +156,8 @@ class LlamaCppDecoder(Decoder):
                 for row in alive:
                     positions[row] += 1
         finally:
-            for name in set(names):
-                self._lib.llama_memory_clear(self._lib.llama_get_memory(self._context(name)), False)
+            for context in contexts:
+                self._lib.llama_memory_clear(self._lib.llama_get_memory(context), False)
 
     def _prefill(
         self, prompts: Sequence[Sequence[int]], names: list[str | None], seqs: list[int]
