@@ -92,12 +92,25 @@ def test_plain_chat_without_retrieval(server: str) -> None:
     assert "Paris" in (reply.choices[0].message.content or "")
 
 
-def test_models_list_base_shipped_micromodels_and_fleet(server: str) -> None:
+def test_models_list_base_every_micromodel_and_fleet(server: str) -> None:
     models = client(server).models.list().data
-    assert [m.id for m in models] == [MODEL, "tax_rates", "fleet"]  # the adapter the fleet ships
-    assert (models[0].model_extra or {})["parent"] is None
-    assert (models[1].model_extra or {})["parent"] == MODEL
-    assert (models[1].model_extra or {})["version"].startswith("v1-")
+    ids = [MODEL, "tax_rates", "market_news", "personal_finance", "fleet"]
+    assert [m.id for m in models] == ids
+    extra = {m.id: m.model_extra or {} for m in models}
+    assert extra[MODEL]["parent"] is None and "champion" not in extra[MODEL]
+    assert extra["tax_rates"]["parent"] == MODEL
+    assert extra["tax_rates"]["version"].startswith("v1-")  # the adapter the fleet ships
+    assert extra["tax_rates"]["champion"] is True
+    for name in ("market_news", "personal_finance"):  # no adapter: the base model answers
+        assert extra[name]["champion"] is False
+        assert extra[name]["version"] == f"{MODEL} (no adapter)"
+    answer = client(server).chat.completions.create(
+        model="personal_finance",
+        messages=user("How big should an emergency fund be?"),
+        max_tokens=24,
+        extra_body={"rag": False},
+    )
+    assert answer.model == "personal_finance" and answer.choices[0].message.content
 
 
 def test_bad_requests_get_one_line_errors(server: str, auth: dict[str, str]) -> None:

@@ -72,6 +72,16 @@ def _ask(page: Any, model: str, question: str) -> Any:
     return message
 
 
+def test_the_picker_offers_every_micromodel(page: Any) -> None:
+    labels = page.locator("#model option").all_text_contents()
+    assert labels[1:] == [
+        "tax_rates",
+        "market_news (no adapter: base model)",
+        "personal_finance (no adapter: base model)",
+        "fleet (orchestrator)",
+    ]
+
+
 def test_chat_streams_tokens_and_shows_sources(page: Any, runtime: Runtime) -> None:
     message = _ask(page, BASE_MODEL_NAME, "Which company raised its dividend?")
     assert page.evaluate("window.changes") > 3  # tokens arrived one by one

@@ -86,7 +86,7 @@ def setup_for(runtime: Any, fleet: FleetSpec, model: str | None, mode: str) -> S
         raise UserError(f"unknown model '{model}'; known: {', '.join(sorted(routes))}")
     name = model or runtime.base_name
     tuned = mode in ("finetuned", "both")
-    if tuned and (spec is None or name not in routes):
+    if tuned and (spec is None or not routes[name].champion):
         raise UserError(
             f"--mode {mode} needs a micromodel with a registered adapter; "
             f"train and promote one first (microfleet fleet train)"

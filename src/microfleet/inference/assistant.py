@@ -57,6 +57,9 @@ class ModelRoute:
     system_prompt: str | None = None  # None: the base model's, grounded or plain
     scope: SearchFilter | None = None
     version: str = "base"
+    # A micromodel's: whether its own adapter answers (False: the base model stands in).
+    # None: not a micromodel (the base model, "fleet").
+    champion: bool | None = None
 
     def prompt(self, grounded: bool) -> str:
         if self.system_prompt:

@@ -90,7 +90,7 @@ def _orchestrator(
     stands in for a missing adapter, and /readyz says so)."""
     if fleet is None:
         return None
-    names = [spec.name for spec in fleet.micromodels if spec.name in routes]
+    names = [spec.name for spec in fleet.micromodels if routes[spec.name].champion]
     generators = {name: routes[name].generator for name in names}
     options = FleetOptions(settings.tool_timeout_seconds, settings.tool_max_tokens)
     router = make_router(settings, fleet, search, engine)
@@ -149,12 +149,15 @@ def _local_routes(
     base = settings.base_model or BASE_MODEL_NAME
     routes = {base: ModelRoute(LocalGenerator(engine, base))}
     for spec in fleet.micromodels if fleet else []:
-        if spec.name in versions:  # loaded: it has an adapter
-            generator = LocalGenerator(engine, spec.name, adapter=spec.name, parent=base)
-            scope = spec.scope.as_filter()
-            routes[spec.name] = ModelRoute(
-                generator, spec.system_prompt, scope, versions[spec.name]
-            )
+        champion = spec.name in versions  # loaded: it has an adapter
+        adapter = spec.name if champion else None  # else the base model, with its prompt
+        routes[spec.name] = ModelRoute(
+            LocalGenerator(engine, spec.name, adapter=adapter, parent=base),
+            spec.system_prompt,
+            spec.scope.as_filter(),
+            versions.get(spec.name, f"{base} (no adapter)"),
+            champion,
+        )
     return routes, base, engine
 
 
@@ -169,7 +172,7 @@ def _remote_routes(settings: Settings, fleet: FleetSpec | None) -> dict[str, Mod
     for spec in fleet.micromodels if fleet else []:
         generator = OpenAIGenerator(url, key, spec.name, parent=base, timeout=timeout)
         routes[spec.name] = ModelRoute(
-            generator, spec.system_prompt, spec.scope.as_filter(), "remote"
+            generator, spec.system_prompt, spec.scope.as_filter(), "remote", champion=True
         )
     return routes
 

@@ -78,6 +78,7 @@ async def list_models(server: ServerDep) -> dict[str, Any]:
             "owned_by": "microfleet",
             "parent": route.generator.parent,
             "version": route.version,
+            **({} if route.champion is None else {"champion": route.champion}),
         }
         for name, route in server.assistant.routes.items()
     ]

@@ -90,9 +90,15 @@ async function loadModels() {
   const { data } = await api("/v1/models");
   const chosen = localStorage.getItem(MODEL);
   select.replaceChildren(
-    ...data.map((m) => new Option(m.id === "fleet" ? "fleet (orchestrator)" : m.id, m.id)),
+    ...data.map((m) => new Option(modelLabel(m), m.id)),
   );
   if (data.some((m) => m.id === chosen)) select.value = chosen;
+}
+
+// The picker's text: the orchestrator, and micromodels the base model answers for.
+function modelLabel(m) {
+  if (m.id === "fleet") return "fleet (orchestrator)";
+  return m.champion === false ? `${m.id} (no adapter: base model)` : m.id;
 }
 
 async function loadStats() {
