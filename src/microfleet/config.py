@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     )
     rate_limit_storage: str = Field(default="memory://", description="e.g. redis://host:6379")
     request_timeout_seconds: float = Field(default=120.0, gt=0)
+    access_log: bool = Field(
+        default=True,
+        description="One line per request on stderr (method, path, status, latency, model, "
+        "tokens); never a prompt, a header or the query string.",
+    )
     tracing: bool = Field(default=False, description="MLflow traces with prompts and hits.")
     injection_screen: bool = Field(
         default=True,

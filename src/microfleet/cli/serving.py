@@ -30,12 +30,15 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (MICROFLEET_PORT).")] = None,
 ) -> None:
     """Serve the OpenAI-compatible API: chat (JSON, SSE, WebSocket), search, ingest, health."""
+    from microfleet.serving.access import access_to_stderr
     from microfleet.serving.deps import server_of
     from microfleet.serving.drain import serve as run_server
     from microfleet.serving.service import build_app
 
     settings = Settings()
     app = build_app(settings)
+    if settings.access_log:
+        access_to_stderr()
     host, port = host or settings.host, port or settings.port
     typer.echo(_banner(settings, f"http://{host}:{port}"), err=True)
     run_server(app, host, port, server_of(app).drain)

@@ -20,6 +20,7 @@ from microfleet.feedback.store import UnknownResponse
 from microfleet.inference.assistant import UnknownModel
 from microfleet.inference.runtime import Runtime
 from microfleet.llm.generator import BackendUnavailable
+from microfleet.serving.access import AccessLog
 from microfleet.serving.chat import router as chat_router
 from microfleet.serving.deps import Server
 from microfleet.serving.drain import Drain, ShuttingDown
@@ -53,6 +54,8 @@ def create_app(runtime: Runtime, settings: Settings, owns_runtime: bool = True) 
     app.include_router(feedback_router)
     add_playground(app)
     _guard(app, server)
+    if server.settings.access_log:  # outermost: refused requests get their line too
+        app.add_middleware(AccessLog)
     return app
 
 

@@ -17,6 +17,7 @@ from microfleet.inference.assistant import Turn
 from microfleet.knowledge.service import parse_filter
 from microfleet.llm.generator import BackendUnavailable, Delta
 from microfleet.llm.guided import schema_problem
+from microfleet.serving.access import counted, note_of
 from microfleet.serving.deps import Server, ServerDep
 from microfleet.serving.schemas import ChatMessage, ChatRequest, ChatResponse, Choice, Usage
 from microfleet.serving.streaming import error_message, sse_events, within
@@ -104,13 +105,15 @@ async def screened(body: ChatRequest, conn: HTTPConnection, server: Server) -> T
 
 async def _chat(body: ChatRequest, request: Request, server: Server) -> ChatResponse | Response:
     assistant, timeout, drain = server.assistant, server.timeout, server.drain
+    note = note_of(request)
+    note.model = body.model
     turn = await screened(body, request, server)
     if body.wants_tools() and not turn.guard:
         called = await tool_calls_reply(body, server.runtime, timeout)
         if called is not None:
             return called
     prepared = await assistant.prepare(turn)
-    answer = assistant.stream(prepared)
+    answer = counted(assistant.stream(prepared), note)
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)
         events = sse_events(answer, prepared, usage, timeout, drain)
