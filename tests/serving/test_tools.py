@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import openai
+import pytest
 from jsonschema import validate
 
 from microfleet.inference.runtime import BASE_MODEL_NAME
@@ -56,3 +57,38 @@ def test_streamed_tool_calls_carry_an_index(server: str) -> None:
     assert finish == "tool_calls" and deltas
     assert [d.index for d in deltas] == list(range(len(deltas)))
     validate(json.loads(deltas[0].function.arguments or "{}"), WEATHER)  # type: ignore[union-attr]
+
+
+CLOCK = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "The local time in a city.",
+        "parameters": WEATHER,
+    },
+}
+
+
+def test_tool_choice_required_and_named_force_calls(server: str) -> None:
+    client = _client(server)
+    hello: Any = [{"role": "user", "content": "Say hello."}]
+    required = client.chat.completions.create(
+        model=BASE_MODEL_NAME, messages=hello, tools=TOOLS, tool_choice="required"
+    )
+    assert required.choices[0].finish_reason == "tool_calls"
+    assert required.choices[0].message.tool_calls
+    named = client.chat.completions.create(
+        model=BASE_MODEL_NAME,
+        messages=MESSAGES,  # about the weather, yet the client asks for the clock
+        tools=[*TOOLS, CLOCK],
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+    )
+    calls = named.choices[0].message.tool_calls or []
+    assert calls and {call.function.name for call in calls} == {"get_time"}  # type: ignore[union-attr]
+    with pytest.raises(openai.BadRequestError, match="'get_date', which is not among"):
+        client.chat.completions.create(
+            model=BASE_MODEL_NAME,
+            messages=MESSAGES,
+            tools=TOOLS,
+            tool_choice={"type": "function", "function": {"name": "get_date"}},
+        )

@@ -27,8 +27,9 @@ def _function(tool: dict[str, Any]) -> dict[str, Any]:
     return tool.get("function", tool)
 
 
-def calls_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """{"calls": [...]} where each call is one of `tools` (OpenAI format) with valid arguments."""
+def calls_schema(tools: list[dict[str, Any]], required: bool = False) -> dict[str, Any]:
+    """{"calls": [...]} where each call is one of `tools` (OpenAI format) with valid arguments;
+    `required`: at least one call."""
     variants = []
     for tool in tools:
         function = _function(tool)
@@ -46,7 +47,9 @@ def calls_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
         )
     # No maxItems: a bounded repetition compiles into a far larger automaton than `*`;
     # max_new_tokens bounds the list instead.
-    calls = {"type": "array", "items": {"anyOf": variants}}
+    calls: dict[str, Any] = {"type": "array", "items": {"anyOf": variants}}
+    if required:
+        calls["minItems"] = 1
     return {
         "type": "object",
         "properties": {"calls": calls},
@@ -90,11 +93,14 @@ class ToolDecoder:
         self.generator = LocalGenerator(engine, "tools")
         self.max_new_tokens = max_new_tokens
 
-    async def calls(self, tools: list[dict[str, Any]], messages: Messages) -> Any:
-        """The decoded {"calls": [...]}; when the token limit cut the list, its complete calls
-        and `"truncated": true`."""
+    async def calls(
+        self, tools: list[dict[str, Any]], messages: Messages, required: bool = False
+    ) -> Any:
+        """The decoded {"calls": [...]} (`required`: at least one); when the token limit cut
+        the list, its complete calls and `"truncated": true`."""
         prompt = [{"role": "system", "content": tools_prompt(tools)}, *text_only(messages)]
-        reply = await self.generator.generate(prompt, self.max_new_tokens, 0.0, calls_schema(tools))
+        schema = calls_schema(tools, required)
+        reply = await self.generator.generate(prompt, self.max_new_tokens, 0.0, schema)
         try:
             return json.loads(reply.text)
         except json.JSONDecodeError:

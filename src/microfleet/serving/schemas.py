@@ -175,21 +175,44 @@ class ChatRequest(WireModel):
         for key, neutral in SAMPLING.items():
             if self.temperature > 0 and extra.get(key) not in neutral:
                 return f"`{key}` is not supported when sampling; leave it out, or use temperature 0"
-        if self.tools and self.tool_choice not in (None, "auto", "none"):
-            return (
-                "`tool_choice` may be 'auto' or 'none' here; 'required' and named functions "
-                "are not supported yet"
-            )
+        if self.tools and (reason := self._choice_refusal()):
+            return reason
         for i, message in enumerate(self.messages):
             if reason := message.refusal(f"messages[{i}].content"):
                 return reason
+        return None
+
+    def _choice_refusal(self) -> str | None:
+        choice = self.tool_choice
+        if choice in (None, "auto", "none", "required"):
+            return None
+        name = self.chosen_tool()
+        if name is None:
+            return "`tool_choice` must be 'auto', 'none', 'required' or a named function"
+        if name not in {tool.function.name for tool in self.tools or []}:
+            return f"`tool_choice` names the function '{name}', which is not among `tools`"
+        return None
+
+    def chosen_tool(self) -> str | None:
+        """The function `tool_choice` names ({"type": "function", "function": {"name": ...}})."""
+        choice = self.tool_choice
+        if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+            name = choice["function"].get("name")
+            return name if isinstance(name, str) else None
         return None
 
     def wants_tools(self) -> bool:
         return bool(self.tools) and self.tool_choice != "none"
 
     def tool_dicts(self) -> list[dict[str, Any]]:
-        return [tool.model_dump(exclude_none=True) for tool in self.tools or []]
+        """The tools the model may call: all of them, or the one `tool_choice` names."""
+        chosen = self.chosen_tool()
+        tools = [t for t in self.tools or [] if chosen is None or t.function.name == chosen]
+        return [tool.model_dump(exclude_none=True) for tool in tools]
+
+    def must_call(self) -> bool:
+        """`tool_choice` "required" or a named function: at least one call."""
+        return self.tool_choice == "required" or self.chosen_tool() is not None
 
     @field_validator("stop")
     @classmethod

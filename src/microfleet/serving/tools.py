@@ -27,7 +27,8 @@ async def tool_calls_reply(
             "client tools need the local model; this server answers through another backend"
         )
     messages = [m.as_turn() for m in body.messages]
-    decoded = await asyncio.wait_for(decoder.calls(body.tool_dicts(), messages), timeout)
+    calling = decoder.calls(body.tool_dicts(), messages, body.must_call())
+    decoded = await asyncio.wait_for(calling, timeout)
     calls = decoded.get("calls", [])[: None if body.parallel_tool_calls else 1]
     if not calls:
         return None
