@@ -34,6 +34,8 @@ class OneAtATime(Generator):
         temperature: float,
         schema: dict[str, Any] | None = None,
         stop: Sequence[str] = (),
+        top_p: float = 1.0,
+        seed: int | None = None,
     ) -> AsyncIterator[Delta]:
         async with self.lock:
             await asyncio.sleep(self.stall)

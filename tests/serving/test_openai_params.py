@@ -91,3 +91,24 @@ def test_response_format_json_object_and_a_schema_that_cannot_guide(server: str)
             messages=user("Hi"),
             response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": bad}},
         )
+
+
+def test_seed_repeats_a_sampled_answer_and_top_p_narrows_it(server: str) -> None:
+    c = client(server)
+
+    def ask(**sampling: Any) -> str:
+        reply = c.chat.completions.create(
+            model=MODEL,
+            messages=user("Write a short poem about the sea."),
+            max_tokens=24,
+            extra_body={"rag": False},
+            **sampling,
+        )
+        return reply.choices[0].message.content or ""
+
+    first, again = ask(temperature=1.2, seed=7), ask(temperature=1.2, seed=7)
+    assert first == again  # the same seed: the same sampled answer
+    others = {ask(temperature=1.2, seed=seed) for seed in (8, 9, 10)}
+    assert len(others | {first}) > 1  # other seeds sample other answers
+    greedy = ask(temperature=0)
+    assert ask(temperature=1.2, top_p=0.0, seed=3) == greedy  # a nucleus of one token

@@ -75,6 +75,8 @@ class Turn:
     messages: Messages
     max_tokens: int
     temperature: float = 0.0
+    top_p: float = 1.0  # sampling: the nucleus
+    seed: int | None = None  # sampling: repeatable
     stop: tuple[str, ...] = ()  # the answer ends before the first of these
     schema: dict[str, Any] | None = None  # the answer is JSON under this schema, and only that
     session: str | None = None
@@ -293,7 +295,13 @@ class Assistant:
         guard = RepeatGuard() if prepared.appendix and not turn.schema else RepeatGuard(span=0)
         generator = prepared.route.generator
         deltas = generator.stream(
-            prepared.messages, turn.max_tokens, turn.temperature, turn.schema, turn.stop
+            prepared.messages,
+            turn.max_tokens,
+            turn.temperature,
+            turn.schema,
+            turn.stop,
+            turn.top_p,
+            turn.seed,
         )
         async for delta in deltas:
             if delta.finish_reason:

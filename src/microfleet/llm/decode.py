@@ -24,6 +24,33 @@ from microfleet.llm.guided import advance, mask_logits
 
 OnToken = Callable[[int, int], bool]  # (row, token) -> is this row finished?
 
+
+@dataclass
+class Sampling:
+    """How a batch picks its next tokens: greedy at temperature 0; else from the softmax at
+    `temperature`, within the smallest set of tokens whose probability reaches `top_p`, and
+    from each row's own random stream where it has one (a seeded request: reproducible, as a
+    row's logits do not depend on its batch)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    streams: list[Any] | None = None  # per row: a torch.Generator, or None
+
+    @classmethod
+    def seeded(cls, temperature: float, top_p: float, seeds: Sequence[int | None]) -> Sampling:
+        import torch
+
+        streams = [None if s is None else torch.Generator().manual_seed(s) for s in seeds]
+        return cls(temperature, top_p, streams if any(streams) else None)
+
+    def rows(self, alive: list[int]) -> Sampling:
+        """The same sampling for the rows still going."""
+        streams = [self.streams[r] for r in alive] if self.streams else None
+        return Sampling(self.temperature, self.top_p, streams)
+
+
+GREEDY = Sampling()
+
 MIN_SHARED_TOKENS = 32  # a shorter common prefix is not worth its own forward pass
 MIN_PADDED_USE = 0.75  # prefill rows together only if at most a quarter of it is padding
 
@@ -38,7 +65,7 @@ def decode(
     model: Any,
     prompts: Sequence[Sequence[int]],
     on_token: OnToken,
-    temperature: float = 0.0,
+    sampling: Sampling = GREEDY,
     adapter_names: list[str] | None = None,
     guides: Sequence[Any] | None = None,
 ) -> int:
@@ -52,7 +79,8 @@ def decode(
         alive = list(range(len(prompts)))
         names = list(adapter_names) if adapter_names else None
         while True:
-            tokens = guided_pick(logits, temperature, [guides[r] for r in alive] if guides else [])
+            row_guides = [guides[r] for r in alive] if guides else []
+            tokens = guided_pick(logits, sampling.rows(alive), row_guides)
             keep = [j for j, row in enumerate(alive) if not on_token(row, int(tokens[j]))]
             if not keep:
                 return computed
@@ -88,7 +116,7 @@ def complete_chats(
     under its JSON schema."""
 
     def run(prompts: list[list[int]], on_token: OnToken) -> None:
-        decode(model, prompts, on_token, 0.0, None, guides)
+        decode(model, prompts, on_token, GREEDY, None, guides)
 
     return complete_with(run, {int(tokenizer.eos_token_id)}, tokenizer, chats, max_new_tokens)
 
@@ -272,22 +300,34 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-def guided_pick(logits: Any, temperature: float, guides: list[Any]) -> Any:
+def guided_pick(logits: Any, sampling: Sampling, guides: list[Any]) -> Any:
     """The next token of every row, within its guide's choices where it has one."""
     if not any(g is not None for g in guides):
-        return _pick(logits, temperature)
+        return _pick(logits, sampling)
     logits = logits.clone()
     mask_logits(logits, guides)
-    tokens = _pick(logits, temperature)
+    tokens = _pick(logits, sampling)
     for guide, token in zip(guides, tokens.tolist(), strict=True):
         advance(guide, token)
     return tokens
 
 
-def _pick(logits: Any, temperature: float) -> Any:
+def _pick(logits: Any, sampling: Sampling) -> Any:
     import torch
 
-    if temperature <= 0:
+    if sampling.temperature <= 0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    return torch.multinomial(probs, 1).squeeze(-1)
+    probs = torch.softmax(logits.float() / sampling.temperature, dim=-1)
+    if sampling.top_p < 1:
+        ranked, order = probs.sort(dim=-1, descending=True)
+        past = ranked.cumsum(dim=-1) - ranked >= sampling.top_p  # the nucleus is full before
+        past[:, 0] = False  # the likeliest token always stays
+        ranked[past] = 0
+        probs = torch.zeros_like(probs).scatter(-1, order, ranked)
+    if sampling.streams is None:
+        return torch.multinomial(probs, 1).squeeze(-1)
+    picks = [
+        torch.multinomial(row, 1, generator=stream)
+        for row, stream in zip(probs, sampling.streams, strict=True)
+    ]
+    return torch.cat(picks)

@@ -15,6 +15,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from microfleet.llm.decode import GREEDY, Sampling
+
 OnToken = Callable[[int, int], bool]  # (row, token) -> is this row finished?
 PEFT_BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
@@ -32,7 +34,7 @@ class Decoder(ABC):
         self,
         prompts: Sequence[Sequence[int]],
         on_token: OnToken,
-        temperature: float = 0.0,
+        sampling: Sampling = GREEDY,
         adapters: Sequence[str | None] | None = None,
         guides: Sequence[Any] | None = None,
     ) -> int:
@@ -61,7 +63,7 @@ class TransformersDecoder(Decoder):
         self,
         prompts: Sequence[Sequence[int]],
         on_token: OnToken,
-        temperature: float = 0.0,
+        sampling: Sampling = GREEDY,
         adapters: Sequence[str | None] | None = None,
         guides: Sequence[Any] | None = None,
     ) -> int:
@@ -70,4 +72,4 @@ class TransformersDecoder(Decoder):
         names = None
         if self.adapters:
             names = [name or PEFT_BASE for name in adapters or [None] * len(prompts)]
-        return decode(self.model, prompts, on_token, temperature, names, guides)
+        return decode(self.model, prompts, on_token, sampling, names, guides)

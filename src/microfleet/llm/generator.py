@@ -109,10 +109,13 @@ class Generator(ABC):
         temperature: float,
         schema: dict[str, Any] | None = None,
         stop: Sequence[str] = (),
+        top_p: float = 1.0,
+        seed: int | None = None,
     ) -> AsyncIterator[Delta]:
         """Yield the answer as it is generated; closing the iterator cancels the generation.
         With `schema` (a JSON schema), the answer is JSON that matches it. The answer ends
-        before the first of the `stop` strings, which is not shown (finish reason "stop")."""
+        before the first of the `stop` strings, which is not shown (finish reason "stop").
+        Sampling (temperature > 0) keeps to the `top_p` nucleus; a `seed` makes it repeatable."""
 
     async def generate(
         self,
@@ -121,10 +124,13 @@ class Generator(ABC):
         temperature: float,
         schema: dict[str, Any] | None = None,
         stop: Sequence[str] = (),
+        top_p: float = 1.0,
+        seed: int | None = None,
     ) -> Generation:
         parts: list[str] = []
         last = Delta("", "stop")
-        async for delta in self.stream(messages, max_tokens, temperature, schema, stop):
+        deltas = self.stream(messages, max_tokens, temperature, schema, stop, top_p, seed)
+        async for delta in deltas:
             parts.append(delta.text)
             last = delta
         return Generation(

@@ -30,7 +30,7 @@ from typing import Any
 
 from microfleet.errors import UserError
 from microfleet.llm.base_model import smollm2_dir
-from microfleet.llm.decode import by_adapter, guided_pick, shared_clusters
+from microfleet.llm.decode import GREEDY, Sampling, by_adapter, guided_pick, shared_clusters
 from microfleet.llm.decoder import Decoder, OnToken
 from microfleet.llm.llamacpp_model import load_model, repacked_gguf
 
@@ -124,7 +124,7 @@ class LlamaCppDecoder(Decoder):
         self,
         prompts: Sequence[Sequence[int]],
         on_token: OnToken,
-        temperature: float = 0.0,
+        sampling: Sampling = GREEDY,
         adapters: Sequence[str | None] | None = None,
         guides: Sequence[Any] | None = None,
     ) -> int:
@@ -143,7 +143,7 @@ class LlamaCppDecoder(Decoder):
             alive = list(range(len(prompts)))
             while True:
                 row_guides = [guides[r] for r in alive] if guides else []
-                tokens = guided_pick(logits, temperature, row_guides).tolist()
+                tokens = guided_pick(logits, sampling.rows(alive), row_guides).tolist()
                 going = [  # a row whose KV stream is full ends there (its answer is cut)
                     (r, t)
                     for r, t in zip(alive, tokens, strict=True)

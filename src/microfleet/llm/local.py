@@ -21,6 +21,7 @@ from typing import Any
 
 from microfleet.core import threads
 from microfleet.errors import UserError
+from microfleet.llm.decode import Sampling
 from microfleet.llm.decoder import Decoder
 from microfleet.llm.generator import (
     BackendUnavailable,
@@ -46,6 +47,12 @@ class Job:
     cancelled: threading.Event = field(default_factory=threading.Event)
     schema: dict[str, Any] | None = None  # decode JSON under this schema
     stop: Sequence[str] = ()  # the answer ends before the first of these
+    top_p: float = 1.0
+    seed: int | None = None  # its own random stream (sampling only)
+
+    def samples_like(self, other: Job) -> bool:
+        """Whether it may share `other`'s batch (a batch samples one way)."""
+        return (self.temperature, self.top_p) == (other.temperature, other.top_p)
 
     def emit(self, item: Delta | BaseException) -> None:
         try:
@@ -156,7 +163,7 @@ class BatchingEngine:
     def _collect(self, first: Job, held: list[Job | Task]) -> list[Job]:
         """`first` plus what arrives within the window and samples the same way."""
         batch = [first]
-        take = [j for j in held if isinstance(j, Job) and j.temperature == first.temperature]
+        take = [j for j in held if isinstance(j, Job) and j.samples_like(first)]
         for job in take[: self.max_batch - 1]:
             held.remove(job)
             batch.append(job)
@@ -169,7 +176,7 @@ class BatchingEngine:
             if item is None:
                 self._jobs.put(None)  # close after this batch
                 break
-            if isinstance(item, Job) and item.temperature == first.temperature:
+            if isinstance(item, Job) and item.samples_like(first):
                 batch.append(item)
             else:
                 held.append(item)
@@ -188,9 +195,7 @@ class BatchingEngine:
             rows = RowStreamer(self.tokenizer, batch, eos, [len(p) for p in prompts])
             names = [job.adapter for job in batch]
             started = time.monotonic()
-            computed = self.decoder.decode(
-                prompts, rows.on_token, batch[0].temperature, names, guides
-            )
+            computed = self.decoder.decode(prompts, rows.on_token, _sampling(batch), names, guides)
             self._measure(rows.tokens / len(batch), time.monotonic() - started)
             self.stats.prompt_tokens += sum(len(p) for p in prompts)
             self.stats.prefill_tokens += computed
@@ -232,6 +237,11 @@ class BatchingEngine:
         ]
         encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         return [list(ids) for ids in encoded]
+
+
+def _sampling(batch: list[Job]) -> Sampling:
+    first = batch[0]
+    return Sampling.seeded(first.temperature, first.top_p, [job.seed for job in batch])
 
 
 def _execute(task: Task, decoder: Decoder, tokenizer: Any) -> None:
@@ -335,12 +345,13 @@ class LocalGenerator(Generator):
         temperature: float,
         schema: dict[str, Any] | None = None,
         stop: Sequence[str] = (),
+        top_p: float = 1.0,
+        seed: int | None = None,
     ) -> AsyncIterator[Delta]:
         out: asyncio.Queue[Delta | BaseException] = asyncio.Queue()
         loop = asyncio.get_running_loop()
-        job = Job(
-            messages, max_tokens, temperature, self.adapter, loop, out, schema=schema, stop=stop
-        )
+        job = Job(messages, max_tokens, temperature, self.adapter, loop, out, schema=schema)
+        job.stop, job.top_p, job.seed = stop, top_p, seed
         self.engine.submit(job)
         try:
             while True:

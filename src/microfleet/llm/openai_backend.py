@@ -37,8 +37,12 @@ class OpenAIGenerator(Generator):
         temperature: float,
         schema: dict[str, Any] | None = None,
         stop: Sequence[str] = (),
+        top_p: float = 1.0,
+        seed: int | None = None,
     ) -> AsyncIterator[Delta]:
         extra: dict[str, Any] = {"stop": list(stop)} if stop else {}
+        extra |= {"top_p": top_p} if top_p < 1 else {}
+        extra |= {"seed": seed} if seed is not None else {}
         if schema is not None:  # the server's own structured output decodes under the schema
             extra["response_format"] = {
                 "type": "json_schema",

@@ -35,6 +35,8 @@ class ScriptedGenerator(Generator):
         temperature: float,
         schema: dict[str, Any] | None = None,
         stop: Sequence[str] = (),
+        top_p: float = 1.0,
+        seed: int | None = None,
     ) -> AsyncIterator[Delta]:
         self.asked.append(messages)
         if self.script is not None:

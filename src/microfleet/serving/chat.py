@@ -41,6 +41,8 @@ def turn_from(body: ChatRequest, conn: HTTPConnection, server: Server) -> Turn:
         messages=[m.as_turn() for m in body.messages],
         max_tokens=body.limit(token_cap(server, body.model)),
         temperature=body.temperature,
+        top_p=body.top_p,
+        seed=body.seed,
         stop=body.stops(),
         schema=schema,
         session=conn.headers.get("x-session-id") or body.session_id or body.user,

@@ -135,7 +135,6 @@ NEUTRAL: dict[str, tuple[Any, ...]] = {
     "audio": (None,),
     "prediction": (None,),
 }
-SAMPLING: dict[str, tuple[Any, ...]] = {"seed": (None,), "top_p": (None, 1)}  # greedy: moot
 
 
 class ChatRequest(WireModel):
@@ -149,6 +148,8 @@ class ChatRequest(WireModel):
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float = Field(default=0.0, ge=0, le=2)
+    top_p: float = Field(default=1.0, ge=0, le=1)
+    seed: int | None = Field(default=None, description="Repeatable sampling (temperature > 0).")
     stop: str | list[Annotated[str, Field(min_length=1)]] | None = Field(
         default=None, description="Up to 4 strings; the answer ends before the first of them."
     )
@@ -172,9 +173,6 @@ class ChatRequest(WireModel):
         for key, neutral in NEUTRAL.items():
             if extra.get(key) not in neutral:
                 return f"`{key}` is not supported by this server yet; leave it out"
-        for key, neutral in SAMPLING.items():
-            if self.temperature > 0 and extra.get(key) not in neutral:
-                return f"`{key}` is not supported when sampling; leave it out, or use temperature 0"
         if self.tools and (reason := self._choice_refusal()):
             return reason
         for i, message in enumerate(self.messages):
