@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     )
     rate_limit_storage: str = Field(default="memory://", description="e.g. redis://host:6379")
     request_timeout_seconds: float = Field(default=120.0, gt=0)
+    source_footer: bool = Field(
+        default=False,
+        description="Append 'Sources: [1] ...' to an answer's text when it cites none inline, "
+        "for clients that show only the text; sources always travel in `sources`.",
+    )
     access_log: bool = Field(
         default=True,
         description="One line per request on stderr (method, path, status, latency, model, "

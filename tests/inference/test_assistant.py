@@ -20,7 +20,7 @@ from microfleet.features.pipeline import (
     write_batch,
 )
 from microfleet.feedback.store import FeedbackStore
-from microfleet.inference.assistant import Assistant, ModelRoute, Turn
+from microfleet.inference.assistant import AnswerOptions, Assistant, ModelRoute, Turn
 from microfleet.inference.memory import SQLiteMemory
 from microfleet.inference.tracing import Tracer
 from microfleet.knowledge.edge import EdgeVectorStore
@@ -70,16 +70,20 @@ async def _ask(assistant: Assistant, question: str, session: str | None = None) 
 def test_the_record_keeps_the_model_words_and_the_sources_apart(
     parts: tuple[Assistant, ScriptedGenerator],
 ) -> None:
-    """The client sees a source list after an answer that cites none; the recorded answer is
-    the model's words, with the sources as data, so nothing parses the list back."""
+    """The text is what the model said, the sources travel as data; a source list in the
+    text is opt-in (source_footer), and the recorded answer never carries it."""
     assistant, model = parts
     shown, response_id = asyncio.run(_ask(assistant, "When does the harbour open?"))
-    assert shown.startswith("It opens at six.") and "Sources: [1] Harbour opening hours" in shown
+    assert shown == "It opens at six."  # no footer by default
     assert "The harbour opens at six." in model.asked[0][-1]["content"]  # grounded
+    assistant.options = AnswerOptions(source_footer=True)
+    listed, listed_id = asyncio.run(_ask(assistant, "When does the harbour open?"))
+    assert listed.startswith("It opens at six.") and "Sources: [1] Harbour opening hours" in listed
     assert assistant.answers is not None
-    entry = assistant.answers.add(response_id, 1, None, None)
-    assert entry.response.answer == "It opens at six."
-    assert entry.response.sources[0]["doc_id"] == "harbour"
+    for answer_id in (response_id, listed_id):
+        entry = assistant.answers.add(answer_id, 1, None, None)
+        assert entry.response.answer == "It opens at six."
+        assert entry.response.sources[0]["doc_id"] == "harbour"
 
 
 def test_memory_keeps_what_the_client_was_shown(

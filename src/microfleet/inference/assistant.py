@@ -123,6 +123,7 @@ class AnswerOptions:
     min_similarity: float = 0.3
     context_window: int = 2048
     memory_tokens: int = 1024
+    source_footer: bool = False  # a "Sources: ..." list in the text when it cites none inline
 
 
 @dataclass(kw_only=True)
@@ -321,7 +322,8 @@ class Assistant:
         if prepared.appendix and turn.schema is None:  # structured output is the JSON alone
             text += prepared.appendix
             yield Delta(prepared.appendix)
-        footer = citation_footer(text, prepared.sources) if turn.schema is None else ""
+        wanted = self.options.source_footer and turn.schema is None  # sources travel as data
+        footer = citation_footer(text, prepared.sources) if wanted else ""
         if footer:
             text += footer
             yield Delta(footer)

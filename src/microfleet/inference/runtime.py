@@ -71,6 +71,7 @@ def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
             settings.rag_min_similarity,
             settings.context_window,
             settings.memory_tokens,
+            settings.source_footer,
         ),
         orchestrator=orchestrator,
         answers=FeedbackStore(settings.feedback_db_url),
