@@ -70,8 +70,10 @@ def test_tiny_run_trains_registers_and_loads_back(
     with running_server(build_app(served)) as url:
         client_ = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
         models = {m.id: m for m in client_.models.list()}
-        assert set(models) == {BASE_MODEL_NAME, "rates", "fleet"}
+        assert set(models) == {BASE_MODEL_NAME, "rates", "news", "fleet"}
         assert models["rates"].model_extra["parent"] == BASE_MODEL_NAME
+        assert models["rates"].model_extra["champion"] is True
+        assert models["news"].model_extra["champion"] is False  # not trained here
         served: dict[str, list[str]] = {"rates": [], BASE_MODEL_NAME: []}
         for pair in dataset.test:
             ask = [
