@@ -85,3 +85,22 @@ def _context(
         parts.append(part)
         sources.append(hit.as_source(len(sources) + 1))
     return "\n".join(parts), sources
+
+
+SOURCES_FOOTER = "\n\nSources: "
+
+
+def citation_footer(text: str, sources: list[dict[str, Any]]) -> str:
+    """A numbered list of the sources when the model cited none of them inline."""
+    if not sources or any(f"[{s['index']}]" in text for s in sources):
+        return ""
+    return SOURCES_FOOTER + "; ".join(f"[{s['index']}] {s['title']}" for s in sources)
+
+
+def split_messages(messages: Messages) -> tuple[str, Messages, list[str]]:
+    """(the last user message, the turns before it, the client's system prompts)."""
+    system = [m["content"] for m in messages if m["role"] in ("system", "developer")]
+    dialogue = [m for m in messages if m["role"] in ("user", "assistant")]
+    if not dialogue or dialogue[-1]["role"] != "user" or not dialogue[-1]["content"].strip():
+        raise UserError("messages must end with a non-empty user message")
+    return dialogue[-1]["content"].strip(), dialogue[:-1], system
