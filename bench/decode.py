@@ -28,8 +28,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from microfleet.llm.decoder import TransformersDecoder
-from microfleet.llm.llamacpp import bundled_decoder
-from microfleet.llm.llamacpp_model import REPACKED, model_params
+from microfleet.llm.llamacpp import bundled_decoder, llama_lib
+from microfleet.llm.llamacpp_model import model_params, repacked_gguf
 from microfleet.llm.local import BatchingEngine, LocalGenerator
 from microfleet.llm.smollm2 import SMOLLM2_GGUF, smollm2_package_dir
 
@@ -148,9 +148,10 @@ def main() -> None:
     decoder, tokenizer = bundled_decoder(cache, adapters, args.threads, rows=8)
     engine = BatchingEngine(decoder, tokenizer, max_batch=8)
     lora = next((cache / "gguf-lora").glob("tax_rates-*.gguf"))
-    gguf = cache / "gguf" / REPACKED  # the file our engine serves
+    shipped_gguf = smollm2_package_dir() / SMOLLM2_GGUF
+    gguf = repacked_gguf(llama_lib(), shipped_gguf, cache)  # the file our engine serves
     base_ref, lora_ref = _llama(gguf, None, args.threads), _llama(gguf, lora, args.threads)
-    shipped = _llama(smollm2_package_dir() / SMOLLM2_GGUF, None, args.threads)
+    shipped = _llama(shipped_gguf, None, args.threads)
     mixed = ["tax_rates", "noisy", None, "tax_rates", "noisy", None, "tax_rates", "noisy"]
     figures: dict[str, list[float]] = {}
     asyncio.run(_ours(engine, [None], 8))  # warm-up: guides, first allocations

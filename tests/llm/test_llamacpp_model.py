@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from microfleet.llm.llamacpp import _lib
+from microfleet.llm.llamacpp import llama_lib
 from microfleet.llm.llamacpp_model import MATRICES, model_params, repacked_gguf
 from microfleet.llm.smollm2 import SMOLLM2_GGUF, smollm2_package_dir
 
@@ -15,7 +15,7 @@ def test_the_shipped_gguf_is_requantized_once_and_its_matrices_go_to_repack(
 ) -> None:
     from gguf import GGMLQuantizationType, GGUFReader
 
-    lib, shipped = _lib(), smollm2_package_dir() / SMOLLM2_GGUF
+    lib, shipped = llama_lib(), smollm2_package_dir() / SMOLLM2_GGUF
     made = repacked_gguf(lib, shipped, models_dir)
     stamp = made.stat().st_mtime_ns
     assert repacked_gguf(lib, shipped, models_dir) == made

@@ -45,7 +45,7 @@ _init = threading.Lock()
 _quiet: list[Any] = []  # the log callback, kept alive while llama.cpp may call it
 
 
-def _lib() -> Any:
+def llama_lib() -> Any:
     """llama-cpp-python's C API, with llama.cpp's own logging silenced once."""
     try:
         import llama_cpp
@@ -67,7 +67,7 @@ class LlamaCppDecoder(Decoder):
     def __init__(
         self, gguf: Path, adapters: dict[str, Path], threads: int, rows: int, context: int
     ) -> None:
-        lib = self._lib = _lib()
+        lib = self._lib = llama_lib()
         self.max_rows, self.context, self._threads = rows, context, threads
         self._model = load_model(lib, gguf)
         vocab = lib.llama_model_get_vocab(self._model)
@@ -303,6 +303,6 @@ def bundled_decoder(
             partial = target.with_suffix(f".{os.getpid()}.part")
             convert_adapter(path, partial, config).replace(target)
         converted[name] = target
-    gguf = repacked_gguf(_lib(), smollm2_package_dir() / SMOLLM2_GGUF, cache_dir)
+    gguf = repacked_gguf(llama_lib(), smollm2_package_dir() / SMOLLM2_GGUF, cache_dir)
     decoder = LlamaCppDecoder(gguf, converted, threads or os.cpu_count() or 1, rows, context)
     return decoder, AutoTokenizer.from_pretrained(base)

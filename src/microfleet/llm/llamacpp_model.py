@@ -25,7 +25,6 @@ from typing import Any
 
 from microfleet.errors import UserError
 
-REPACKED = "SmolLM2-135M-Instruct.Q4_0.gguf"
 MATRICES = r"^blk\.[0-9]+\.(attn_(q|k|v|output)|ffn_(gate|up|down))\.weight$"
 _CPU_DEVICE = 0  # GGML_BACKEND_DEVICE_TYPE_CPU
 _quantizing = threading.Lock()
@@ -33,8 +32,9 @@ _overrides: dict[Path, Any] = {}  # per GGUF: its override list (None: plain buf
 
 
 def repacked_gguf(lib: Any, source: Path, cache_dir: Path) -> Path:
-    """`source` requantized to Q4_0 under `cache_dir/gguf` (made once, then reused)."""
-    target = cache_dir / "gguf" / REPACKED
+    """`source` requantized to Q4_0 under `cache_dir/gguf` (made once, then reused; named by
+    the source's size, so another release of the packaged GGUF is requantized again)."""
+    target = cache_dir / "gguf" / f"{source.stem}.{source.stat().st_size}.Q4_0.gguf"
     with _quantizing:
         if target.exists():
             return target
