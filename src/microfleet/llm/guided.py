@@ -13,6 +13,7 @@ from typing import Any
 
 MAX_STRING = 160  # characters in a free string, so decoding cannot run on inside one
 WHITESPACE = r"[ ]?"  # at most one space between tokens of the JSON
+UNUSABLE_SCHEMA = "this JSON schema cannot be used for decoding"
 
 
 def bounded(schema: Any, max_length: int = MAX_STRING, max_items: int | None = None) -> Any:
@@ -37,7 +38,7 @@ def schema_problem(schema: dict[str, Any]) -> str | None:
     try:
         build_regex_from_schema(json.dumps(bounded(schema)), WHITESPACE)
     except Exception as exc:  # outlines-core raises several kinds for what it cannot compile
-        return f"this JSON schema cannot be used for decoding: {str(exc).splitlines()[0][:160]}"
+        return f"{UNUSABLE_SCHEMA}: {str(exc).splitlines()[0][:160]}"
     return None
 
 

@@ -31,7 +31,7 @@ from microfleet.llm.generator import (
     stop_point,
     text_only,
 )
-from microfleet.llm.guided import SchemaGuides
+from microfleet.llm.guided import UNUSABLE_SCHEMA, SchemaGuides
 
 log = logging.getLogger("microfleet.engine")
 
@@ -214,7 +214,7 @@ class BatchingEngine:
             try:
                 guides.append(self.guides.guide(job.schema) if job.schema else None)
             except Exception as exc:  # outlines-core raises several kinds
-                job.emit(UserError(f"this JSON schema cannot be used for decoding: {exc}"))
+                job.emit(UserError(f"{UNUSABLE_SCHEMA}: {exc}"))
                 continue
             batch.append(job)
         return batch, guides
@@ -350,8 +350,10 @@ class LocalGenerator(Generator):
     ) -> AsyncIterator[Delta]:
         out: asyncio.Queue[Delta | BaseException] = asyncio.Queue()
         loop = asyncio.get_running_loop()
-        job = Job(messages, max_tokens, temperature, self.adapter, loop, out, schema=schema)
-        job.stop, job.top_p, job.seed = stop, top_p, seed
+        job = Job(
+            messages, max_tokens, temperature, self.adapter, loop, out,
+            schema=schema, stop=stop, top_p=top_p, seed=seed,
+        )  # fmt: skip
         self.engine.submit(job)
         try:
             while True:
