@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from microfleet.llm.repeats import RepeatGuard
+import asyncio
+from collections.abc import AsyncIterator
+
+from microfleet.llm.generator import Delta
+from microfleet.llm.repeats import RepeatGuard, guarded
 
 
 def _run(pieces: list[str]) -> tuple[str, RepeatGuard]:
@@ -44,3 +48,27 @@ def test_span_zero_passes_everything_through() -> None:
     pieces = ["loop "] * 30
     assert "".join(guard.feed(p) for p in pieces) + guard.flush() == "".join(pieces)
     assert not guard.looping
+
+
+def test_a_loop_ends_after_a_whole_period() -> None:
+    shown, _ = _run(["Intro. "] + ["I'm sorry for any confusion. "] * 20)
+    assert shown == "Intro. I'm sorry for any confusion."
+
+
+async def _pieces(texts: list[str]) -> AsyncIterator[Delta]:
+    for text in texts:
+        yield Delta(text)
+    yield Delta("", "length", 9, len(texts))
+
+
+def test_guarded_cuts_a_loop_and_counts_what_was_made() -> None:
+    async def run(texts: list[str]) -> list[Delta]:
+        return [d async for d in guarded(_pieces(texts), RepeatGuard(), len, 5)]
+
+    looped = asyncio.run(run(["Bread and buns. "] * 10))
+    assert "".join(d.text for d in looped).strip() == "Bread and buns."
+    end = looped[-1]
+    assert (end.finish_reason, end.prompt_tokens) == ("stop", 5)
+    assert 2 * 16 < end.completion_tokens < 10 * 16  # what was made before the cut: counted
+    whole = asyncio.run(run(["One, ", "two."]))
+    assert "".join(d.text for d in whole) == "One, two." and whole[-1].finish_reason == "length"

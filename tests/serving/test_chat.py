@@ -11,6 +11,7 @@ import pytest
 
 from microfleet.inference.rag import NO_SOURCES_ANSWER
 from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime
+from microfleet.serving.schemas import NEUTRAL
 from tests.conftest import KEY_A
 
 MODEL = BASE_MODEL_NAME
@@ -211,14 +212,24 @@ def test_errors_speak_the_http_callers_language(server: str, auth: dict[str, str
 def test_unsupported_parameters_are_refused_by_name_never_ignored(server: str) -> None:
     """What the server does not implement is a 400 naming it; neutral values pass."""
     c = client(server)
-    refused = {
-        "n": {"n": 2},
-        "logprobs": {"logprobs": True},
-        "presence_penalty": {"presence_penalty": 0.5},
+    refused = {  # every one of NEUTRAL's, with a value that asks something of the server
+        "presence_penalty": 0.5,
+        "frequency_penalty": -0.5,
+        "logprobs": True,
+        "top_logprobs": 2,
+        "logit_bias": {"1": 5},
+        "functions": [{"name": "f", "parameters": {}}],
+        "function_call": {"name": "f"},
+        "modalities": ["text", "audio"],
+        "audio": {"voice": "alloy", "format": "wav"},
+        "prediction": {"type": "content", "content": "Hello"},
     }
-    for name, extra in refused.items():
+    assert set(refused) == set(NEUTRAL)
+    for name, value in refused.items():
         with pytest.raises(openai.BadRequestError, match=f"`{name}` is not supported"):
-            c.chat.completions.create(model=MODEL, messages=user("Hi"), max_tokens=4, **extra)
+            c.chat.completions.create(
+                model=MODEL, messages=user("Hi"), max_tokens=4, extra_body={name: value}
+            )
     neutral = c.chat.completions.create(
         model=MODEL,
         messages=user("Say hello."),

@@ -112,3 +112,32 @@ def test_seed_repeats_a_sampled_answer_and_top_p_narrows_it(server: str) -> None
     assert len(others | {first}) > 1  # other seeds sample other answers
     greedy = ask(temperature=0)
     assert ask(temperature=1.2, top_p=0.0, seed=3) == greedy  # a nucleus of one token
+
+
+def test_n_answers_several_choices_each_seeded_streamed_or_not(server: str) -> None:
+    c = client(server)
+    ask: dict[str, Any] = {
+        "model": MODEL,
+        "messages": user("Write a short poem about the sea."),
+        "max_tokens": 16,
+        "temperature": 1.2,
+        "seed": 11,
+        "extra_body": {"rag": False},
+    }
+    three = c.chat.completions.create(n=3, **ask)
+    texts = [choice.message.content for choice in three.choices]
+    assert [choice.index for choice in three.choices] == [0, 1, 2]
+    assert len(set(texts)) > 1 and all(texts)  # choices sample apart
+    assert texts[0] == c.chat.completions.create(n=1, **ask).choices[0].message.content
+    assert c.chat.completions.create(n=3, **ask).choices[2].message.content == texts[2]
+    assert three.usage and three.usage.completion_tokens > 16  # the choices' tokens add up
+
+    streamed: dict[int, str] = {}
+    finished: dict[int, str] = {}
+    for chunk in c.chat.completions.create(n=3, stream=True, **ask):
+        for choice in chunk.choices:
+            streamed[choice.index] = streamed.get(choice.index, "") + (choice.delta.content or "")
+            if choice.finish_reason:
+                finished[choice.index] = choice.finish_reason
+    assert [streamed[i].strip() for i in range(3)] == texts
+    assert set(finished) == {0, 1, 2}

@@ -92,3 +92,45 @@ def test_tool_choice_required_and_named_force_calls(server: str) -> None:
             tools=TOOLS,
             tool_choice={"type": "function", "function": {"name": "get_date"}},
         )
+
+
+def _called(reply: Any) -> list[tuple[str, dict[str, Any]]]:
+    calls = reply.choices[0].message.tool_calls or []
+    return [(c.function.name, json.loads(c.function.arguments)) for c in calls]
+
+
+def test_calls_are_made_once_with_what_the_question_names(server: str) -> None:
+    for city in ("London", "Rome"):
+        asked: Any = [{"role": "user", "content": f"Is it raining in {city}?"}]
+        reply = _client(server).chat.completions.create(
+            model=BASE_MODEL_NAME, messages=asked, tools=TOOLS, extra_headers=NO_CACHE
+        )
+        assert _called(reply) == [("get_weather", {"city": city})]
+
+
+NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+def test_the_agent_loop_ends_with_an_answer_from_the_tool_result(server: str) -> None:
+    """call -> result -> an answer in text that uses it; more calls only when asked for."""
+    client = _client(server)
+    messages: list[Any] = list(MESSAGES)
+    first = client.chat.completions.create(
+        model=BASE_MODEL_NAME, messages=messages, tools=TOOLS, extra_headers=NO_CACHE
+    )
+    assert _called(first) == [("get_weather", {"city": "Paris"})]
+    messages.append(first.choices[0].message.model_dump(exclude_none=True))
+    for call in first.choices[0].message.tool_calls or []:
+        result = json.dumps({"temperature_c": 18, "sky": "sunny"})
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+    answer = client.chat.completions.create(
+        model=BASE_MODEL_NAME, messages=messages, tools=TOOLS, extra_headers=NO_CACHE
+    )
+    choice = answer.choices[0]
+    assert choice.finish_reason == "stop" and not choice.message.tool_calls
+    said = (choice.message.content or "").lower()
+    assert "paris" in said and ("sunny" in said or "18" in said), said
+    more = client.chat.completions.create(
+        model=BASE_MODEL_NAME, messages=messages, tools=TOOLS, tool_choice="required"
+    )
+    assert more.choices[0].finish_reason == "tool_calls"

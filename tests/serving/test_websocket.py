@@ -29,6 +29,9 @@ def test_websocket_streams_tokens_then_done_with_sources(server: str) -> None:
         ws.send(json.dumps({"model": BASE_MODEL_NAME}))
         error = json.loads(ws.recv())
         assert error["type"] == "error" and error["message"].startswith("messages")
+        ws.send(json.dumps({**request, "n": 2}))  # one answer per request here
+        error = json.loads(ws.recv())
+        assert error["type"] == "error" and "POST /v1/chat/completions" in error["message"]
         ws.send(json.dumps(request))  # the socket still works after errors
         events = []
         while not events or events[-1]["type"] not in ("done", "error"):

@@ -10,10 +10,11 @@ The same decoder answers clients that send their own OpenAI `tools` to the local
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
-from microfleet.fleet.router import Plan, Router, SemanticRouter, admit
+from microfleet.fleet.router import Plan, Router, SemanticRouter, admit, mentioned
 from microfleet.llm.generator import Messages, text_only
 from microfleet.llm.guided import bounded
 from microfleet.llm.local import BatchingEngine, LocalGenerator
@@ -94,17 +95,67 @@ class ToolDecoder:
         self.max_new_tokens = max_new_tokens
 
     async def calls(
-        self, tools: list[dict[str, Any]], messages: Messages, required: bool = False
+        self,
+        tools: list[dict[str, Any]],
+        messages: Messages,
+        required: bool = False,
+        most: int | None = None,
     ) -> Any:
-        """The decoded {"calls": [...]} (`required`: at least one); when the token limit cut
-        the list, its complete calls and `"truncated": true`."""
+        """The decoded {"calls": [...]} (`required`: at least one), each call once: decoding
+        stops once `most` calls are complete, or when a call repeats an earlier one (a small
+        model may repeat a call until the token limit); when the token limit cut the list,
+        its complete calls and `"truncated": true`."""
         prompt = [{"role": "system", "content": tools_prompt(tools)}, *text_only(messages)]
         schema = calls_schema(tools, required)
-        reply = await self.generator.generate(prompt, self.max_new_tokens, 0.0, schema)
+        stream = self.generator.stream(prompt, self.max_new_tokens, 0.0, schema)
+        text, calls, finish = "", [], None
+        async with contextlib.aclosing(stream) as deltas:  # type: ignore[type-var]
+            async for delta in deltas:
+                text, finish = text + delta.text, delta.finish_reason
+                calls = complete_calls(text)
+                if repeats(calls) or (most is not None and len(calls) >= most):
+                    return {"calls": unique(calls)[:most]}
         try:
-            return json.loads(reply.text)
-        except json.JSONDecodeError:
-            return {"calls": complete_calls(reply.text), "truncated": True}
+            if finish != "length":
+                return {"calls": unique(json.loads(text)["calls"])}
+        except (json.JSONDecodeError, KeyError, TypeError):
+            pass
+        return {"calls": unique(calls), "truncated": True}
+
+
+def asked_for(calls: list[Any], tools: list[dict[str, Any]], question: str) -> list[Any]:
+    """The calls whose enum arguments the question names, where it names any: asked about
+    London, a call for Paris is dropped (a small model may call every value it was shown).
+    Should none be left, all of them."""
+    enums: dict[tuple[str, str], list[Any]] = {}
+    for tool in tools:
+        function = _function(tool)
+        for name, prop in ((function.get("parameters") or {}).get("properties") or {}).items():
+            if isinstance(prop, dict) and isinstance(prop.get("enum"), list):
+                enums[(function["name"], name)] = mentioned(prop["enum"], question)
+
+    def named(call: Any) -> bool:
+        arguments = call.get("arguments") if isinstance(call, dict) else None
+        for key, value in (arguments if isinstance(arguments, dict) else {}).items():
+            said = enums.get((call["name"], key))
+            if said and str(value) not in said:
+                return False
+        return True
+
+    return [call for call in calls if named(call)] or calls
+
+
+def unique(calls: list[Any]) -> list[Any]:
+    """`calls` without repeats, in their order."""
+    seen: dict[str, Any] = {}
+    for call in calls:
+        seen.setdefault(json.dumps(call, sort_keys=True), call)
+    return list(seen.values())
+
+
+def repeats(calls: list[Any]) -> bool:
+    """Whether the last call repeats an earlier one."""
+    return len(calls) > 1 and len(unique(calls)) < len(calls)
 
 
 class ConstrainedRouter(Router):
@@ -136,10 +187,6 @@ class ConstrainedRouter(Router):
         if decoded.get("truncated"):
             error = "the call list was cut at the token limit; the complete calls were kept"
             plan.dropped.append({"name": "?", "arguments": None, "error": error})
-        seen: set[str] = set()
         for call in decoded.get("calls", []):
-            key = json.dumps(call, sort_keys=True)
-            if key not in seen:  # a small model may repeat a call until the token limit
-                seen.add(key)
-                admit(plan, self.fleet, call.get("name", "?"), call.get("arguments"))
+            admit(plan, self.fleet, call.get("name", "?"), call.get("arguments"))
         return plan

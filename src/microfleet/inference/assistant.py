@@ -34,7 +34,7 @@ from microfleet.inference.rag import (
 from microfleet.inference.tracing import Tracer, TraceRecord
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Delta, Generator, Messages
-from microfleet.llm.repeats import RepeatGuard
+from microfleet.llm.repeats import RepeatGuard, guarded
 from microfleet.micromodel.spec import FLEET_MODEL
 
 log = logging.getLogger("microfleet.inference")
@@ -284,42 +284,38 @@ class Assistant:
             flt,
         )
 
-    async def stream(self, prepared: Prepared) -> AsyncIterator[Delta]:
-        """The answer, piece by piece; memory and cache are updated once it is complete."""
+    async def stream(self, prepared: Prepared, choice: int = 0) -> AsyncIterator[Delta]:
+        """The answer, piece by piece; memory and cache are updated once it is complete.
+        Other `choice`s (OpenAI's `n`) sample again, from their own seed, and are not kept."""
         if prepared.fixed_answer is not None:
             yield Delta(prepared.fixed_answer)
             yield Delta("", prepared.finish, 0, 0)
             answer = prepared.fixed_answer
-            await asyncio.to_thread(self._remember, prepared, answer, None, answer)
+            if choice == 0:
+                await asyncio.to_thread(self._remember, prepared, answer, None, answer)
             return
         turn, parts, started = prepared.turn, [], time.time_ns()
-        last = Delta("", "stop")
-        # The composer is guarded against loops; other answers stream with nothing held back.
-        guard = RepeatGuard() if prepared.appendix and not turn.schema else RepeatGuard(span=0)
-        generator = prepared.route.generator
-        deltas = generator.stream(
+        # Prose is guarded against loops (a small model falls into them, whoever asked);
+        # structured output is not, as its guide ends it.
+        guard = RepeatGuard(span=0) if turn.schema else RepeatGuard()
+        deltas = prepared.route.generator.stream(
             prepared.messages,
             turn.max_tokens,
             turn.temperature,
             turn.schema,
             turn.stop,
             turn.top_p,
-            turn.seed,
+            None if turn.seed is None else turn.seed + choice,
         )
-        async for delta in deltas:
+        prompt = sum(self.count_tokens(m["content"]) for m in prepared.messages)
+        last = Delta("", "stop")
+        async for delta in guarded(deltas, guard, self.count_tokens, prompt):
             if delta.finish_reason:
                 last = delta  # held back: the footer goes before it
-                continue
-            shown = guard.feed(delta.text)
-            parts.append(shown)
-            if shown:
-                yield Delta(shown)
-            if guard.looping:  # closing the stream stops the generation
-                prepared.cacheable = False
-                break
-        if rest := guard.flush():
-            parts.append(rest)
-            yield Delta(rest)
+            else:
+                parts.append(delta.text)
+                yield delta
+        prepared.cacheable = prepared.cacheable and not guard.looping
         said = text = "".join(parts).strip()
         if prepared.appendix and turn.schema is None:  # structured output is the JSON alone
             text += prepared.appendix
@@ -335,7 +331,8 @@ class Assistant:
                 "completion_tokens": last.completion_tokens,
             }
             prepared.trace.step("generate", started, {"messages": prepared.messages}, usage)
-        await asyncio.to_thread(self._remember, prepared, text, last, said)
+        if choice == 0:
+            await asyncio.to_thread(self._remember, prepared, text, last, said)
         yield last
 
     def _remember(self, prepared: Prepared, text: str, last: Delta | None, said: str) -> None:

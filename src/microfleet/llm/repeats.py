@@ -5,7 +5,13 @@ that repeats so far is held back while streaming, so a normal answer streams as 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from microfleet.llm.generator import Delta
+
 SPAN = 48  # a repeat this long is a loop, not a turn of phrase
+CLOSERS = ".!?;:)]\"'"  # what may end a loop's kept unit
 
 
 class RepeatGuard:
@@ -27,7 +33,7 @@ class RepeatGuard:
         repeated = self._repeated_suffix()
         if repeated >= self.span:
             self.looping = True
-            self.text = self.text[: len(self.text) - repeated].rstrip()
+            self.text = self.text[: max(self._loop_start(), self.sent)].rstrip()
             ready = len(self.text)
         else:
             ready = len(self.text) - repeated
@@ -40,6 +46,20 @@ class RepeatGuard:
         out, self.sent = self.text[self.sent :], len(self.text)
         return out
 
+    def _loop_start(self) -> int:
+        """Where the loop's second period starts: the text is periodic from some point on
+        (its period: how far back the repeated tail occurred before), and one period of it
+        is kept, so the answer ends at the end of a whole unit."""
+        text, tail = self.text, self.text[-self.span :]
+        period = len(text) - self.span - text.rfind(tail, 0, len(text) - 1)
+        start = len(text) - period
+        while start > 0 and text[start - 1] == text[start - 1 + period]:
+            start -= 1
+        end = start + period  # where the unit ends is ambiguous by a shift; end a sentence
+        while end < len(text) and text[end] in CLOSERS:
+            end += 1
+        return end
+
     def _repeated_suffix(self) -> int:
         """The length (at most `span`) of the longest tail that also occurs earlier."""
         low, high = 0, min(self.span, len(self.text) - 1)
@@ -50,3 +70,26 @@ class RepeatGuard:
             else:
                 high = mid - 1
         return low
+
+
+async def guarded(
+    deltas: AsyncIterator[Delta], guard: RepeatGuard, count: Callable[[str], int], prompt: int
+) -> AsyncIterator[Delta]:
+    """`deltas` through `guard`, ending with their finish. A loop ends the stream early (so
+    its generation stops) with finish "stop" and usage counted here: `prompt` tokens, and the
+    tokens `count` finds in what was generated."""
+    made, last = "", Delta("", "stop")
+    async with contextlib.aclosing(deltas) as pieces:  # type: ignore[type-var]
+        async for delta in pieces:
+            if delta.finish_reason:
+                last = delta
+                continue
+            made += delta.text
+            if shown := guard.feed(delta.text):
+                yield Delta(shown)
+            if guard.looping:
+                last = Delta("", "stop", prompt, count(made))
+                break
+    if rest := guard.flush():
+        yield Delta(rest)
+    yield last

@@ -68,13 +68,12 @@ def note_of(conn: HTTPConnection) -> AccessNote:
 
 
 async def counted(answer: AsyncIterator[Delta], note: AccessNote) -> AsyncIterator[Delta]:
-    """`answer` unchanged, its token counts noted from its last piece."""
+    """`answer` unchanged, its token counts noted from its last piece (the completion
+    tokens of a request's several choices add up)."""
     async for delta in answer:
         if delta.finish_reason:
-            note.prompt_tokens, note.completion_tokens = (
-                delta.prompt_tokens,
-                delta.completion_tokens,
-            )
+            note.prompt_tokens = delta.prompt_tokens
+            note.completion_tokens += delta.completion_tokens
         yield delta
 
 

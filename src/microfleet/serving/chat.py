@@ -20,12 +20,15 @@ from microfleet.llm.guided import schema_problem
 from microfleet.serving.access import counted, note_of
 from microfleet.serving.deps import Server, ServerDep
 from microfleet.serving.schemas import ChatMessage, ChatRequest, ChatResponse, Choice, Usage
-from microfleet.serving.streaming import error_message, sse_events, within
+from microfleet.serving.streaming import error_message, merged, sse_events, within
 from microfleet.serving.tenancy import principal
 from microfleet.serving.tools import tool_calls_reply
 
 router = APIRouter()
 log = logging.getLogger("microfleet.serving")
+SOCKET_ANSWERS_ONE = (
+    "the WebSocket streams one answer: send `n` above 1 or `tools` to POST /v1/chat/completions"
+)
 
 
 def turn_from(body: ChatRequest, conn: HTTPConnection, server: Server) -> Turn:
@@ -38,7 +41,7 @@ def turn_from(body: ChatRequest, conn: HTTPConnection, server: Server) -> Turn:
     asked = body.since or body.symbols or body.tags
     return Turn(
         model=body.model,
-        messages=[m.as_turn() for m in body.messages],
+        messages=body.turns(),
         max_tokens=body.limit(token_cap(server, body.model)),
         temperature=body.temperature,
         top_p=body.top_p,
@@ -115,30 +118,34 @@ async def _chat(body: ChatRequest, request: Request, server: Server) -> ChatResp
         if called is not None:
             return called
     prepared = await assistant.prepare(turn)
-    answer = counted(assistant.stream(prepared), note)
+    answers = [counted(assistant.stream(prepared, i), note) for i in range(body.n)]
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = sse_events(answer, prepared, usage, timeout, drain)
+        events = sse_events(answers, prepared, usage, timeout, drain)
         return EventSourceResponse(
             events,
             ping=15,
             headers={"Cache-Control": "no-cache"},
             shutdown_grace_period=drain.seconds + 2,  # the stream ends itself by then
         )
-    parts, last = [], Delta("", "stop")
-    async for delta in within(answer, timeout, drain):
-        parts.append(delta.text)
-        last = delta
+    texts, last = [""] * body.n, [Delta("", "stop") for _ in answers]
+    async for index, delta in within(merged(answers), timeout, drain):
+        texts[index] += delta.text
+        last[index] = delta
+    choices = [
+        Choice(
+            index=index,
+            message=ChatMessage(role="assistant", content=text.strip()),
+            finish_reason=end.finish_reason or "stop",
+        )
+        for index, (text, end) in enumerate(zip(texts, last, strict=True))
+    ]
+    completion = sum(end.completion_tokens for end in last)
     return ChatResponse(
         id=prepared.response_id,
         model=body.model,
-        choices=[
-            Choice(
-                message=ChatMessage(role="assistant", content="".join(parts).strip()),
-                finish_reason=last.finish_reason or "stop",
-            )
-        ],
-        usage=Usage.of(last.prompt_tokens, last.completion_tokens),
+        choices=choices,
+        usage=Usage.of(last[0].prompt_tokens, completion),
         sources=prepared.sources,
         cached=prepared.cached,
         trace=prepared.fleet_trace,
@@ -177,6 +184,8 @@ async def _answer_socket(ws: WebSocket, data: Any, server: Server) -> None:
     assistant, timeout = server.assistant, server.timeout
     try:
         body = ChatRequest.model_validate(data)
+        if body.n > 1 or body.wants_tools():
+            raise UserError(SOCKET_ANSWERS_ONE)
         prepared = await assistant.prepare(await screened(body, ws, server))
         last = Delta("", "stop")
         async for delta in within(assistant.stream(prepared), timeout, server.drain):

@@ -77,10 +77,15 @@ class ChatMessage(BaseModel):
             return "\n\n".join(part.text for part in self.content if part.type == "text")
         return self.content or ""
 
-    def as_turn(self) -> dict[str, str]:
-        """What the assistant sees: a tool result reads as a user turn that carries it."""
+    def as_turn(self, call: str | None = None) -> dict[str, str]:
+        """What the assistant sees: a tool result reads as a user turn that carries it (and
+        names `call`, the call it answers); a turn that only called tools says so."""
         if self.role == "tool":
-            return {"role": "user", "content": f"Tool result: {self.text()}"}
+            said = f"Result of {call or 'the tool call'}: {self.text()}"
+            return {"role": "user", "content": said}
+        if self.role == "assistant" and self.tool_calls and not self.text():
+            made = "; ".join(filter(None, map(call_text, self.tool_calls)))
+            return {"role": "assistant", "content": f"I called {made}."}
         return {"role": self.role, "content": self.text()}
 
     def refusal(self, where: str) -> str | None:
@@ -88,6 +93,14 @@ class ChatMessage(BaseModel):
             if part.type != "text":
                 return f"{where}: {part.type} content parts are not supported; send text parts"
         return None
+
+
+def call_text(call: Any) -> str:
+    """An OpenAI tool call as `name({arguments})` ('' for what is not a call)."""
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict):
+        return ""
+    return f"{function.get('name', '?')}({function.get('arguments') or '{}'})"
 
 
 class JsonSchemaFormat(BaseModel):
@@ -123,7 +136,6 @@ class StreamOptions(BaseModel):
 # OpenAI parameters not implemented here, with the values that ask nothing of the server (a
 # client may always send those); any other value is refused with a 400 that names it.
 NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "n": (None, 1),
     "presence_penalty": (None, 0),
     "frequency_penalty": (None, 0),
     "logprobs": (None, False),
@@ -137,6 +149,9 @@ NEUTRAL: dict[str, tuple[Any, ...]] = {
 }
 
 
+MAX_CHOICES = 8  # `n`: the choices of one request decode in one batch
+
+
 class ChatRequest(WireModel):
     """OpenAI's request; `rag`, `session_id`, `since`, `symbols` and `tags` are extensions.
     Parameters it does not implement are refused (`refusal`), never silently ignored."""
@@ -147,6 +162,7 @@ class ChatRequest(WireModel):
     messages: list[ChatMessage]
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: int = Field(default=1, ge=1, le=MAX_CHOICES, description="Answers, sampled together.")
     temperature: float = Field(default=0.0, ge=0, le=2)
     top_p: float = Field(default=1.0, ge=0, le=1)
     seed: int | None = Field(default=None, description="Repeatable sampling (temperature > 0).")
@@ -175,6 +191,8 @@ class ChatRequest(WireModel):
                 return f"`{key}` is not supported by this server yet; leave it out"
         if self.tools and (reason := self._choice_refusal()):
             return reason
+        if self.n > 1 and self.wants_tools():
+            return "`n` above 1 is not supported with `tools`; leave one of them out"
         for i, message in enumerate(self.messages):
             if reason := message.refusal(f"messages[{i}].content"):
                 return reason
@@ -200,7 +218,25 @@ class ChatRequest(WireModel):
         return None
 
     def wants_tools(self) -> bool:
-        return bool(self.tools) and self.tool_choice != "none"
+        """Whether the model is to answer with tool calls: it has tools, and either the last
+        message is not a tool result or `tool_choice` asks for more calls (after a result,
+        `auto` answers from it, so an agent's loop ends)."""
+        if not self.tools or self.tool_choice == "none":
+            return False
+        answered = bool(self.messages) and self.messages[-1].role == "tool"
+        return not answered or self.must_call()
+
+    def turns(self) -> list[dict[str, str]]:
+        """The messages as the assistant sees them (ChatMessage.as_turn), each tool result
+        naming the call it answers."""
+        calls: dict[str, str] = {}
+        turns = []
+        for message in self.messages:
+            for call in message.tool_calls or []:
+                if isinstance(call, dict) and isinstance(call.get("id"), str):
+                    calls[call["id"]] = call_text(call)
+            turns.append(message.as_turn(calls.get(message.tool_call_id or "")))
+        return turns
 
     def tool_dicts(self) -> list[dict[str, Any]]:
         """The tools the model may call: all of them, or the one `tool_choice` names."""

@@ -8,17 +8,19 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 from microfleet.errors import MicrofleetError, first_line
 from microfleet.inference.assistant import Prepared
 from microfleet.llm.generator import Delta
 from microfleet.serving.drain import Drain, ShuttingDown
 
+T = TypeVar("T")
+
 
 async def within(
-    stream: AsyncIterator[Delta], seconds: float, drain: Drain | None = None
-) -> AsyncIterator[Delta]:
+    stream: AsyncIterator[T], seconds: float, drain: Drain | None = None
+) -> AsyncIterator[T]:
     """The stream's items until `seconds` have passed (then TimeoutError) or a shutdown's
     drain has ended (then ShuttingDown); always closed."""
     deadline = time.monotonic() + seconds
@@ -40,6 +42,36 @@ async def within(
         await stream.aclose()  # type: ignore[attr-defined]
 
 
+async def merged(streams: list[AsyncIterator[T]]) -> AsyncIterator[tuple[int, T]]:
+    """The items of several streams (the choices of one request) as they come, each with
+    its stream's index; the first error ends them all, and closing this closes them all."""
+    queue: asyncio.Queue[tuple[int, T | BaseException | None]] = asyncio.Queue()
+
+    async def pump(index: int, stream: AsyncIterator[T]) -> None:
+        try:
+            async for item in stream:
+                await queue.put((index, item))
+            await queue.put((index, None))
+        except Exception as exc:
+            await queue.put((index, exc))
+
+    tasks = [asyncio.create_task(pump(i, s)) for i, s in enumerate(streams)]
+    try:
+        going = len(tasks)
+        while going:
+            index, item = await queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                going -= 1
+            else:
+                yield index, item
+    finally:
+        for task in tasks:
+            task.cancel()  # a stream still going stops its generation
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class ChunkWriter:
     """`chat.completion.chunk` JSON for one streamed answer."""
 
@@ -47,8 +79,10 @@ class ChunkWriter:
         self.id = response_id or f"chatcmpl-{uuid.uuid4().hex}"
         self.model, self.created = model, int(time.time())
 
-    def frame(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    def frame(
+        self, delta: dict[str, Any], finish: str | None = None, index: int = 0, **extra: Any
+    ) -> str:
+        choice = {"index": index, "delta": delta, "finish_reason": finish}
         return self._dump({"choices": [choice], **extra})
 
     def usage(self, prompt: int, completion: int) -> str:
@@ -66,23 +100,25 @@ class ChunkWriter:
 
 
 async def sse_events(
-    answer: AsyncIterator[Delta],
+    answers: list[AsyncIterator[Delta]],
     prepared: Prepared,
     include_usage: bool,
     seconds: float,
     drain: Drain | None = None,
 ) -> AsyncIterator[dict[str, str]]:
-    """SSE data frames: a role frame, content frames, a final frame with `sources`, [DONE].
+    """SSE data frames: a role frame, content frames, a final frame with `sources`, [DONE];
+    with several answers (`n`), each choice's frames carry its index.
     An answer that fails or outlasts a shutdown's drain ends with an error frame, then a
     final frame with finish_reason "error", then [DONE]: never a silent end."""
     writer = ChunkWriter(prepared.turn.model, prepared.response_id)
-    yield {"data": writer.frame({"role": "assistant", "content": ""})}
-    last = Delta("", "stop")
+    for index in range(len(answers)):
+        yield {"data": writer.frame({"role": "assistant", "content": ""}, index=index)}
+    last = [Delta("", "stop") for _ in answers]
     try:
-        async for delta in within(answer, seconds, drain):
+        async for index, delta in within(merged(answers), seconds, drain):
             if delta.text:
-                yield {"data": writer.frame({"content": delta.text})}
-            last = delta
+                yield {"data": writer.frame({"content": delta.text}, index=index)}
+            last[index] = delta
     except Exception as exc:  # the status line is sent already: report in-band, then end
         kind = "shutting_down" if isinstance(exc, ShuttingDown) else "error"
         yield {"data": json.dumps({"error": {"message": error_message(exc), "type": kind}})}
@@ -90,9 +126,11 @@ async def sse_events(
         yield {"data": "[DONE]"}
         return
     extra = {"sources": prepared.sources, "cached": prepared.cached, "trace": prepared.fleet_trace}
-    yield {"data": writer.frame({}, last.finish_reason or "stop", **extra)}
+    for index, end in enumerate(last):
+        yield {"data": writer.frame({}, end.finish_reason or "stop", index, **extra)}
     if include_usage:
-        yield {"data": writer.usage(last.prompt_tokens, last.completion_tokens)}
+        completion = sum(end.completion_tokens for end in last)
+        yield {"data": writer.usage(last[0].prompt_tokens, completion)}
     yield {"data": "[DONE]"}
 
 

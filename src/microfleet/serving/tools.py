@@ -11,6 +11,7 @@ from typing import Any
 from sse_starlette import EventSourceResponse
 
 from microfleet.errors import UserError
+from microfleet.fleet.constrained import asked_for
 from microfleet.inference.runtime import Runtime
 from microfleet.serving.schemas import ChatMessage, ChatRequest, ChatResponse, Choice, Usage
 from microfleet.serving.streaming import ChunkWriter
@@ -26,10 +27,11 @@ async def tool_calls_reply(
         raise UserError(
             "client tools need the local model; this server answers through another backend"
         )
-    messages = [m.as_turn() for m in body.messages]
-    calling = decoder.calls(body.tool_dicts(), messages, body.must_call())
+    most = None if body.parallel_tool_calls else 1
+    calling = decoder.calls(body.tool_dicts(), body.turns(), body.must_call(), most)
     decoded = await asyncio.wait_for(calling, timeout)
-    calls = decoded.get("calls", [])[: None if body.parallel_tool_calls else 1]
+    asked = [m.text() for m in body.messages if m.role == "user"]
+    calls = asked_for(decoded.get("calls", []), body.tool_dicts(), asked[-1] if asked else "")
     if not calls:
         return None
     tool_calls = [
