@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from microfleet.fleet.router import Plan, Router, SemanticRouter, admit, mentioned
-from microfleet.llm.generator import Messages, text_only
+from microfleet.llm.generator import Generator, Messages, text_only
 from microfleet.llm.guided import bounded
 from microfleet.llm.local import BatchingEngine, LocalGenerator
 from microfleet.micromodel.spec import FleetSpec
@@ -100,14 +100,17 @@ class ToolDecoder:
         messages: Messages,
         required: bool = False,
         most: int | None = None,
+        model: Generator | None = None,
     ) -> Any:
         """The decoded {"calls": [...]} (`required`: at least one), each call once: decoding
         stops once `most` calls are complete, or when a call repeats an earlier one (a small
         model may repeat a call until the token limit); when the token limit cut the list,
-        its complete calls and `"truncated": true`."""
+        its complete calls and `"truncated": true`. `model`: the local model that decodes
+        (a micromodel's adapter knows its facts); by default the base model."""
         prompt = [{"role": "system", "content": tools_prompt(tools)}, *text_only(messages)]
         schema = calls_schema(tools, required)
-        stream = self.generator.stream(prompt, self.max_new_tokens, 0.0, schema)
+        decoder = model if isinstance(model, LocalGenerator) else self.generator
+        stream = decoder.stream(prompt, self.max_new_tokens, 0.0, schema)
         text, calls, finish = "", [], None
         async with contextlib.aclosing(stream) as deltas:  # type: ignore[type-var]
             async for delta in deltas:

@@ -52,7 +52,7 @@ def turn_from(body: ChatRequest, conn: HTTPConnection, server: Server) -> Turn:
         tenant=who.tenant,
         readers=server.readers(who),
         use_cache="no-cache" not in conn.headers.get("cache-control", "").lower(),
-        rag=settings.rag if body.rag is None else body.rag,
+        rag=body.grounded(settings.rag),
         filter=parse_filter(body.since, body.symbols, body.tags) if asked else None,
     )
 

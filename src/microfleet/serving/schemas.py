@@ -223,19 +223,37 @@ class ChatRequest(WireModel):
         `auto` answers from it, so an agent's loop ends)."""
         if not self.tools or self.tool_choice == "none":
             return False
-        answered = bool(self.messages) and self.messages[-1].role == "tool"
-        return not answered or self.must_call()
+        return not self.answers_results() or self.must_call()
+
+    def answers_results(self) -> bool:
+        """Whether the last message is a tool result (the answer is to come from it)."""
+        return bool(self.messages) and self.messages[-1].role == "tool"
+
+    def grounded(self, default: bool) -> bool:
+        """Whether to retrieve from the knowledge base: `rag` if given; else the default,
+        except after tool results (the client's tools supplied the facts)."""
+        return self.rag if self.rag is not None else default and not self.answers_results()
 
     def turns(self) -> list[dict[str, str]]:
-        """The messages as the assistant sees them (ChatMessage.as_turn), each tool result
-        naming the call it answers."""
+        """The messages as the assistant sees them (ChatMessage.as_turn). The results of one
+        round of tool calls read as one user turn, each naming the call it answers; after the
+        last round, the user's question is asked again, to be answered from them."""
         calls: dict[str, str] = {}
-        turns = []
+        turns: list[dict[str, str]] = []
+        question = ""
         for message in self.messages:
             for call in message.tool_calls or []:
                 if isinstance(call, dict) and isinstance(call.get("id"), str):
                     calls[call["id"]] = call_text(call)
-            turns.append(message.as_turn(calls.get(message.tool_call_id or "")))
+            turn = message.as_turn(calls.get(message.tool_call_id or ""))
+            if message.role == "user":
+                question = turn["content"]
+            if message.role == "tool" and turns and turns[-1]["content"].startswith("Result"):
+                turns[-1]["content"] += "\n" + turn["content"]  # the same round
+            else:
+                turns.append(turn)
+        if self.answers_results() and question:
+            turns[-1]["content"] += f"\n\nFrom these results, answer: {question}"
         return turns
 
     def tool_dicts(self) -> list[dict[str, Any]]:

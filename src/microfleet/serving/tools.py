@@ -21,17 +21,18 @@ async def tool_calls_reply(
     body: ChatRequest, runtime: Runtime, timeout: float
 ) -> ChatResponse | EventSourceResponse | None:
     """OpenAI `tool_calls` for the request, or None when the model calls no tool."""
-    runtime.assistant.route(body.model)  # 404 for an unknown model
+    route = runtime.assistant.route(body.model)  # 404 for an unknown model
     decoder = runtime.tool_decoder
     if decoder is None:
         raise UserError(
             "client tools need the local model; this server answers through another backend"
         )
     most = None if body.parallel_tool_calls else 1
-    calling = decoder.calls(body.tool_dicts(), body.turns(), body.must_call(), most)
+    tools, turns = body.tool_dicts(), body.turns()
+    calling = decoder.calls(tools, turns, body.must_call(), most, route.generator)
     decoded = await asyncio.wait_for(calling, timeout)
     asked = [m.text() for m in body.messages if m.role == "user"]
-    calls = asked_for(decoded.get("calls", []), body.tool_dicts(), asked[-1] if asked else "")
+    calls = asked_for(decoded.get("calls", []), tools, asked[-1] if asked else "")
     if not calls:
         return None
     tool_calls = [
