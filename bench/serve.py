@@ -5,6 +5,8 @@ GGUF, through a real uvicorn server on 127.0.0.1.
 2. streamed tokens/s / the bare decoder's tokens/s                     (goal >= 0.95)
 3. cache hit p50 / miss p50 (exact and semantic tiers)                 (goal <= 0.05)
 4. 8 concurrent requests (batched) against the same 8 one after another: throughput ratio
+5. a plain request sent while a client's `tools` request decodes / the same request alone
+   (goal <= 1.5: tool calls decode as rows of the engine's batches, so no one waits behind them)
 """
 
 from __future__ import annotations
@@ -194,6 +196,70 @@ def bench_batching(url: str, n: int, tokens: int) -> dict[str, float]:
     }
 
 
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "details": {"type": "string"}},
+            "required": ["city", "details"],
+        },
+    },
+}
+
+
+async def _during_tools(url: str, tokens: int) -> tuple[float, float]:
+    """(the plain request's seconds, the tools request's seconds), the plain one sent while
+    the tools one decodes."""
+    plain = {
+        "model": "smollm2-135m-instruct",
+        "max_tokens": tokens,
+        "rag": False,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    tools = {
+        "model": "smollm2-135m-instruct",
+        "tools": [WEATHER_TOOL],
+        "messages": [{"role": "user", "content": "What is the weather in Paris, London and Rome?"}],
+    }
+    async with httpx.AsyncClient(timeout=600, headers=NO_CACHE) as client:
+
+        async def timed(body: dict[str, Any], delay: float) -> float:
+            await asyncio.sleep(delay)
+            start = time.perf_counter()
+            (await client.post(f"{url}/v1/chat/completions", json=body)).raise_for_status()
+            return time.perf_counter() - start
+
+        tool_s, plain_s = await asyncio.gather(timed(tools, 0), timed(plain, 0.2))
+    return plain_s, tool_s
+
+
+def bench_during_tools(url: str, rounds: int, tokens: int) -> dict[str, float]:
+    alone, loaded, tools = [], [], []
+    for _ in range(rounds):  # alternating
+        start = time.perf_counter()
+        body = {
+            "model": "smollm2-135m-instruct",
+            "max_tokens": tokens,
+            "rag": False,
+            "messages": [{"role": "user", "content": PROMPT}],
+        }
+        CLIENT.post(f"{url}/v1/chat/completions", json=body, headers=NO_CACHE, timeout=600)
+        alone.append(time.perf_counter() - start)
+        plain_s, tool_s = asyncio.run(_during_tools(url, tokens))
+        loaded.append(plain_s)
+        tools.append(tool_s)
+    one, both = statistics.median(alone), statistics.median(loaded)
+    return {
+        "plain_alone_s": one,
+        "plain_during_tools_s": both,
+        "tools_request_s": statistics.median(tools),
+        "during_over_alone (goal <= 1.5)": both / one,
+    }
+
+
 @contextmanager
 def server_process(settings: Settings) -> Iterator[str]:
     """`microfleet serve` in its own process, as clients meet it (not sharing our GIL)."""
@@ -245,6 +311,8 @@ def main() -> None:
             report["cache"] = bench_cache(url)
             log("8 concurrent vs sequential ...")
             report["batching"] = bench_batching(url, 8, 64)
+            log("a plain request during a tools request ...")
+            report["during_tools"] = bench_during_tools(url, args.rounds, args.tokens)
     print_report(report, args.json)
 
 
