@@ -161,3 +161,34 @@ def test_schema_rows_write_valid_json_beside_free_rows(engine: BatchingEngine) -
     free: Chat = [{"role": "user", "content": QUESTIONS[1]}]
     expected = _alone(engine, [(free, None)], 10)[0]
     assert schema_batch(engine) == expected
+
+
+LONG = [{"role": "user", "content": "Count from 1 to 300, separated by commas."}]
+
+
+def test_requests_join_a_running_batch_and_change_no_answer(engine: BatchingEngine) -> None:
+    """Rows that join between steps (one after another, so the second reuses the first's
+    freed KV stream) answer as alone, and so does the long row they joined."""
+    short: list[tuple[Chat, str | None]] = [
+        ([{"role": "user", "content": QUESTIONS[0]}], None),
+        ([{"role": "user", "content": QUESTIONS[1]}], "noisy"),
+        ([{"role": "user", "content": QUESTIONS[2]}], None),
+    ]
+    expected_long = _alone(engine, [(LONG, None)], 300)[0]
+    expected = _alone(engine, short, 8)
+    _settled(engine)
+    joined, batches = engine.stats.joined, engine.stats.batches
+
+    async def scenario() -> tuple[str, list[str], bool]:
+        long = asyncio.create_task(_answers(engine, [(LONG, None)], 300))
+        await asyncio.sleep(0.6)  # past the batch window: the long row is decoding
+        got = [(await _answers(engine, [job], 8))[0] for job in short]
+        still_going = not long.done()
+        return (await long)[0], got, still_going
+
+    got_long, got, still_going = asyncio.run(scenario())
+    _settled(engine)
+    assert still_going, "the long answer ended before the others joined: make it longer"
+    assert engine.stats.joined - joined == 3 and engine.stats.batches - batches == 1
+    assert got == expected
+    assert got_long == expected_long

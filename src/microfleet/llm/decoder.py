@@ -13,12 +13,27 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from microfleet.llm.decode import GREEDY, Sampling
 
 OnToken = Callable[[int, int], bool]  # (row, token) -> is this row finished?
 PEFT_BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
+
+
+@dataclass
+class Joining:
+    """A row that joins a running batch: its prompt, adapter, guide and random stream."""
+
+    prompt: list[int]
+    adapter: str | None = None
+    guide: Any = None  # a JSON-schema guide (llm/guided.py), or None: free
+    stream: Any = None  # a seeded torch.Generator, or None
+
+
+# Between steps, the rows that join (at most the given number); they take the next row indices.
+Admit = Callable[[int], list[Joining]]
 
 
 class Decoder(ABC):
@@ -28,6 +43,7 @@ class Decoder(ABC):
     adapters: frozenset[str]  # the LoRA adapters it can apply, by name
     max_rows: int = 1 << 16  # the most rows one batch may have
     eos: frozenset[int]  # tokens that end an answer
+    joins: bool = False  # whether rows may join a running batch (`decode`'s `admit`)
 
     @abstractmethod
     def decode(
@@ -37,9 +53,11 @@ class Decoder(ABC):
         sampling: Sampling = GREEDY,
         adapters: Sequence[str | None] | None = None,
         guides: Sequence[Any] | None = None,
+        admit: Admit | None = None,
     ) -> int:
         """Generate until every row's `on_token` says it is finished (adapter None: the base
-        model); returns how many prompt positions prefill computed."""
+        model); returns how many prompt positions prefill computed. Where the decoder `joins`,
+        `admit(room)` is asked between steps for rows that join the batch."""
 
     def close(self) -> None:  # noqa: B027 - most decoders hold nothing to free
         """Free what the model holds outside Python's memory (called by the engine thread)."""
@@ -66,6 +84,7 @@ class TransformersDecoder(Decoder):
         sampling: Sampling = GREEDY,
         adapters: Sequence[str | None] | None = None,
         guides: Sequence[Any] | None = None,
+        admit: Admit | None = None,
     ) -> int:
         from microfleet.llm.decode import decode
 

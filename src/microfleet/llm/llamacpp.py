@@ -31,7 +31,7 @@ from typing import Any
 from microfleet.errors import UserError
 from microfleet.llm.base_model import smollm2_dir
 from microfleet.llm.decode import GREEDY, Sampling, by_adapter, guided_pick, shared_clusters
-from microfleet.llm.decoder import Decoder, OnToken
+from microfleet.llm.decoder import Admit, Decoder, Joining, OnToken
 from microfleet.llm.llamacpp_model import load_model, repacked_gguf
 
 BATCH_TOKENS = 512  # tokens per llama_decode call (prefill is split into such chunks)
@@ -63,6 +63,7 @@ class LlamaCppDecoder(Decoder):
     """One llama.cpp model and context; `decode` runs on one thread at a time (the engine's)."""
 
     engine = "llama.cpp"
+    joins = True
 
     def __init__(
         self, gguf: Path, adapters: dict[str, Path], threads: int, rows: int, context: int
@@ -127,51 +128,74 @@ class LlamaCppDecoder(Decoder):
         sampling: Sampling = GREEDY,
         adapters: Sequence[str | None] | None = None,
         guides: Sequence[Any] | None = None,
+        admit: Admit | None = None,
     ) -> int:
         if not self._open:
             raise RuntimeError("the llama.cpp decoder is closed")
         if len(prompts) > self.max_rows:
             raise ValueError(f"{len(prompts)} rows; the context holds {self.max_rows}")
-        if max(len(p) for p in prompts) >= self.context:
-            raise ValueError(f"a prompt longer than the context window ({self.context} tokens)")
         names = list(adapters or [None] * len(prompts))
-        contexts = [self._context(name) for name in dict.fromkeys(names)]
-        seqs = _sequences(names)
+        streams = sampling.streams or [None] * len(prompts)
+        run = _Run(sampling)
         try:  # the caches are empty: fresh contexts, or the last batch cleared them
-            computed, logits = self._prefill(prompts, names, seqs)
-            positions = [len(p) for p in prompts]
-            alive = list(range(len(prompts)))
-            while True:
-                row_guides = [guides[r] for r in alive] if guides else []
-                tokens = guided_pick(logits, sampling.rows(alive), row_guides).tolist()
-                going = [  # a row whose KV stream is full ends there (its answer is cut)
-                    (r, t)
-                    for r, t in zip(alive, tokens, strict=True)
-                    if not on_token(r, t) and positions[r] < self.context
-                ]
-                if not going:
-                    return computed
-                alive = [r for r, _ in going]
-                logits = self._step(going, positions, names, seqs)
-                for row in alive:
-                    positions[row] += 1
+            self._join(run, [
+                Joining(list(p), name, guides[i] if guides else None, streams[i])
+                for i, (p, name) in enumerate(zip(prompts, names, strict=True))
+            ])  # fmt: skip
+            while run.alive:
+                tokens = guided_pick(run.next_logits(), run.sampling(), run.guides_of()).tolist()
+                going = []
+                for row, token in zip(run.alive, tokens, strict=True):
+                    # a row whose KV stream is full ends there (its answer is cut)
+                    if on_token(row, token) or run.positions[row] >= self.context:
+                        self._free(run, row)
+                    else:
+                        going.append((row, token))
+                run.alive = [row for row, _ in going]
+                if going:
+                    run.logits.update(self._step(going, run.positions, run.names, run.seqs))
+                    for row, _ in going:
+                        run.positions[row] += 1
+                if admit is not None and (joining := admit(self.max_rows - len(run.alive))):
+                    self._join(run, joining)
+            return run.computed
         finally:
-            for context in contexts:
+            for context in self._contexts.values():
                 self._lib.llama_memory_clear(self._lib.llama_get_memory(context), False)
 
+    def _join(self, run: _Run, rows: list[Joining]) -> None:
+        """Add `rows` to the batch, each in the lowest free sequence of its adapter's
+        context, and prefill them."""
+        for row in rows:
+            if len(row.prompt) >= self.context:
+                raise ValueError(f"a prompt longer than the context window ({self.context} tokens)")
+            self._context(row.adapter)  # an unknown adapter fails here
+        new = run.add(rows)
+        computed, logits = self._prefill(new, run.prompts, run.names, run.seqs)
+        run.computed += computed
+        run.logits.update(logits)
+
+    def _free(self, run: _Run, row: int) -> None:
+        """A finished row's KV stream, emptied for the next row of its adapter."""
+        memory = self._lib.llama_get_memory(self._context(run.names[row]))
+        self._lib.llama_memory_seq_rm(memory, run.seqs[row], -1, -1)
+
     def _prefill(
-        self, prompts: Sequence[Sequence[int]], names: list[str | None], seqs: list[int]
-    ) -> Any:
-        """(positions computed, next-token logits of every row): per adapter, rows that share
-        a prefix compute it once in the first row's sequence, which the others then copy.
+        self,
+        new: list[int],
+        prompts: Sequence[Sequence[int]],
+        names: list[str | None],
+        seqs: list[int],
+    ) -> tuple[int, dict[int, Any]]:
+        """(positions computed, next-token logits of the `new` rows): per adapter, rows that
+        share a prefix compute it once in the first row's sequence, which the others then copy.
         The rows' own tokens then go in passes of rows with as many tokens each, starting at
         the same position: a pass that mixes lengths may round a row differently from its
         single run (measured), and one pass per row would cost the fan-out its batching."""
-        import torch
-
         out: dict[int, Any] = {}
         computed = 0
-        for rows in by_adapter(names):
+        for group in by_adapter([names[row] for row in new]):
+            rows = [new[j] for j in group]
             context = self._context(names[rows[0]])
             items: dict[tuple[int, int], list[tuple[int, Sequence[int], int]]] = {}
             for cluster, shared in shared_clusters(rows, prompts):
@@ -188,7 +212,7 @@ class LlamaCppDecoder(Decoder):
                     computed += len(own)
             for same in items.values():
                 out.update(self._feed(context, same, seqs))
-        return computed, torch.stack([out[row] for row in range(len(prompts))])
+        return computed, out
 
     def _step(
         self,
@@ -196,17 +220,16 @@ class LlamaCppDecoder(Decoder):
         positions: list[int],
         names: list[str | None],
         seqs: list[int],
-    ) -> Any:
-        """One token for every row still going, each adapter's rows in one llama_decode."""
-        import torch
-
+    ) -> dict[int, Any]:
+        """One token for every row still going, each adapter's rows in one llama_decode;
+        the next-token logits of each."""
         out: dict[int, Any] = {}
         for group in by_adapter([names[row] for row, _ in going]):
             rows = [going[j] for j in group]
             context = self._context(names[rows[0][0]])
             items = [(row, [token], positions[row]) for row, token in rows]
             out.update(self._feed(context, items, seqs))
-        return torch.stack([out[row] for row, _ in going])
+        return out
 
     def _feed(
         self,
@@ -253,15 +276,51 @@ class LlamaCppDecoder(Decoder):
         return rows
 
 
-def _sequences(names: list[str | None]) -> list[int]:
-    """Each row's sequence in its adapter's context: its place among that adapter's rows.
-    llama.cpp attends over every KV stream from a pass's lowest sequence to its highest, so
-    an adapter's rows are numbered 0, 1, 2... (rows 0, 3 and 6 would cost seven streams)."""
-    seqs = [0] * len(names)
-    for rows in by_adapter(names):
-        for seq, row in enumerate(rows):
-            seqs[row] = seq
-    return seqs
+class _Run:
+    """The rows of one `decode` call, by index: prompts, adapters, KV sequences, positions,
+    guides, random streams, and the logits of the rows that are to pick a token next."""
+
+    def __init__(self, sampling: Sampling) -> None:
+        self.temperature, self.top_p = sampling.temperature, sampling.top_p
+        self.prompts: list[list[int]] = []
+        self.names: list[str | None] = []
+        self.seqs: list[int] = []
+        self.positions: list[int] = []
+        self.guides: list[Any] = []
+        self.streams: list[Any] = []
+        self.alive: list[int] = []
+        self.logits: dict[int, Any] = {}
+        self.computed = 0
+
+    def add(self, rows: list[Joining]) -> list[int]:
+        """The new rows' indices. Each takes the lowest sequence its adapter's rows leave
+        free: llama.cpp attends over every KV stream from a pass's lowest sequence to its
+        highest, so an adapter's rows are numbered 0, 1, 2... (0, 3 and 6 would cost seven)."""
+        new: list[int] = []
+        for row in rows:
+            index = len(self.prompts)
+            used = {self.seqs[r] for r in [*self.alive, *new] if self.names[r] == row.adapter}
+            self.prompts.append(row.prompt)
+            self.names.append(row.adapter)
+            self.seqs.append(min(set(range(len(used) + 1)) - used))
+            self.positions.append(len(row.prompt))
+            self.guides.append(row.guide)
+            self.streams.append(row.stream)
+            new.append(index)
+        self.alive += new
+        return new
+
+    def next_logits(self) -> Any:
+        import torch
+
+        return torch.stack([self.logits.pop(row) for row in self.alive])
+
+    def sampling(self) -> Sampling:
+        streams = [self.streams[row] for row in self.alive]
+        return Sampling(self.temperature, self.top_p, streams if any(streams) else None)
+
+    def guides_of(self) -> list[Any]:
+        return [self.guides[row] for row in self.alive]
 
 
 def _new_context(lib: Any, model: Any, threads: int, rows: int, context: int) -> Any:

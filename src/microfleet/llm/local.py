@@ -1,7 +1,9 @@
 """The local backend: one model on one worker thread; concurrent requests share a batch.
 
-Requests that arrive while a batch runs wait for the next one; each batch may mix adapters
-(chosen per row), and rows of one adapter that share a prompt prefix compute it once. The model
+Requests that arrive while a batch runs join it between two steps where the decoder `joins`
+(llama.cpp), so no one waits for a long answer to end; elsewhere they wait for the next batch.
+Each batch may mix adapters (chosen per row), and rows of one adapter that share a prompt
+prefix compute it once. The model
 itself sits behind the `Decoder` seam (llm/decoder.py): llama.cpp or transformers.
 Tokens stream back to each request's asyncio queue as they are made,
 and a request whose consumer goes away (a client disconnect) is stopped at the next token.
@@ -22,43 +24,18 @@ from typing import Any
 from microfleet.core import threads
 from microfleet.errors import UserError
 from microfleet.llm.decode import Sampling
-from microfleet.llm.decoder import Decoder
+from microfleet.llm.decoder import Admit, Decoder, Joining
 from microfleet.llm.generator import (
     BackendUnavailable,
     Delta,
     Generator,
     Messages,
-    stop_point,
     text_only,
 )
 from microfleet.llm.guided import UNUSABLE_SCHEMA, SchemaGuides
+from microfleet.llm.rows import Job, RowStreamer
 
 log = logging.getLogger("microfleet.engine")
-
-
-@dataclass(eq=False)
-class Job:
-    messages: Messages
-    max_tokens: int
-    temperature: float
-    adapter: str | None
-    loop: asyncio.AbstractEventLoop
-    out: asyncio.Queue[Delta | BaseException]
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    schema: dict[str, Any] | None = None  # decode JSON under this schema
-    stop: Sequence[str] = ()  # the answer ends before the first of these
-    top_p: float = 1.0
-    seed: int | None = None  # its own random stream (sampling only)
-
-    def samples_like(self, other: Job) -> bool:
-        """Whether it may share `other`'s batch (a batch samples one way)."""
-        return (self.temperature, self.top_p) == (other.temperature, other.top_p)
-
-    def emit(self, item: Delta | BaseException) -> None:
-        try:
-            self.loop.call_soon_threadsafe(self.out.put_nowait, item)
-        except RuntimeError:  # the caller's event loop is gone: nobody is listening
-            self.cancelled.set()
 
 
 @dataclass(eq=False)
@@ -79,6 +56,7 @@ class EngineStats:
     prompt_tokens: int = 0  # the batches' prompts, token by token
     prefill_tokens: int = 0  # positions prefill computed: fewer where prompts share a prefix
     stream_tokens_per_s: float = 0.0  # one answer's rate in recent batches (a moving average)
+    joined: int = 0  # requests that joined a batch already running
 
 
 class BatchingEngine:
@@ -92,6 +70,7 @@ class BatchingEngine:
         self.stats = EngineStats()
         self.guides = SchemaGuides(tokenizer)
         self._jobs: queue.Queue[Job | Task | None] = queue.Queue()
+        self._held: list[Job | Task | None] = []  # taken from the queue, not yet served
         self.failure: str | None = None  # why the engine thread died, if it did
         self._thread = threading.Thread(target=self._serve, name="microfleet-generate", daemon=True)
         self._thread.start()
@@ -147,7 +126,7 @@ class BatchingEngine:
 
     def _run(self) -> None:
         threads.claim()
-        held: list[Job | Task] = []
+        held = self._held
         while True:
             first = held.pop(0) if held else self._jobs.get()
             if first is None:
@@ -160,7 +139,7 @@ class BatchingEngine:
             if live:
                 self._generate(live)
 
-    def _collect(self, first: Job, held: list[Job | Task]) -> list[Job]:
+    def _collect(self, first: Job, held: list[Job | Task | None]) -> list[Job]:
         """`first` plus what arrives within the window and samples the same way."""
         batch = [first]
         take = [j for j in held if isinstance(j, Job) and j.samples_like(first)]
@@ -186,25 +165,72 @@ class BatchingEngine:
         batch, guides = self._guided(jobs)
         if not batch:
             return
-        self.stats.batches += 1
-        self.stats.requests += len(batch)
-        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        eos = self.decoder.eos
+        rows = RowStreamer(self.tokenizer, [], eos, [])
         try:
             prompts = self._encode(batch)
-            eos = self.decoder.eos
-            rows = RowStreamer(self.tokenizer, batch, eos, [len(p) for p in prompts])
+            self._count(rows, batch, prompts)
             names = [job.adapter for job in batch]
+            admit = self._admitter(batch[0], rows) if self.decoder.joins else None
             started = time.monotonic()
-            computed = self.decoder.decode(prompts, rows.on_token, _sampling(batch), names, guides)
-            self._measure(rows.tokens / len(batch), time.monotonic() - started)
-            self.stats.prompt_tokens += sum(len(p) for p in prompts)
+            computed = self.decoder.decode(
+                prompts, rows.on_token, _sampling(batch), names, guides, admit
+            )
+            self._measure(rows.tokens / len(rows.rows), time.monotonic() - started)
             self.stats.prefill_tokens += computed
             rows.end()
             self.stats.cancelled += rows.cancelled
             self.stats.tokens += rows.tokens
         except Exception as exc:  # the requests get the error; the engine keeps running
-            for job in batch:
+            for job in {id(row.job): row.job for row in rows.rows}.values() or batch:
                 job.emit(exc)
+
+    def _count(self, rows: RowStreamer, jobs: list[Job], prompts: list[list[int]]) -> None:
+        """`jobs` join the batch that `rows` streams (and the stats)."""
+        stats, joining = self.stats, bool(rows.rows)
+        rows.add(jobs, [len(p) for p in prompts])
+        stats.prompt_tokens += sum(len(p) for p in prompts)
+        stats.requests += len(jobs)
+        stats.batches += 0 if joining else 1
+        stats.joined += len(jobs) if joining else 0
+        alive = sum(not row.done for row in rows.rows)
+        self.stats.largest_batch = max(self.stats.largest_batch, alive)
+
+    def _admitter(self, first: Job, rows: RowStreamer) -> Admit:
+        """What joins the running batch between steps: queued requests that sample as it
+        does (a request arriving mid-batch starts at once, not after the batch)."""
+
+        def admit(room: int) -> list[Joining]:
+            jobs, guides = self._guided(self._joiners(first, room))
+            if not jobs:
+                return []
+            prompts = self._encode(jobs)
+            self._count(rows, jobs, prompts)
+            streams = _sampling(jobs).streams or [None] * len(jobs)
+            return [
+                Joining(prompt, job.adapter, guide, stream)
+                for prompt, job, guide, stream in zip(prompts, jobs, guides, streams, strict=True)
+            ]
+
+        return admit
+
+    def _joiners(self, first: Job, room: int) -> list[Job]:
+        """Up to `room` waiting jobs that may share `first`'s batch, without waiting; the
+        rest stay in order for later (nothing after a close is taken)."""
+        held, taken = self._held, []
+        for job in [j for j in held if isinstance(j, Job) and j.samples_like(first)][:room]:
+            held.remove(job)
+            taken.append(job)
+        while len(taken) < room and None not in held:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, Job) and item.samples_like(first):
+                taken.append(item)
+            else:
+                held.append(item)
+        return [job for job in taken if not job.cancelled.is_set()]
 
     def _guided(self, jobs: list[Job]) -> tuple[list[Job], list[Any]]:
         """The jobs whose schema compiles, with their guides; a job whose schema does not
@@ -254,73 +280,6 @@ def _execute(task: Task, decoder: Decoder, tokenizer: Any) -> None:
         task.future.set_exception(exc)
     else:
         task.future.set_result(result)
-
-
-@dataclass
-class _Row:
-    job: Job
-    prompt_tokens: int
-    ids: list[int] = field(default_factory=list)
-    text: str = ""  # what its tokens say so far
-    sent: int = 0  # how much of it the request has been sent
-    done: bool = False
-
-
-class RowStreamer:
-    """Routes each row's new token of a batch to its own request, as text pieces."""
-
-    def __init__(
-        self, tokenizer: Any, batch: list[Job], eos: frozenset[int], lengths: list[int]
-    ) -> None:
-        self.tokenizer, self.eos = tokenizer, eos
-        self.rows = [_Row(job, int(n)) for job, n in zip(batch, lengths, strict=True)]
-        self._prompt_seen = False
-        self.cancelled = 0
-        self.tokens = 0
-
-    def on_token(self, index: int, token: int) -> bool:
-        """Route row `index`'s new token to its request; True once that row is finished."""
-        row = self.rows[index]
-        if not row.done:
-            self._advance(row, token)
-        return row.done
-
-    def _advance(self, row: _Row, token: int) -> None:
-        if row.job.cancelled.is_set():
-            self.cancelled += 1
-            self._finish(row, "cancelled")
-            return
-        if token in self.eos:
-            self._finish(row, "stop")
-            return
-        row.ids.append(token)
-        self.tokens += 1
-        text = row.text = self.tokenizer.decode(row.ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):  # hold back half a multi-byte character
-            end, stopped = row.sent, False
-        else:  # and the start of a stop string, until the next token says
-            end, stopped = stop_point(text, row.job.stop)
-        self._send(row, end)
-        if stopped:
-            self._finish(row, "stop", flush=False)
-        elif len(row.ids) >= row.job.max_tokens:
-            self._finish(row, "length")
-
-    def _send(self, row: _Row, end: int) -> None:
-        if end > row.sent:
-            row.job.emit(Delta(row.text[row.sent : end]))
-            row.sent = end
-
-    def _finish(self, row: _Row, reason: str, flush: bool = True) -> None:
-        if flush and reason != "cancelled":  # a tail held back for a stop that never came
-            self._send(row, len(row.text.removesuffix("\ufffd")))
-        row.done = True
-        row.job.emit(Delta("", reason, row.prompt_tokens, len(row.ids)))
-
-    def end(self) -> None:
-        for row in self.rows:
-            if not row.done:
-                self._finish(row, "stop")
 
 
 class LocalGenerator(Generator):
