@@ -196,33 +196,44 @@ def bench_batching(url: str, n: int, tokens: int) -> dict[str, float]:
     }
 
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}, "details": {"type": "string"}},
-            "required": ["city", "details"],
+def weather_tool(details: bool) -> dict[str, Any]:
+    """A weather tool; with `details`, each call also writes a free-text string (a long call)."""
+    properties: dict[str, Any] = {"city": {"type": "string"}}
+    if details:
+        properties["details"] = {"type": "string"}
+    return {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The current weather in a city.",
+            "parameters": {"type": "object", "properties": properties, "required": [*properties]},
         },
-    },
+    }
+
+
+TOOL_ASKS = {  # a typical call, and three calls that each write free text
+    "short": ("What is the weather in Paris?", weather_tool(False)),
+    "long": ("What is the weather in Paris, London and Rome?", weather_tool(True)),
 }
 
 
-async def _during_tools(url: str, tokens: int) -> tuple[float, float]:
-    """(the plain request's seconds, the tools request's seconds), the plain one sent while
-    the tools one decodes."""
-    plain = {
+def _plain(tokens: int) -> dict[str, Any]:
+    return {
         "model": "smollm2-135m-instruct",
         "max_tokens": tokens,
         "rag": False,
         "messages": [{"role": "user", "content": PROMPT}],
     }
+
+
+async def _during_tools(url: str, tokens: int, kind: str) -> tuple[float, float]:
+    """(the plain request's seconds, the tools request's seconds), the plain one sent while
+    the tools one decodes."""
+    question, tool = TOOL_ASKS[kind]
     tools = {
         "model": "smollm2-135m-instruct",
-        "tools": [WEATHER_TOOL],
-        "messages": [{"role": "user", "content": "What is the weather in Paris, London and Rome?"}],
+        "tools": [tool],
+        "messages": [{"role": "user", "content": question}],
     }
     async with httpx.AsyncClient(timeout=600, headers=NO_CACHE) as client:
 
@@ -232,32 +243,30 @@ async def _during_tools(url: str, tokens: int) -> tuple[float, float]:
             (await client.post(f"{url}/v1/chat/completions", json=body)).raise_for_status()
             return time.perf_counter() - start
 
-        tool_s, plain_s = await asyncio.gather(timed(tools, 0), timed(plain, 0.2))
+        tool_s, plain_s = await asyncio.gather(timed(tools, 0), timed(_plain(tokens), 0.05))
     return plain_s, tool_s
 
 
 def bench_during_tools(url: str, rounds: int, tokens: int) -> dict[str, float]:
-    alone, loaded, tools = [], [], []
+    alone: list[float] = []
+    loaded: dict[str, list[float]] = {kind: [] for kind in TOOL_ASKS}
+    tools: dict[str, list[float]] = {kind: [] for kind in TOOL_ASKS}
     for _ in range(rounds):  # alternating
         start = time.perf_counter()
-        body = {
-            "model": "smollm2-135m-instruct",
-            "max_tokens": tokens,
-            "rag": False,
-            "messages": [{"role": "user", "content": PROMPT}],
-        }
-        CLIENT.post(f"{url}/v1/chat/completions", json=body, headers=NO_CACHE, timeout=600)
+        CLIENT.post(f"{url}/v1/chat/completions", json=_plain(tokens), headers=NO_CACHE)
         alone.append(time.perf_counter() - start)
-        plain_s, tool_s = asyncio.run(_during_tools(url, tokens))
-        loaded.append(plain_s)
-        tools.append(tool_s)
-    one, both = statistics.median(alone), statistics.median(loaded)
-    return {
-        "plain_alone_s": one,
-        "plain_during_tools_s": both,
-        "tools_request_s": statistics.median(tools),
-        "during_over_alone (goal <= 1.5)": both / one,
-    }
+        for kind in TOOL_ASKS:
+            plain_s, tool_s = asyncio.run(_during_tools(url, tokens, kind))
+            loaded[kind].append(plain_s)
+            tools[kind].append(tool_s)
+    one = statistics.median(alone)
+    report = {"plain_alone_s": one}
+    for kind in TOOL_ASKS:
+        both = statistics.median(loaded[kind])
+        report[f"{kind}_tools_request_s"] = statistics.median(tools[kind])
+        report[f"plain_during_{kind}_tools_s"] = both
+        report[f"during_{kind}_over_alone (goal <= 1.5)"] = both / one
+    return report
 
 
 @contextmanager
