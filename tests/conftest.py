@@ -21,6 +21,9 @@ from microfleet.serving.app import create_app
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "fleets" / "finance" / "corpus"
+# tests/scale starts real scale-out engines (PostgreSQL, MLflow's server, Redis): it runs under
+# `make test-scale`, which installs them, and not under `make test`.
+collect_ignore = [] if os.environ.get("MICROFLEET_SCALE_TESTS") else ["scale"]
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,14 @@ FLEET_TRACE = {
 }
 
 
-def test_ratings_are_stored_with_the_answer_they_rate(tmp_path: Path) -> None:
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'sub' / 'feedback.db'}")
+@pytest.fixture
+def feedback_url(tmp_path: Path) -> str:
+    """SQLite in a directory that does not exist yet (tests/scale runs this on PostgreSQL)."""
+    return f"sqlite:///{tmp_path / 'sub' / 'feedback.db'}"
+
+
+def test_ratings_are_stored_with_the_answer_they_rate(feedback_url: str) -> None:
+    store = FeedbackStore(feedback_url)
     store.record(AnswerRecord("a1", "tax_rates", "VAT in Malta?", "18%", [{"index": 1}]))
     store.record(AnswerRecord("a1", "tax_rates", "recorded twice", "ignored"))
     store.record(AnswerRecord("f1", "fleet", "France or Germany?", "Germany", [], FLEET_TRACE))
@@ -50,6 +56,6 @@ def test_ratings_are_stored_with_the_answer_they_rate(tmp_path: Path) -> None:
         store.add("a1", 0, None, None)
     store.close()
 
-    reopened = FeedbackStore(f"sqlite:///{tmp_path / 'sub' / 'feedback.db'}")
+    reopened = FeedbackStore(feedback_url)
     assert len(reopened.entries()) == 2  # on disk
     reopened.close()
