@@ -6,7 +6,7 @@ STAMP   = $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: help install browser demo train train-helpdesk test bench lint clean
+.PHONY: help install browser demo train train-helpdesk test test-scale scale-engines bench lint clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -49,6 +49,17 @@ train-helpdesk: install  ## Train and export the helpdesk fleet's `settings` mic
 
 test: install browser  ## Run the test suite (real models, real Qdrant Edge, real servers, a real browser)
 	$(BIN)/pytest -q
+
+test-scale: install scale-engines  ## Run the scale-out tests on real engines (PostgreSQL, MLflow's server, Redis), started on 127.0.0.1
+	$(BIN)/pip install -q -e '.[scale]'
+	MICROFLEET_SCALE_TESTS=1 $(BIN)/pytest -q tests/scale
+
+# PostgreSQL 15 and Redis 7 from Debian (apt needs root, or sudo).
+scale-engines:
+	@command -v redis-server >/dev/null && test -x /usr/lib/postgresql/15/bin/initdb || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "redis-server or PostgreSQL 15 is missing, and apt needs root or sudo"; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server postgresql-15 >/dev/null; }
 
 # The playground's test drives Debian's chromium through Playwright: install it from apt, never
 # with `playwright install` (that downloads a browser build). Without root or sudo the test

@@ -122,3 +122,22 @@ def mlflow_server(backend: str, artifacts: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(30)
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str]) -> Iterator[str]:
+    """`microfleet serve` in a process of its own with `env` (MICROFLEET_*), on a free port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "microfleet.cli", "serve"],
+        env={**os.environ, **env, "MICROFLEET_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 200, "microfleet serve", 300)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(60)
