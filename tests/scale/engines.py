@@ -141,3 +141,39 @@ def serve(env: dict[str, str]) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(60)
+
+
+VLLM_PYTHON = Path(__file__).resolve().parents[2] / ".venv-vllm" / "bin" / "python"
+
+
+@contextlib.contextmanager
+def vllm(model: Path, name: str, adapters: dict[str, Path], log: Path) -> Iterator[str]:
+    """vLLM's CPU build (its own venv, `make test-scale`) serving `model` as `name` and each
+    PEFT adapter by its name, with runtime adapter loading on; yields its /v1 base URL."""
+    if not VLLM_PYTHON.exists():
+        raise RuntimeError(f"{VLLM_PYTHON} is missing: `make test-scale` installs vLLM there")
+    port = free_port()
+    args = [
+        str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(model), "--served-model-name", name,
+        "--dtype", "bfloat16", "--max-model-len", "2048", "--max-num-seqs", "8",
+        "--enable-lora", "--max-lora-rank", "16", "--max-loras", "2",
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    if adapters:
+        args += ["--lora-modules", *[f"{n}={p}" for n, p in adapters.items()]]
+    env = {
+        **os.environ,
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_for(lambda: httpx.get(f"{url}/models").status_code == 200, "vLLM", 600)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(60)

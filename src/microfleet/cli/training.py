@@ -150,13 +150,17 @@ def promote(
         bool, typer.Option("--force", help="Promote even if it scores lower.")
     ] = False,
 ) -> None:
-    """Make the challenger the champion if its test metric is at least the champion's."""
+    """Make the challenger the champion if its test metric is at least the champion's; with
+    MICROFLEET_LLM_URL set (vLLM), the server then serves the new champion."""
     from microfleet.training.registry import promote as promote_version
     from microfleet.training.registry import tracking
+    from microfleet.training.shipped import serve_champion
 
     settings, _, spec = _micromodel(micromodel)
     result = promote_version(tracking(settings), spec.registered_name(), force=force)
     typer.echo(result.message)
+    if result.promoted and settings.llm_url:
+        typer.echo(serve_champion(settings, spec))
 
 
 def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:

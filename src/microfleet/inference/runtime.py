@@ -164,16 +164,20 @@ def _local_routes(
 
 def _remote_routes(settings: Settings, fleet: FleetSpec | None) -> dict[str, ModelRoute]:
     """The base model and every micromodel, served by name on the OpenAI-compatible server."""
-    from microfleet.llm.openai_backend import OpenAIGenerator
+    from microfleet.llm.openai_backend import OpenAIGenerator, served_models
 
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     url, base = str(settings.llm_url), _base_name(settings)
     timeout = settings.request_timeout_seconds
     routes = {base: ModelRoute(OpenAIGenerator(url, key, base, timeout=timeout), version="remote")}
+    served = served_models(url, key)  # None: not reachable now; every adapter is assumed
     for spec in fleet.micromodels if fleet else []:
-        generator = OpenAIGenerator(url, key, spec.name, parent=base, timeout=timeout)
+        champion = served is None or spec.name in served  # else the base model stands in
+        remote = spec.name if champion else base
+        generator = OpenAIGenerator(url, key, spec.name, remote, parent=base, timeout=timeout)
+        version = "remote" if champion else f"{base} (no adapter)"
         routes[spec.name] = ModelRoute(
-            generator, spec.system_prompt, spec.scope.as_filter(), "remote", champion=True
+            generator, spec.system_prompt, spec.scope.as_filter(), version, champion
         )
     return routes
 

@@ -96,3 +96,31 @@ async def _deltas(response: Any) -> AsyncIterator[Delta]:
         usage.prompt_tokens if usage else 0,
         usage.completion_tokens if usage else 0,
     )
+
+
+def served_models(base_url: str, api_key: str | None, timeout: float = 10.0) -> set[str] | None:
+    """The model ids the server lists at `/models` (None: it could not be asked)."""
+    try:
+        client = openai.OpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout)
+        return {model.id for model in client.models.list()}
+    except openai.OpenAIError:
+        return None
+
+
+def load_adapter(base_url: str, api_key: str | None, name: str, path: str) -> None:
+    """Serve the PEFT adapter at `path` (a path the server can read) as model `name` on a
+    running vLLM, replacing one of that name (`/load_lora_adapter`, which vLLM enables with
+    VLLM_ALLOW_RUNTIME_LORA_UPDATING=True)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    root = base_url.rstrip("/")
+    with httpx.Client(headers=headers, timeout=120) as client:
+        client.post(f"{root}/unload_lora_adapter", json={"lora_name": name})  # may not be there
+        loaded = client.post(
+            f"{root}/load_lora_adapter", json={"lora_name": name, "lora_path": path}
+        )
+    if loaded.status_code != 200:
+        raise BackendUnavailable(
+            f"{root} did not load the adapter {name}: {loaded.status_code} {loaded.text[:200]}"
+        )

@@ -100,3 +100,21 @@ def _register(
     source = f"{run.info.artifact_uri}/adapter"
     version = register_version(client, spec.registered_name(), run.info.run_id, source, tags)
     client.set_registered_model_alias(spec.registered_name(), CHAMPION, version)
+
+
+def serve_champion(settings: Settings, spec: MicromodelSpec) -> str:
+    """Load `spec`'s champion into the running vLLM at MICROFLEET_LLM_URL under the
+    micromodel's name (a copy under the data dir, which the server must be able to read);
+    returns what was done, in one line."""
+    from microfleet.llm.openai_backend import load_adapter
+
+    assert settings.llm_url is not None
+    client = tracking(settings)
+    version = client.get_model_version_by_alias(spec.registered_name(), CHAMPION)
+    source = download_adapter(settings, spec.registered_name(), CHAMPION)
+    target = (settings.home / "served-adapters" / f"{spec.name}-v{version.version}").resolve()
+    if not target.exists():
+        shutil.copytree(source, target)
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    load_adapter(settings.llm_url, key, spec.name, str(target))
+    return f"{settings.llm_url} now serves {spec.name} v{version.version}"
