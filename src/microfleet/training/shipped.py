@@ -25,7 +25,9 @@ PROVENANCE = "provenance.json"
 
 def export_champions(settings: Settings, fleet: FleetSpec, directory: Path) -> list[str]:
     """Each champion as `directory/<name>` (loadable by `vllm serve --lora-modules`), with
-    the run's parameters and metrics in provenance.json; returns the names exported."""
+    the run's parameters and metrics in provenance.json; returns the names exported. A fresh
+    data dir registers the fleet's shipped adapters first, as any first use does."""
+    register_shipped(settings, fleet)
     client = tracking(settings)
     exported = []
     for spec in fleet.micromodels:
