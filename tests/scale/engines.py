@@ -37,6 +37,23 @@ def wait_for(ready: object, what: str, seconds: float = 120) -> None:
     raise RuntimeError(f"{what} did not come up within {seconds:.0f} s")
 
 
+@contextlib.contextmanager
+def process(
+    args: list[str], env: dict[str, str], health: str, what: str, log: Path | None = None
+) -> Iterator[None]:
+    """`args` running (its output in `log`, else discarded) until the block ends, once GET
+    `health` answers 200 (within 10 minutes)."""
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
+        running = subprocess.Popen(args, env={**os.environ, **env}, stdout=out, stderr=out)
+    try:
+        wait_for(lambda: httpx.get(health).status_code == 200, what, 600)
+        yield
+    finally:
+        running.terminate()
+        running.wait(60)
+
+
 def _as_postgres(args: list[str]) -> list[str]:
     """initdb and the server refuse to run as root: as root, they run as `postgres`."""
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
@@ -114,33 +131,19 @@ def mlflow_server(backend: str, artifacts: Path) -> Iterator[str]:
         "--artifacts-destination", str(artifacts),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: httpx.get(f"{url}/health").status_code == 200, "the MLflow server")
+    with process(args, {}, f"{url}/health", "the MLflow server"):
         yield url
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 @contextlib.contextmanager
 def serve(env: dict[str, str]) -> Iterator[str]:
     """`microfleet serve` in a process of its own with `env` (MICROFLEET_*), on a free port."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "microfleet.cli", "serve"],
-        env={**os.environ, **env, "MICROFLEET_PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    args = [sys.executable, "-m", "microfleet.cli", "serve"]
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 200, "microfleet serve", 300)
+    with process(args, {**env, "MICROFLEET_PORT": str(port)}, f"{url}/readyz", "serve"):
         yield url
-    finally:
-        process.terminate()
-        process.wait(60)
 
 
 VLLM_PYTHON = Path(__file__).resolve().parents[2] / ".venv-vllm" / "bin" / "python"
@@ -163,17 +166,10 @@ def vllm(model: Path, name: str, adapters: dict[str, Path], log: Path) -> Iterat
     if adapters:
         args += ["--lora-modules", *[f"{n}={p}" for n, p in adapters.items()]]
     env = {
-        **os.environ,
         "VLLM_CPU_KVCACHE_SPACE": "1",
         "HF_HUB_OFFLINE": "1",
         "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
     }
-    with log.open("wb") as out:
-        process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_for(lambda: httpx.get(f"{url}/models").status_code == 200, "vLLM", 600)
+    with process(args, env, f"{url}/models", "vLLM", log):
         yield url
-    finally:
-        process.terminate()
-        process.wait(60)
