@@ -35,12 +35,13 @@ from microfleet.llm.decoder import Admit, Decoder, Joining, OnToken
 from microfleet.llm.llamacpp_model import load_model, repacked_gguf
 
 BATCH_TOKENS = 512  # tokens per llama_decode call (prefill is split into such chunks)
-# A pass of fewer tokens runs on one thread: its matrices are too small to share, and ggml's
-# spinning workers then compete with the server's own thread. On two cores, measured through
-# the engine: one stream 90-110 tok/s on two threads, 156-164 on one; 8 streams of 3 adapters
-# (passes of 2-3 rows) 94-96 on two, 111-119 on one; 8 streams of one adapter 270-313 on two,
-# 240-245 on one.
-SMALL_PASS = 8
+# A pass of one token runs on one thread: a single row's matrices are too small to share, and
+# ggml's spinning workers then compete with the server's own thread (one stream measured 90-110
+# tok/s through the engine on two threads, 156-164 on one). Passes of two tokens or more use
+# every thread: under `serve`, a plain request decoding beside a tools request took 1.55x its
+# time alone with them, against 2.04x when passes under 8 tokens ran on one thread, and 8
+# concurrent requests 1.40x the throughput of 8 in a row, against 0.88-1.12 (bench/serve.py).
+SMALL_PASS = 2
 _init = threading.Lock()
 _quiet: list[Any] = []  # the log callback, kept alive while llama.cpp may call it
 
