@@ -134,3 +134,25 @@ def test_the_agent_loop_ends_with_an_answer_from_the_tool_result(server: str) ->
         model=BASE_MODEL_NAME, messages=messages, tools=TOOLS, tool_choice="required"
     )
     assert more.choices[0].finish_reason == "tool_calls"
+
+
+VAT_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_vat_rate",
+        "description": "The standard VAT rate of a country.",
+        "parameters": {
+            "type": "object",
+            "properties": {"country": {"type": "string"}},
+            "required": ["country"],
+        },
+    },
+}
+
+
+def test_calls_to_tools_the_question_is_not_about_are_dropped(server: str) -> None:
+    asked: Any = [{"role": "user", "content": "How warm is it in Rome today?"}]
+    reply = _client(server).chat.completions.create(
+        model=BASE_MODEL_NAME, messages=asked, tools=[VAT_TOOL, *TOOLS], extra_headers=NO_CACHE
+    )
+    assert _called(reply) == [("get_weather", {"city": "Rome"})]

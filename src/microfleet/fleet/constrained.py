@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from microfleet.fleet.router import Plan, Router, SemanticRouter, admit, mentioned
+from microfleet.knowledge.embedding import Embedder
 from microfleet.llm.generator import Generator, Messages, text_only
 from microfleet.llm.guided import bounded
 from microfleet.llm.local import BatchingEngine, LocalGenerator
@@ -146,6 +147,30 @@ def asked_for(calls: list[Any], tools: list[dict[str, Any]], question: str) -> l
         return True
 
     return [call for call in calls if named(call)] or calls
+
+
+RELEVANCE_MARGIN = 0.2  # a called tool this far below the question's best-matching one is dropped
+
+
+def relevant(
+    calls: list[Any], tools: list[dict[str, Any]], question: str, embedder: Embedder
+) -> list[Any]:
+    """The calls to tools the question is about: each called tool's name and description is
+    compared with the question in MiniLM space, and calls to a tool more than
+    RELEVANCE_MARGIN below the best one are dropped (a small model also calls tools the
+    question never asked for). One tool called, or none described: all of them."""
+    described = {
+        _function(t)["name"]: f"{_function(t)['name']}: {_function(t).get('description', '')}"
+        for t in tools
+        if _function(t).get("description")
+    }
+    called = sorted({c.get("name") for c in calls if c.get("name") in described})
+    if len(called) < 2 or not question:
+        return calls
+    vectors = embedder.embed([question, *(described[name] for name in called)])
+    scores = dict(zip(called, (vectors[1:] @ vectors[0]).tolist(), strict=True))
+    best = max(scores.values())
+    return [c for c in calls if scores.get(c.get("name"), best) >= best - RELEVANCE_MARGIN]
 
 
 def unique(calls: list[Any]) -> list[Any]:

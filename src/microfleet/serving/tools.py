@@ -11,7 +11,7 @@ from typing import Any
 from sse_starlette import EventSourceResponse
 
 from microfleet.errors import UserError
-from microfleet.fleet.constrained import asked_for
+from microfleet.fleet.constrained import asked_for, relevant
 from microfleet.inference.runtime import Runtime
 from microfleet.serving.schemas import ChatMessage, ChatRequest, ChatResponse, Choice, Usage
 from microfleet.serving.streaming import ChunkWriter
@@ -32,7 +32,11 @@ async def tool_calls_reply(
     calling = decoder.calls(tools, turns, body.must_call(), most, route.generator)
     decoded = await asyncio.wait_for(calling, timeout)
     asked = [m.text() for m in body.messages if m.role == "user"]
-    calls = asked_for(decoded.get("calls", []), tools, asked[-1] if asked else "")
+    question = asked[-1] if asked else ""
+    calls = asked_for(decoded.get("calls", []), tools, question)
+    if body.chosen_tool() is None:  # a named function is called whatever the question says
+        embedder = runtime.features.embedder
+        calls = await asyncio.to_thread(relevant, calls, tools, question, embedder)
     if not calls:
         return None
     tool_calls = [
