@@ -93,23 +93,28 @@ def test_payload_text_equals_chunk_text_for_every_point(
 def test_bad_inputs_are_counted_and_dead_lettered(
     tmp_path: Path, settings: Settings, ctx: PipelineContext
 ) -> None:
-    (tmp_path / "good.md").write_text("# Good\n\nCopper rose on supply worries.\n")
-    (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02\x03")
-    (tmp_path / "latin.txt").write_bytes("Prix: 10 \u20ac caf\u00e9".encode("cp1252"))
-    (tmp_path / "empty.md").write_text("  \n")
-    with (tmp_path / "huge.txt").open("wb") as fh:
+    docs = tmp_path / "docs"  # beside the data dir, not around it
+    docs.mkdir()
+    (docs / "good.md").write_text("# Good\n\nCopper rose on supply worries.\n")
+    (docs / "binary.txt").write_bytes(b"\x00\x01\x02\x03")
+    (docs / "latin.txt").write_bytes("Prix: 10 \u20ac caf\u00e9".encode("cp1252"))
+    (docs / "empty.md").write_text("  \n")
+    with (docs / "huge.txt").open("wb") as fh:
         fh.truncate(50_000_000)
-    (tmp_path / "mixed.jsonl").write_text(
+    (docs / "mixed.jsonl").write_text(
         '{"id": "ok1", "text": "Gold hit a record."}\nnot json\n{"id": "x"}\n{"text": "no id"}\n'
     )
-    stats = _ingest([str(tmp_path)], settings, ctx)
+    (docs / "chart.png").write_bytes(b"\x89PNG\r\n")  # never skipped silently
+    (docs / ".good.md.swp").write_bytes(b"editor state")  # hidden: not a document
+    stats = _ingest([str(docs)], settings, ctx)
     assert stats.documents == 2
-    assert stats.failed == 7
+    assert stats.failed == 8
     lines = settings.dead_letter_path.read_text().splitlines()
-    assert len(lines) == 7
+    assert len(lines) == 8
     reasons = [json.loads(line)["reason"] for line in lines]
     assert all("\n" not in r for r in reasons)
     assert any("50.0 MB" in r for r in reasons) and any("binary" in r for r in reasons)
+    assert any(r.startswith("unsupported file type '.png'; supported: ") for r in reasons)
 
 
 def test_filters_by_symbol_tag_and_date(settings: Settings, ctx: PipelineContext) -> None:

@@ -70,43 +70,72 @@ def ingest(
         bool, typer.Option("--follow", help="Keep feeds and WebSockets running until Ctrl-C.")
     ] = False,
     workers: Annotated[
-        int | None, typer.Option("--workers", "-w", min=1, help="Bytewax workers in this process.")
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Bytewax workers in each process."),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            "-p",
+            min=1,
+            help="Run a Bytewax cluster of this many processes on this machine; the first "
+            "holds the store and writes, all of them embed.",
+        ),
+    ] = 1,
 ) -> None:
     """Stream documents into the knowledge base: parse, clean, chunk, embed, upsert."""
-    from microfleet.features.ingest import load_context, run_ingest
     from microfleet.features.sources import resolve_inputs
 
     settings = Settings()
     specs = resolve_inputs(inputs)
     _check_alpaca_keys(settings, specs)
-    with _status("loading models", quiet=as_json):
-        ctx = load_context(settings)
     stop = _stop_on_ctrl_c()
-    with ctx.store, IngestProgress(enabled=not as_json and sys.stderr.isatty()) as progress:
-        result = run_ingest(
-            specs,
-            settings,
-            ctx,
-            follow=follow,
-            workers=workers,
-            on_batch=progress.update,
-            stop=stop,
-        )
+    if processes > 1:
+        from microfleet.features.cluster import ClusterPlan, run_cluster
+
+        plan = ClusterPlan(inputs, processes, workers or settings.workers, follow)
+        with IngestProgress(enabled=not as_json and sys.stderr.isatty()) as progress:
+            result = run_cluster(plan, settings, progress.update, stop)
+    else:
+        result = _ingest_here(specs, settings, follow, workers, stop, as_json)
     stats = result.stats
-    _print_summary(result, settings, as_json)
+    _print_summary(result, settings, as_json, processes)
     raise typer.Exit(0 if stats.documents + stats.unchanged > 0 else 1)
 
 
-def _print_summary(result: IngestResult, settings: Settings, as_json: bool) -> None:
+def _ingest_here(
+    specs: list[Any],
+    settings: Settings,
+    follow: bool,
+    workers: int | None,
+    stop: threading.Event,
+    quiet: bool,
+) -> IngestResult:
+    from microfleet.features.ingest import load_context, run_ingest
+
+    with _status("loading models", quiet=quiet):
+        ctx = load_context(settings)
+    with ctx.store, IngestProgress(enabled=not quiet and sys.stderr.isatty()) as progress:
+        return run_ingest(
+            specs, settings, ctx, follow, workers, on_batch=progress.update, stop=stop
+        )
+
+
+def _print_summary(
+    result: IngestResult, settings: Settings, as_json: bool, processes: int = 1
+) -> None:
     stats = result.stats
+    cluster = processes > 1
     if as_json:
-        typer.echo(json.dumps(stats.as_dict()))
+        extra = {"processes": result.processes} if cluster else {}
+        typer.echo(json.dumps(stats.as_dict() | extra))
         return
     note = " (stopped by Ctrl-C)" if result.interrupted else ""
+    where = f", embedded by {result.processes} of {processes} processes" if cluster else ""
     typer.echo(
         f"ingested {stats.documents} documents ({stats.chunks} chunks), "
-        f"{stats.unchanged} unchanged, {stats.failed} failed{note}"
+        f"{stats.unchanged} unchanged, {stats.failed} failed{where}{note}"
     )
     if stats.failed:
         typer.echo(f"failed documents were kept in {settings.dead_letter_path}", err=True)

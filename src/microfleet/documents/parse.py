@@ -85,15 +85,18 @@ def _validate(data: dict[str, Any]) -> Document:
         raise DocumentError(f"invalid document: {where + ': ' if where else ''}{msg}") from None
 
 
+def unsupported(path: Path) -> str:
+    """The one-line reason a file of this type is not ingested."""
+    supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+    return f"unsupported file type '{path.suffix.lower() or path.name}'; supported: {supported}"
+
+
 def parse_file(path: Path, max_bytes: int, content: bytes | None = None) -> Document:
     """Read a .txt/.md/.html/.pdf file into a Document whose id is its path; an upload's
     `content` is parsed as the file `path` names, with that name as its id."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES - {".jsonl"}:
-        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        raise DocumentError(
-            f"unsupported file type '{suffix or path.name}'; supported: {supported}"
-        )
+        raise DocumentError(unsupported(path))
     if content is not None and len(content) > max_bytes:
         raise DocumentError(_too_large(len(content), max_bytes))
     data = _read_bytes(path, max_bytes) if content is None else content

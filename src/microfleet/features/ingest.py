@@ -18,7 +18,7 @@ from microfleet.features.chunking import Chunker, load_generator_tokenizer
 from microfleet.features.dataflow import build_flow
 from microfleet.features.guard import InjectionScreen
 from microfleet.features.journal import WriteJournal
-from microfleet.features.pipeline import DeadLetter, IngestStats, PipelineContext
+from microfleet.features.pipeline import DeadLetter, EmbedContext, IngestStats, PipelineContext
 from microfleet.features.sources.specs import InputSpec
 from microfleet.knowledge.connect import open_store
 from microfleet.knowledge.embedding import load_embedder
@@ -31,13 +31,26 @@ log = logging.getLogger("microfleet.ingest")
 class IngestResult:
     stats: IngestStats
     interrupted: bool = False
+    processes: int = 1  # how many processes embedded batches
+
+
+def load_embed_context(settings: Settings) -> EmbedContext:
+    """The embedder, BM25 and the injection screen: all a cluster's non-writing process loads."""
+    embedder = load_embedder(settings.embedding_model, settings.embed_batch_size)
+    screen = (
+        InjectionScreen.load(threshold=settings.injection_threshold)
+        if settings.injection_screen
+        else None
+    )
+    return EmbedContext(embedder=embedder, sparse=Bm25Encoder(), screen=screen)
 
 
 def load_context(settings: Settings) -> PipelineContext:
     """Load the tokenizer, the embedder and the store once for the whole process."""
     tokenizer = load_generator_tokenizer(settings.model_cache_dir)
     chunker = Chunker(tokenizer, settings.chunk_tokens, settings.chunk_overlap)
-    embedder = load_embedder(settings.embedding_model, settings.embed_batch_size)
+    embed = load_embed_context(settings)
+    embedder = embed.embedder
     store = open_store(settings, embedder.dim)
     journal = WriteJournal(settings.journal_dir)
     repaired = journal.repair(store)  # a writer killed mid-write left these half replaced
@@ -46,14 +59,12 @@ def load_context(settings: Settings) -> PipelineContext:
     return PipelineContext(
         chunker=chunker,
         embedder=embedder,
-        sparse=Bm25Encoder(),
+        sparse=embed.sparse,
         store=store,
         dead_letter=DeadLetter(settings.dead_letter_path),
         max_bytes=int(settings.max_document_mb * 1_000_000),
         journal=journal,
-        screen=InjectionScreen.load(threshold=settings.injection_threshold)
-        if settings.injection_screen
-        else None,
+        screen=embed.screen,
     )
 
 
@@ -80,7 +91,7 @@ def run_ingest(
     flow = build_flow(specs, settings, ctx, report, follow, stop)
     recovery = recovery_dir(specs, settings)
     try:
-        _execute(flow, settings, workers or settings.workers, recovery)
+        execute_flow(flow, settings, workers or settings.workers, recovery)
     finally:
         _flush(ctx)
     if stop.is_set():
@@ -90,35 +101,53 @@ def run_ingest(
     return IngestResult(total)
 
 
-def _execute(flow: object, settings: Settings, workers: int, recovery: Path) -> None:
-    from bytewax.recovery import RecoveryConfig, init_db_dir
+def execute_flow(
+    flow: object,
+    settings: Settings,
+    workers: int,
+    recovery: Path,
+    addresses: list[str] | None = None,
+    index: int = 0,
+) -> None:
+    """Run the flow here, or as process `index` of the cluster at `addresses`."""
+    from bytewax.recovery import RecoveryConfig
     from bytewax.testing import cluster_main, run_main
 
     if workers < 1:
         raise UserError("--workers must be 1 or more")
-    if not recovery.exists():
-        recovery.mkdir(parents=True)
-        init_db_dir(recovery, 1)
+    open_recovery(recovery)
     config = RecoveryConfig(recovery)
     epoch = timedelta(seconds=settings.epoch_seconds)
-    if workers == 1:
+    if workers == 1 and not addresses:
         run_main(flow, epoch_interval=epoch, recovery_config=config)
     else:
         cluster_main(
             flow,
-            [],
-            0,
+            addresses or [],
+            index,
             epoch_interval=epoch,
             recovery_config=config,
             worker_count_per_proc=workers,
         )
 
 
-def recovery_dir(specs: list[InputSpec], settings: Settings) -> Path:
-    """One recovery store per set of inputs and target, so runs of other inputs never mix."""
+def open_recovery(recovery: Path) -> None:
+    """Create the recovery store on first use (a cluster's supervisor does it before starting
+    its processes, so that they never race to create it)."""
+    from bytewax.recovery import init_db_dir
+
+    if not recovery.exists():
+        recovery.mkdir(parents=True)
+        init_db_dir(recovery, 1)
+
+
+def recovery_dir(specs: list[InputSpec], settings: Settings, cluster: bool = False) -> Path:
+    """One recovery store per set of inputs and target, so runs of other inputs never mix; a
+    cluster's flow has other steps than one process's, so it keeps a store of its own."""
     key = json.dumps(
         [[s.kind, str(Path(s.target).resolve()) if s.kind == "path" else s.target] for s in specs]
         + [settings.qdrant_url or str(settings.shard_dir.resolve()), settings.collection]
+        + (["cluster"] if cluster else [])
     )
     return settings.recovery_root / hashlib.sha256(key.encode()).hexdigest()[:16]
 

@@ -60,6 +60,15 @@ class PipelineContext:
 
 
 @dataclass
+class EmbedContext:
+    """What the embed step alone needs: a cluster's non-writing processes load only this."""
+
+    embedder: Embedder
+    sparse: Bm25Encoder
+    screen: InjectionScreen | None = None
+
+
+@dataclass
 class PreparedDoc:
     doc: Document
     doc_hash: str
@@ -78,6 +87,7 @@ class Batch:
     dense: list[list[float]] = field(default_factory=list)
     sparse: list[SparseVec] = field(default_factory=list)
     flagged: list[bool] = field(default_factory=list)  # per chunk: reads as an injection
+    embedded_in: int = 0  # the process id that embedded it (a cluster counts its processes)
 
 
 class DeadLetter:
@@ -135,7 +145,7 @@ def owned_by_another(store: VectorStore, doc_id: str, owner: str) -> bool:
     return store.count(by_id) > store.count(by_id.readable_by((owner,)))
 
 
-def embed_batch(batch: Batch, ctx: PipelineContext) -> Batch:
+def embed_batch(batch: Batch, ctx: PipelineContext | EmbedContext) -> Batch:
     """Dense vectors for all chunks of the batch in one encode call, and BM25 sparse vectors."""
     texts = [embedding_input(p.doc, c) for p in batch.docs for c in p.chunks]
     if texts:

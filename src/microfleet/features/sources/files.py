@@ -1,4 +1,5 @@
-"""Files and directories: each supported file is a record; each JSONL line is a record."""
+"""Files and directories: each supported file is a record; each JSONL line is a record; any
+other file in a directory is a failed record that says why."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from microfleet.documents.parse import SUPPORTED_SUFFIXES, RawRecord
+from microfleet.documents.parse import SUPPORTED_SUFFIXES, RawRecord, unsupported
 
 
 def iter_path_records(root: Path) -> Iterator[RawRecord]:
@@ -16,9 +17,12 @@ def iter_path_records(root: Path) -> Iterator[RawRecord]:
         yield from _file_records(root)
         return
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
-        if not hidden and path.suffix.lower() in SUPPORTED_SUFFIXES:
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue  # hidden: .git, editor files
+        if path.suffix.lower() in SUPPORTED_SUFFIXES:
             yield from _file_records(path)
+        else:  # never skipped silently: a failure, counted and dead-lettered with its reason
+            yield RawRecord(ref=str(path), error=unsupported(path))
 
 
 def _file_records(path: Path) -> Iterator[RawRecord]:

@@ -105,13 +105,22 @@ class AlpacaPartition(StatefulSourcePartition[RecordBatch, None]):
 
 
 class IngestSource(FixedPartitionedSource[RecordBatch, object]):
+    """One partition per input. In a cluster only the reading process lists them (`local`), so
+    every input is read there and nowhere else."""
+
     def __init__(
-        self, specs: list[InputSpec], settings: Settings, follow: bool, stop: threading.Event
+        self,
+        specs: list[InputSpec],
+        settings: Settings,
+        follow: bool,
+        stop: threading.Event,
+        local: bool = True,
     ) -> None:
         self.specs, self.settings, self.follow, self.stop = specs, settings, follow, stop
+        self.local = local
 
     def list_parts(self) -> list[str]:
-        return [f"{i}:{spec.name}" for i, spec in enumerate(self.specs)]
+        return [f"{i}:{spec.name}" for i, spec in enumerate(self.specs)] if self.local else []
 
     def build_part(
         self, step_id: str, for_part: str, resume_state: object

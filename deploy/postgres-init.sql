@@ -1,0 +1,2 @@
+-- The feedback store's database, beside MLflow's (POSTGRES_DB).
+CREATE DATABASE feedback;
