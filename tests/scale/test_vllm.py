@@ -61,7 +61,9 @@ def _environ() -> dict[str, str]:
     return dict(os.environ)
 
 
-def _eu_rates(runtime: Runtime) -> tuple[dict[str, Any], float]:
+def _eu_rates(runtime: Runtime) -> tuple[dict[str, Any], float, int]:
+    """The 27 rates, the wall time, and the tokens the 27 calls wrote."""
+
     async def ask() -> dict[str, Any]:
         turn = Turn(
             model="fleet",
@@ -77,7 +79,8 @@ def _eu_rates(runtime: Runtime) -> tuple[dict[str, Any], float]:
     trace = asyncio.run(ask())
     seconds = time.perf_counter() - start
     rates = {c["arguments"]["country"]: (c.get("data") or {}).get("rate") for c in trace["calls"]}
-    return rates, seconds
+    count = runtime.assistant.count_tokens
+    return rates, seconds, sum(count(c.get("output") or "") for c in trace["calls"])
 
 
 def test_serve_on_vllm_answers_plain_by_name_and_fleet(
@@ -114,15 +117,16 @@ def test_serve_on_vllm_answers_plain_by_name_and_fleet(
 
             assert "Paris" in say(BASE_MODEL_NAME, "What is the capital of France?")
             assert "19" in say("tax_rates", "What is the standard VAT rate in Germany?")
-        on_vllm, vllm_cold = _eu_rates(remote)
-        _, vllm_s = _eu_rates(remote)  # warm: schemas compiled, adapters paged in
+        on_vllm, vllm_cold, _ = _eu_rates(remote)
+        _, vllm_s, vllm_tokens = _eu_rates(remote)  # warm: schemas compiled, adapters paged in
     finally:
         asyncio.run(remote.close())
-    local, local_cold = _eu_rates(runtime)
-    _, local_s = _eu_rates(runtime)
+    local, local_cold, _ = _eu_rates(runtime)
+    _, local_s, local_tokens = _eu_rates(runtime)
     print(
-        f"\nthe EU question, first and second run: vLLM {vllm_cold:.1f} s, {vllm_s:.1f} s; "
-        f"local engine {local_cold:.1f} s, {local_s:.1f} s"
+        f"\nthe EU question, first and second run: vLLM {vllm_cold:.1f} s, {vllm_s:.1f} s "
+        f"({vllm_tokens / vllm_s:.0f} call tokens/s warm); local engine {local_cold:.1f} s, "
+        f"{local_s:.1f} s ({local_tokens / local_s:.0f} call tokens/s warm)"
     )
     assert on_vllm == local  # the same facts, call for call
     assert sum(on_vllm[c] == RATES[c] for c in RATES) == 27
