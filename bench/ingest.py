@@ -4,6 +4,8 @@
 2. search p50/p99 at 100,000 chunks, embedding excluded: Qdrant Edge vs qdrant-client local mode
    (goal: Edge p99 <= 5 ms and >= 100x faster)
 3. hit@3 of hybrid vs dense-only (and sparse-only, and each fusion) on bench/questions.jsonl
+4. formats and filings (bench/documents.py): throughput per format, and passage retrieval on
+   real SEC filings, before and after table-aware chunking
 """
 
 from __future__ import annotations
@@ -228,6 +230,7 @@ def main() -> None:
     )
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--skip-search", action="store_true", help="skip the 100k-point benchmark")
+    parser.add_argument("--format-copies", type=int, default=20, help="files of each format")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="microfleet-bench-") as tmp:
@@ -237,6 +240,10 @@ def main() -> None:
         report["throughput"] = bench_throughput(work, args.copies, models)
         if not args.skip_search:
             report["search"] = bench_search(work, args.points, args.queries)
+        from documents import bench_filings, bench_formats
+
+        report["formats"] = bench_formats(work, models, args.format_copies)
+        report["filings"] = bench_filings(work, models)
     print_report(report, args.json)
 
 

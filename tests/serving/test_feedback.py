@@ -4,6 +4,8 @@ Also the playground's routes: a file uploaded to /v1/ingest by name, and /v1/kb/
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import openai
 
@@ -95,3 +97,16 @@ def test_files_upload_by_name_and_counts_follow(server: str, auth: dict[str, str
         f"{server}/v1/search", json={"query": "Quillon tariffs", "k": 1}, headers=auth
     ).json()["data"]
     assert hits[0]["doc_id"] == "upload/tariffs.md"
+
+
+def test_every_format_uploads_by_name(server: str, auth: dict[str, str], tmp_path: Path) -> None:
+    from tests.documents.formats import TABLES, write_all
+
+    for suffix, path in write_all(tmp_path).items():
+        url = f"{server}/v1/ingest?filename={path.name}"
+        done = httpx.post(url, content=path.read_bytes(), headers=auth, timeout=60).json()
+        assert (done["documents"], done["errors"]) == (1, []), suffix
+    project, budget = TABLES[".xlsx"][1]
+    query = {"query": f"budget of the {project.lower()}", "k": 3}
+    hits = httpx.post(f"{server}/v1/search", json=query, headers=auth).json()["data"]
+    assert any(hit["doc_id"] == "upload/budget.xlsx" and budget in hit["text"] for hit in hits)

@@ -9,9 +9,13 @@ import unicodedata
 import trafilatura
 from inscriptis import get_text
 
+from microfleet.errors import DocumentError
+
 # trafilatura logs an ERROR for every fragment it declines; the fallback handles those.
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 _FULL_PAGE = re.compile(r"<(html|body)[\s>]", re.IGNORECASE)
+_TABLE = re.compile(r"<table[\s>]", re.IGNORECASE)
+_HIDDEN = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b]+")
@@ -25,13 +29,37 @@ _BOILERPLATE = re.compile(
 
 
 def html_to_text(html: str) -> str:
-    """A page's main text without navigation and footers (trafilatura); a fragment's visible
-    text with its layout (inscriptis), which is also the fallback for pages trafilatura declines."""
+    """A page's main text without navigation and footers, as Markdown (trafilatura); a
+    fragment's visible text with its layout (inscriptis), which is also the fallback for pages
+    trafilatura declines. Tables stay Markdown tables, so that chunking keeps their rows whole."""
     if _FULL_PAGE.search(html):
-        extracted = trafilatura.extract(html, include_comments=False, include_tables=True)
+        extracted = trafilatura.extract(
+            _visible(html), include_comments=False, include_tables=True, output_format="markdown"
+        )
         if extracted:
             return extracted
+    if _TABLE.search(html):
+        from markdownify import markdownify
+
+        return str(markdownify(html, heading_style="ATX"))
     return get_text(html)
+
+
+def _visible(html: str) -> str:
+    """The page less what a browser would not show: elements styled display:none, such as
+    the inline XBRL header of an SEC filing (thousands of tagged facts)."""
+    if not _HIDDEN.search(html):
+        return html
+    import lxml.html
+
+    parser = lxml.html.HTMLParser(encoding="utf-8")
+    try:  # bytes: a page may start with an XML declaration, which lxml refuses in a str
+        tree = lxml.html.document_fromstring(html.encode("utf-8"), parser=parser)
+    except (ValueError, lxml.etree.ParserError):
+        return html
+    for element in tree.xpath('//*[contains(translate(@style, " ", ""), "display:none")]'):
+        element.drop_tree()
+    return str(lxml.html.tostring(tree, encoding="unicode"))
 
 
 def normalize_text(text: str) -> str:
@@ -41,3 +69,15 @@ def normalize_text(text: str) -> str:
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     kept = [line for line in lines if not _BOILERPLATE.match(line)]
     return _BLANK_LINES.sub("\n\n", "\n".join(kept)).strip()
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 text, refusing binary data and other encodings with a clear reason."""
+    if b"\x00" in data[:8192]:
+        raise DocumentError("file looks binary (contains NUL bytes); expected UTF-8 text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(
+            f"text is not UTF-8 (bad byte at offset {exc.start}); convert it to UTF-8"
+        ) from None

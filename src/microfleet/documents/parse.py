@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -11,13 +10,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from microfleet.documents.clean import html_to_text, normalize_text
+from microfleet.documents.clean import decode_text, html_to_text, normalize_text
+from microfleet.documents.convert import CONVERTED_SUFFIXES, convert
+from microfleet.documents.pdf import pdf_text
 from microfleet.documents.schema import Document
 from microfleet.errors import DocumentError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".jsonl"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | CONVERTED_SUFFIXES | {".pdf", ".jsonl"}
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def unsupported(path: Path) -> str:
 
 
 def parse_file(path: Path, max_bytes: int, content: bytes | None = None) -> Document:
-    """Read a .txt/.md/.html/.pdf file into a Document whose id is its path; an upload's
+    """Read a supported file into a Document whose id is its path; an upload's
     `content` is parsed as the file `path` names, with that name as its id."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES - {".jsonl"}:
@@ -102,8 +103,14 @@ def parse_file(path: Path, max_bytes: int, content: bytes | None = None) -> Docu
     data = _read_bytes(path, max_bytes) if content is None else content
     doc_id = file_doc_id(path) if content is None else path.as_posix()
     if suffix == ".pdf":
-        title, text = _pdf_text(data)
-        return Document(id=doc_id, title=title or path.stem, text=text or " ")
+        title, text = pdf_text(data)
+        return Document(id=doc_id, title=title or _first_heading(text) or path.stem, text=text)
+    if suffix in CONVERTED_SUFFIXES:
+        done = convert(data, suffix)
+        title = done.title or _first_heading(done.text) or path.stem
+        return Document(
+            id=doc_id, title=title, text=done.text or " ", published_at=done.published_at
+        )
     body = decode_text(data)
     if suffix in HTML_SUFFIXES:
         return Document(id=doc_id, title=_html_title(body) or path.stem, html=body or " ")
@@ -118,31 +125,6 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise DocumentError(f"cannot read file: {exc.strerror or exc}") from None
-
-
-def decode_text(data: bytes) -> str:
-    """UTF-8 text, refusing binary data and other encodings with a clear reason."""
-    if b"\x00" in data[:8192]:
-        raise DocumentError("file looks binary (contains NUL bytes); expected UTF-8 text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DocumentError(
-            f"text is not UTF-8 (bad byte at offset {exc.start}); convert it to UTF-8"
-        ) from None
-
-
-def _pdf_text(data: bytes) -> tuple[str, str]:
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = str(reader.metadata.title) if reader.metadata and reader.metadata.title else ""
-    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
-        raise DocumentError(f"cannot read PDF: {str(exc).splitlines()[0][:200]}") from None
-    return title, "\n\n".join(pages)
 
 
 def _html_title(html: str) -> str:

@@ -1,0 +1,109 @@
+"""Document benchmarks (not tests), run by bench/ingest.py and on their own.
+
+1. formats: ingest throughput per format (files/s, and chunks/s of the whole pipeline), on
+   real files of each format built as the tests build them, `--copies` of each.
+2. filings: passage retrieval on real SEC filings (fleets/finance/eval/filings.jsonl): hit@1,
+   hit@3 and MRR@10 for hybrid, dense and sparse search, for all questions and for table and
+   text questions; with tables cut like running text (before) and table-aware chunking (after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from microfleet.config import Settings
+from microfleet.evaluation.passages import evaluate_passages
+from microfleet.features.chunking import Chunker, load_generator_tokenizer
+from microfleet.features.ingest import load_context, run_ingest
+from microfleet.features.sources import resolve_inputs
+from microfleet.knowledge.connect import fusion_from
+from microfleet.knowledge.search import KnowledgeSearch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
+
+from report import print_report  # noqa: E402
+
+from tests.documents.formats import write_all  # noqa: E402
+
+FILINGS = REPO / "fleets" / "finance" / "eval" / "filings.jsonl"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def bench_formats(work: Path, models_dir: Path, copies: int) -> dict[str, float]:
+    """Each format on its own: `copies` files through the whole pipeline, timed."""
+    built = write_all(work / "built")
+    report: dict[str, float] = {}
+    for suffix, path in built.items():
+        folder = work / f"format{suffix}"
+        folder.mkdir()
+        for i in range(copies):
+            (folder / f"{path.stem}-{i}{suffix}").write_bytes(path.read_bytes())
+        settings = Settings(home=work / f"home{suffix}", models_dir=models_dir)
+        ctx = load_context(settings)
+        start = time.perf_counter()
+        stats = run_ingest(resolve_inputs([str(folder)]), settings, ctx).stats
+        seconds = time.perf_counter() - start
+        ctx.store.close()
+        assert stats.failed == 0 and stats.documents == copies, stats
+        report[f"{suffix[1:]}_files_per_s"] = copies / seconds
+        report[f"{suffix[1:]}_chunks_per_s"] = stats.chunks / seconds
+        log(f"formats: {suffix} {copies / seconds:.1f} files/s")
+    return report
+
+
+def bench_filings(work: Path, models_dir: Path) -> dict[str, float]:
+    """The same filings chunked both ways, each searched three ways."""
+    rows = [json.loads(line) for line in FILINGS.read_text().splitlines()]
+    os.chdir(FILINGS.parent)  # document ids are paths relative to the working directory
+    report: dict[str, float] = {"questions": len(rows)}
+    for name, tables in (("before", False), ("after", True)):
+        settings = Settings(home=work / f"filings-{name}", models_dir=models_dir)
+        ctx = load_context(settings)
+        tokenizer = load_generator_tokenizer(settings.model_cache_dir)
+        ctx.chunker = Chunker(tokenizer, settings.chunk_tokens, settings.chunk_overlap, tables)
+        stats = run_ingest(resolve_inputs(["filings"]), settings, ctx).stats
+        search = KnowledgeSearch(ctx.store, ctx.embedder, ctx.sparse, fusion_from(settings))
+        scores = evaluate_passages(search, rows)
+        ctx.store.close()
+        report[f"{name}_chunks"] = stats.chunks
+        for mode in ("hybrid", "dense", "sparse"):
+            for group, figures in scores[mode].items():
+                for metric, value in figures.items():
+                    report[f"{name}_{mode}_{group}_{metric}"] = value
+        log(f"filings: {name} hybrid hit@3 {scores['hybrid']['all']['hit@3']:.2f}")
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--copies", type=int, default=20, help="files of each format")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="microfleet-bench-") as tmp:
+        work = Path(tmp)
+        models = work / "models"
+        report = {
+            "formats": bench_formats(work, models, args.copies),
+            "filings": bench_filings(work, models),
+        }
+    print_report(report, args.json)
+
+
+if __name__ == "__main__":
+    main()
