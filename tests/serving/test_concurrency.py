@@ -74,7 +74,7 @@ def test_a_non_streaming_client_that_leaves_cancels_its_generation(
     engine = runtime.engine
     assert engine is not None
     cancelled, tokens = engine.stats.cancelled, engine.stats.tokens
-    body = {**_body("Tell me a very long story about the mountains.", 1024), "stream": False}
+    body = {**_body("Write a long essay about the history of the Alps.", 1024), "stream": False}
     with variant_server(runtime, served_settings, max_tokens_cap=1024) as url:
         # the client gives up long before 1024 tokens are ready, and closes the connection
         with contextlib.suppress(httpx.ReadTimeout):

@@ -16,7 +16,7 @@ from microfleet.errors import MicrofleetError, UserError
 from microfleet.inference.assistant import Turn
 from microfleet.knowledge.service import parse_filter
 from microfleet.llm.generator import BackendUnavailable, Delta
-from microfleet.llm.guided import schema_problem
+from microfleet.llm.guided import bounded, schema_problem
 from microfleet.serving.access import counted, note_of
 from microfleet.serving.deps import Server, ServerDep
 from microfleet.serving.schemas import ChatMessage, ChatRequest, ChatResponse, Choice, Usage
@@ -39,10 +39,13 @@ def turn_from(body: ChatRequest, conn: HTTPConnection, server: Server) -> Turn:
         raise UserError(f"response_format: {problem}")
     settings, who = server.settings, principal(conn)
     asked = body.since or body.symbols or body.tags
+    max_tokens = body.limit(token_cap(server, body.model))
+    if schema is not None:  # a free string may fill a third of the budget, so the JSON can end
+        schema = bounded(schema, max_length=max(16, max_tokens))
     return Turn(
         model=body.model,
         messages=body.turns(),
-        max_tokens=body.limit(token_cap(server, body.model)),
+        max_tokens=max_tokens,
         temperature=body.temperature,
         top_p=body.top_p,
         seed=body.seed,

@@ -104,7 +104,8 @@ async def ingest(
 ) -> dict[str, Any]:
     """A JSON body `{"documents": [...]}`, JSONL (one document per line), or with
     `?filename=NAME` one file's bytes (any type `ingest` reads: .md, .html, .pdf, .docx,
-    .xlsx, .eml, ...), parsed by its name. Needs the `ingest` scope; the documents are owned by the key's tenant."""
+    .xlsx, .eml, ...), parsed by its name. Needs the `ingest` scope; the documents are owned
+    by the key's tenant."""
     raw = await request.body()
     if filename:
         records = _file_records(filename, raw)
