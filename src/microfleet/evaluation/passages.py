@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from microfleet.core.hits import SearchHit
-from microfleet.evaluation.retrieval import MODES
+from microfleet.evaluation.retrieval import MODES, mode_hits
 from microfleet.knowledge.search import KnowledgeSearch
 
 
@@ -28,7 +28,7 @@ def evaluate_passages(
     for index, (row, vector) in enumerate(zip(rows, vectors, strict=True)):
         sparse = search.sparse.embed_query(row["question"])
         for mode in MODES:
-            hits = _hits(search, mode, vector, sparse)
+            hits = mode_hits(search, mode, vector, sparse, 10)
             ranks[mode].append((row["kind"], answering_rank(hits, row)))
         if progress:
             progress(index + 1)
@@ -47,14 +47,6 @@ def answering_rank(hits: list[SearchHit], row: dict[str, Any]) -> int | None:
         if hit.doc_id.endswith(row["doc"]) and all(piece in text for piece in evidence):
             return rank
     return None
-
-
-def _hits(search: KnowledgeSearch, mode: str, dense: list[float], sparse: Any) -> list[SearchHit]:
-    vector = dense if mode != "sparse" else None
-    lexical = sparse if mode != "dense" and sparse.indices else None
-    if vector is None and lexical is None:
-        return []
-    return search.store.query(vector, lexical, 10, None, search.fusion)
 
 
 def _scores(ranks: list[tuple[str, int | None]], group: str) -> dict[str, float]:

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from microfleet.core.hits import SearchFilter
+from microfleet.core.hits import SearchFilter, SearchHit
 from microfleet.evaluation.metrics import document_ranking, hit_at, recall_at, reciprocal_rank
 from microfleet.knowledge.search import KnowledgeSearch
 
@@ -47,12 +47,19 @@ def evaluate_retrieval(
 def _ranked(
     search: KnowledgeSearch, mode: str, dense: list[float], sparse: Any, n: int
 ) -> list[str]:
+    hits = mode_hits(search, mode, dense, sparse, CHUNKS_PER_QUERY)
+    return document_ranking([hit.doc_id for hit in hits])[:n]
+
+
+def mode_hits(
+    search: KnowledgeSearch, mode: str, dense: list[float], sparse: Any, limit: int
+) -> list[SearchHit]:
+    """The top chunks for precomputed query vectors, by hybrid, dense or sparse search."""
     vector = dense if mode != "sparse" else None
     lexical = sparse if mode != "dense" and sparse.indices else None
     if vector is None and lexical is None:
         return []  # a question of stopwords only: nothing to match lexically
-    hits = search.store.query(vector, lexical, CHUNKS_PER_QUERY, None, search.fusion)
-    return document_ranking([hit.doc_id for hit in hits])[:n]
+    return search.store.query(vector, lexical, limit, None, search.fusion)
 
 
 def _score(into: dict[str, list[float]], ranked: list[str], relevant: set[str], k: int) -> None:
