@@ -50,6 +50,16 @@ def test_unknown_micromodel_names_the_known_ones() -> None:
             "micromodels.0.returns: must be a JSON schema of type 'object'",
         ),
         ("name: [unclosed\n", "not valid YAML"),
+        (
+            "name: f\ndocuments: {titles: [{when: '(unclosed', title: t}]}\nmicromodels:\n"
+            "  - {name: a, description: d, system_prompt: s, parameters: {type: object}}\n",
+            "documents.titles.0.when: not a valid regular expression",
+        ),
+        (
+            "name: f\ndocuments: {titles: [{when: x, title: '{name}'}]}\nmicromodels:\n"
+            "  - {name: a, description: d, system_prompt: s, parameters: {type: object}}\n",
+            "documents.titles.0: title uses undeclared fields: name",
+        ),
     ],
 )
 def test_invalid_specs_name_file_field_and_reason(tmp_path: Path, body: str, reason: str) -> None:

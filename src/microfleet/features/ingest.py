@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from microfleet.config import Settings
+from microfleet.documents.titles import Titler
 from microfleet.errors import UserError
 from microfleet.features.chunking import Chunker, load_generator_tokenizer
 from microfleet.features.dataflow import build_flow
@@ -23,6 +24,7 @@ from microfleet.features.sources.specs import InputSpec
 from microfleet.knowledge.connect import open_store
 from microfleet.knowledge.embedding import load_embedder
 from microfleet.knowledge.sparse import Bm25Encoder
+from microfleet.micromodel.spec import load_fleet
 
 log = logging.getLogger("microfleet.ingest")
 
@@ -65,7 +67,15 @@ def load_context(settings: Settings) -> PipelineContext:
         max_bytes=int(settings.max_document_mb * 1_000_000),
         journal=journal,
         screen=embed.screen,
+        titler=fleet_titler(settings),
     )
+
+
+def fleet_titler(settings: Settings) -> Titler:
+    """The fleet's title rules, where a fleet file exists (a knowledge base needs none)."""
+    if not settings.fleet.exists():
+        return Titler()
+    return Titler(load_fleet(settings.fleet).documents)
 
 
 def run_ingest(

@@ -14,6 +14,7 @@ from pathlib import Path
 from microfleet.core.hits import FLAGS, INJECTION, OPERATOR, SearchFilter
 from microfleet.documents.parse import RawRecord, parse_record
 from microfleet.documents.schema import Document, Failure
+from microfleet.documents.titles import Titler
 from microfleet.errors import DocumentError
 from microfleet.features.chunking import Chunk, Chunker
 from microfleet.features.guard import InjectionScreen
@@ -57,6 +58,7 @@ class PipelineContext:
     max_bytes: int
     journal: WriteJournal | None = None  # None: no repair after a kill (tests, tools)
     screen: InjectionScreen | None = None  # None: chunks are not screened for injections
+    titler: Titler = field(default_factory=Titler)  # the fleet's title rules; none by default
 
 
 @dataclass
@@ -113,7 +115,7 @@ def prepare_batch(records: list[RawRecord], ctx: PipelineContext, owner: str = O
     latest: dict[str, PreparedDoc] = {}
     for record in records:
         try:
-            doc = parse_record(record, ctx.max_bytes)
+            doc = ctx.titler.retitle(parse_record(record, ctx.max_bytes))
         except DocumentError as exc:
             batch.failures.append(Failure(record.ref, str(exc), _raw_of(record)))
             continue

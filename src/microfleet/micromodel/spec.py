@@ -18,6 +18,7 @@ from pydantic import (
 
 from microfleet.core.hits import SearchFilter
 from microfleet.errors import UserError
+from microfleet.micromodel.documents import DocumentsSpec
 
 FLEET_MODEL = "fleet"  # the served model id that answers with the whole fleet
 
@@ -268,6 +269,10 @@ class FleetSpec(BaseModel):
         default=None,
         description="A directory of shipped adapters (`microfleet adapters export`), "
         "registered as champions on first use where a micromodel has no version yet.",
+    )
+    documents: DocumentsSpec = Field(
+        default_factory=DocumentsSpec,
+        description="How the feature pipeline reads this fleet's documents (title rules).",
     )
     root: Path = Field(default=Path("."), exclude=True)
 
