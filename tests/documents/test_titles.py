@@ -35,15 +35,23 @@ def titler() -> Titler:
     [
         (
             "apple-10-q-2025-06-28.html",
-            "Apple Inc., Form 10-Q, quarterly period ended June 28, 2025",
+            "Apple Inc. 10-Q, quarterly period ended June 28, 2025",
         ),
         (
             "commonwealth-income-growth-fund-v-10-k-2015.html",
-            "Commonwealth Income & Growth Fund V, Form 10-K, Fiscal Year Ended December 31, 2015",
+            "Commonwealth Income & Growth Fund V 10-K, Fiscal Year Ended December 31, 2015",
         ),
         (
             "medicis-10-k-1999.html",
-            "Medicis Pharmaceutical Corporation, Form 10-K, fiscal year ended June 30, 1999",
+            "Medicis Pharmaceutical Corporation 10-K, fiscal year ended June 30, 1999",
+        ),
+        (
+            "nvidia-10-q-2025-07-27.html",
+            "Nvidia Corporation 10-Q, quarterly period ended July 27, 2025",
+        ),
+        (
+            "union-pacific-10-q-2025-06-30.html",
+            "Union Pacific Corporation 10-Q, quarterly period ended June 30, 2025",
         ),
     ],
 )
@@ -58,12 +66,12 @@ def test_real_filings_are_titled_from_their_cover_page(
 
 def test_a_cover_in_capitals_reads_as_a_name_and_keeps_its_form_number(titler: Titler) -> None:
     doc = Document(id="x", title="x", text=cover("**ACME WIDGETS, INC.**", "10-K", None))
-    assert titler.retitle(doc).title == "Acme Widgets, Inc., Form 10-K"
+    assert titler.retitle(doc).title == "Acme Widgets, Inc. 10-K"
 
 
 def test_the_later_rule_serves_a_form_without_a_period(titler: Titler) -> None:
     doc = Document(id="x", title="x", text=cover("Acme Corp", "8-K", None))
-    assert titler.retitle(doc).title == "Acme Corp, Form 8-K"
+    assert titler.retitle(doc).title == "Acme Corp 8-K"
 
 
 def test_a_document_that_is_not_a_filing_keeps_its_title(titler: Titler) -> None:

@@ -43,4 +43,4 @@ def test_two_companies_identical_tables_are_told_apart_by_their_titles(
         tables = [hit for hit in hits if "| Total revenue |" in hit.text]
         assert tables and revenue in tables[0].text, (company, [h.text for h in hits])
         assert tables[0].payload["title"].startswith(company)
-        assert tables[0].payload["title"].endswith("Form 10-K, fiscal year ended December 31, 2024")
+        assert tables[0].payload["title"].endswith(" 10-K, fiscal year ended December 31, 2024")
