@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import socket
 
+import pytest
+
+from microfleet.cli.serving import Session
+from microfleet.config import Settings
 from tests.cli.test_main import _run
 from tests.conftest import KEY_A
 
@@ -31,6 +35,20 @@ def test_ask_in_process_without_a_knowledge_base(subprocess_env: dict[str, str])
     assert reply["sources"] == [] and "nothing in the knowledge base" in reply["answer"]
     result = _run(subprocess_env, "ask", "What is the capital of France?", "--no-rag", "--json")
     assert "Paris" in json.loads(result.stdout)["answer"]
+
+
+def test_an_in_process_session_stops_its_engine_before_the_process_exits(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A process that exited while the engine thread still decoded aborted in llama.cpp
+    # ("terminate called without an active exception") after printing its answer.
+    monkeypatch.setenv("MICROFLEET_MAX_BATCH", "2")
+    with Session(None, None, 8, False, None) as session:
+        reply = session.ask("What is the capital of France?", lambda _: None)
+        engine = session._runtime.engine
+        assert reply["answer"] and engine.alive
+    assert not engine.alive and engine.failure == "closed"
+    session.close()  # closing twice is harmless
 
 
 def test_chat_keeps_the_conversation(server: str, subprocess_env: dict[str, str]) -> None:

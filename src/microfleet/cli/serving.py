@@ -61,8 +61,8 @@ def ask(
     `--model fleet` asks the orchestrator, which calls the fleet's micromodels as tools.
     """
     out: Printer = (lambda _: None) if as_json else _write
-    session = Session(url, model, max_tokens, rag, session=None)
-    reply = session.ask(question, out)
+    with Session(url, model, max_tokens, rag, session=None) as session:
+        reply = session.ask(question, out)
     if as_json:
         typer.echo(json.dumps(reply))
         return
@@ -82,8 +82,12 @@ def chat(
     rag: Annotated[bool, typer.Option(help="Ground answers in the knowledge base.")] = True,
 ) -> None:
     """A conversation with memory: each answer sees the earlier turns. Ctrl-D or `exit` ends it."""
-    chat_session = Session(url, model, max_tokens, rag, session or uuid.uuid4().hex)
-    typer.echo(f"session {chat_session.session} (resume with --session)", err=True)
+    with Session(url, model, max_tokens, rag, session or uuid.uuid4().hex) as chat_session:
+        typer.echo(f"session {chat_session.session} (resume with --session)", err=True)
+        _converse(chat_session)
+
+
+def _converse(chat_session: Session) -> None:
     while True:
         try:
             question = input("you> ").strip()
@@ -106,6 +110,19 @@ class Session:
         self.url, self.model, self.max_tokens = url, model, max_tokens
         self.rag, self.session = rag, session
         self._runtime: Any = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop an in-process runtime's engine and wait for it: a process that exits while the
+        engine thread still decodes (a row the repeat guard cut short) aborts in llama.cpp."""
+        if self._runtime is not None:
+            runtime, self._runtime = self._runtime, None
+            asyncio.run(runtime.close())
 
     def ask(self, question: str, out: Printer) -> dict[str, Any]:
         """{answer, sources, cached, trace}; the answer is also streamed to `out`."""
