@@ -31,5 +31,10 @@ def test_context_fits_the_budget_and_numbers_sources(models_dir: Path) -> None:
     assert [s["index"] for s in grounding.sources] == [1, 2]
     assert "[2] Title 3" in grounding.messages[-1]["content"]
     assert grounding.messages[1]["content"] == "ok"  # the oldest turn was dropped first
+    two = ground(
+        "Be brief.", [], "What is VAT?", [_hit(1, 20), _hit(3, 20), _hit(1, 20)], 600, count
+    )
+    assert [(s["doc_id"], s["index"]) for s in two.sources] == [("doc1", 1), ("doc3", 2)]
+    assert two.messages[-1]["content"].count("[1] Title 1") == 2  # one document, one number
     with pytest.raises(UserError, match="the limit is 600 tokens"):
         ground("Be brief.", [], "tax " * 700, hits, 600, count)

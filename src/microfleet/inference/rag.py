@@ -74,16 +74,21 @@ def window(history: Messages, room: int, count: Callable[[str], int]) -> Message
 def _context(
     hits: list[SearchHit], room: int, count: Callable[[str], int]
 ) -> tuple[str, list[dict[str, Any]]]:
+    """Numbered by document: chunks of one document share its number, and it is one source."""
     parts: list[str] = []
+    numbers: dict[str, int] = {}
     sources: list[dict[str, Any]] = []
     for hit in hits:
-        part = f"[{len(sources) + 1}] {hit.title}: {hit.text}"
+        number = numbers.get(hit.doc_id, len(numbers) + 1)
+        part = f"[{number}] {hit.title}: {hit.text}"
         cost = count(part) + 1
         if cost > room:
             continue  # a shorter, lower-ranked chunk may still fit
         room -= cost
         parts.append(part)
-        sources.append(hit.as_source(len(sources) + 1))
+        if hit.doc_id not in numbers:
+            numbers[hit.doc_id] = number
+            sources.append(hit.as_source(number))
     return "\n".join(parts), sources
 
 
