@@ -87,3 +87,62 @@ def test_a_tie_asked_about_is_stated_once() -> None:
     answer = aggregate_answer("Is VAT higher in Sweden or in Denmark?", tie) or ""
     assert answer.count("have the same rate (25)") == 1
     assert answer.startswith("Denmark and Sweden have the same rate (25).\n\nOrdered by rate")
+
+
+def _many() -> list[Fact]:
+    rates = {"Malta": 18, "Hungary": 27, "Spain": 21, "France": 20, "Germany": 19, "Latvia": 21}
+    return [_fact(country, rate) for country, rate in rates.items()]
+
+
+def test_statistics_bounds_and_counts_lead_the_answer() -> None:
+    from microfleet.fleet.compose import aggregate_answer
+
+    def first(question: str) -> str:
+        return (aggregate_answer(question, _many()) or "").splitlines()[0]
+
+    assert first("What is the average rate?") == "The average rate over 6 is 21."
+    assert first("And the median rate?") == "The median rate over 6 is 20.5."
+    assert first("How many have a rate above 20%?") == (
+        "3 of 6 have a rate above 20: Latvia (21), Spain (21), Hungary (27)."
+    )
+    assert first("Which have a lower rate than France?") == (
+        "2 of 5 have a rate below France's (20): Malta (18), Germany (19)."
+    )
+    assert first("Which charge 30% or more?") == "None of the 6 has a rate of at least 30."
+    assert first("The two lowest rates?") == "The 2 lowest rates: Malta (18), Germany (19)."
+    assert first("The top 2, highest first?") == (
+        "The 2 highest rates, ties included: Hungary (27), Latvia (21), Spain (21)."
+    )
+    assert first("What is the gap between the highest and lowest?") == (
+        "Hungary has the highest rate (27)."
+    )
+    assert "a difference of 9." in (aggregate_answer("What is the spread?", _many()) or "")
+
+
+def test_two_results_give_their_difference_and_one_its_bound() -> None:
+    from microfleet.fleet.compose import aggregate_answer
+
+    two = [_fact("Germany", 19), _fact("France", 20)]
+    answer = aggregate_answer("What is the difference between them?", two) or ""
+    assert answer.startswith("France's rate is 1 above Germany's (20 against 19).")
+    one = aggregate_answer("Is it above 25%?", [_fact("Hungary", 27)])
+    assert one == "Hungary's rate (27) is above 25.\nThe rate in Hungary is 27%. [1]"
+
+
+def test_a_ranking_asked_highest_first_is_ordered_so() -> None:
+    from microfleet.fleet.compose import facts_block
+
+    lines = facts_block(_many(), "Rank them, highest first.").splitlines()
+    assert lines[0] == "Hungary has the highest rate (27)."
+    assert lines[1] == "Ordered by rate, highest first:"
+    assert lines[2] == "1. The rate in Hungary is 27%. [1]"
+    assert lines[7] == "6. The rate in Malta is 18%. [1]"
+
+
+def test_a_named_result_is_placed_against_the_average_asked_for() -> None:
+    from microfleet.fleet.compose import aggregate_answer
+
+    answer = aggregate_answer("Is Germany's rate above the average?", _many()) or ""
+    assert answer.startswith(
+        "The average rate over 6 is 21.\nGermany's rate (19) is below the average (21).\n"
+    )

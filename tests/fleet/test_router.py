@@ -79,6 +79,18 @@ def test_argument_filling_from_the_schema_and_the_specs_fill(fleet: FleetSpec) -
     assert fleet.get("tax_rates").as_tool()["function"]["parameters"]["required"] == ["country"]
 
 
+def test_a_value_named_to_measure_all_others_against_fans_out(fleet: FleetSpec) -> None:
+    tax = fleet.get("tax_rates")
+    assert (
+        len(fill_arguments(tax, "Which member states have a lower VAT rate than France?")) == EU27
+    )
+    assert len(fill_arguments(tax, "Is Germany's VAT above the EU average?")) == EU27
+    alone = "What is the VAT rate in Germany, an EU member state?"
+    assert fill_arguments(tax, alone) == [{"country": "Germany"}]
+    pair = "Which EU member state has the lower VAT rate, Germany or France?"
+    assert fill_arguments(tax, pair) == [{"country": "France"}, {"country": "Germany"}]
+
+
 def test_a_fill_must_name_a_parameter_and_its_values(tmp_path: Path) -> None:
     spec = {
         "name": "m",

@@ -77,3 +77,34 @@ def test_guard_keeps_negations_and_numbers() -> None:
     assert guard("Isn't X allowed?") == guard("Is X not allowed?")
     assert guard("VAT in 2024") != guard("VAT in 2025")
     assert guard("What is the VAT in France?") == guard("what is the vat in france")
+
+
+def test_guard_keeps_comparisons_sides_and_series_members() -> None:
+    # Each pair embeds at 0.95 or more with MiniLM, above the default threshold.
+    for one, other in [
+        ("Which EU country has the lowest VAT rate?", "Which EU country has the highest VAT rate?"),
+        ("Which charge more than France?", "Which charge less than France?"),
+        ("Did revenue increase?", "Did revenue decrease?"),
+        ("Oil prices before the meeting?", "Oil prices after the meeting?"),
+        ("Revenue in the first quarter?", "Revenue in the second quarter?"),
+        ("Net income in June?", "Net income in March?"),
+        ("The average rate?", "The median rate?"),
+        ("Revenue in Q2?", "Revenue in Q3?"),
+    ]:
+        assert guard(one) != guard(other), (one, other)
+    assert guard("the cheapest country?") == guard("the lowest-priced country?")
+    assert guard("Which EU nation has the lowest VAT?") == guard("Which country has lowest VAT")
+
+
+def test_a_semantic_hit_never_answers_the_opposite_comparison(
+    index: CacheIndex, embed: Callable[[str], list[float]]
+) -> None:
+    cache = SemanticCache(index)
+    lowest, highest = (
+        "Which EU country has the lowest VAT rate?",
+        "Which EU country has the highest VAT rate?",
+    )
+    _put(cache, lowest, embed)
+    assert cache.lookup(key(highest), lambda: embed(highest)) is None
+    paraphrase = "Which EU nation has the lowest VAT rate?"
+    assert cache.lookup(key(paraphrase), lambda: embed(paraphrase)) is not None

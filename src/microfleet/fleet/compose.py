@@ -1,31 +1,24 @@
 """What the composer reads: the micromodels' results laid out compactly for a small model,
-with an aggregation over typed results, so that "which is lowest", "which of the two" and
-"rank them" are read off, not worked out. Typed results are ordered by their numeric field;
-when the question asks for an extreme (a comparison word: lowest, cheaper, most, ...), the
-answer to it leads the facts. Nothing here knows a domain: it reads the fields of each
-micromodel's `returns` schema, the arguments of each call, and English comparison words."""
+with an aggregation over typed results, so that "which is lowest", "which of the two",
+"rank them", "the average", "how many are above 20" are read off, not worked out. Typed
+results are ordered by their numeric field; what the question asks of them (fleet/asked.py)
+leads the facts. Nothing here knows a domain: it reads the fields of each micromodel's
+`returns` schema, the arguments of each call, and English words."""
 
 from __future__ import annotations
 
-import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from microfleet.fleet.asked import Asked, Bound, read_question
 
 COMPOSE_PROMPT = (
     "You are {description} Answer the user's question in one or two sentences, using only the "
     "facts below, which are correct. When they start with an answer, give that answer first. "
     "Keep their figures exactly, cite sources like [1], and say plainly which parts are "
     "missing when a fact is missing."
-)
-# Words that ask for the low or the high end of a comparison.
-LOW_WORDS = frozenset(
-    {"lowest", "lower", "least", "less", "smallest", "smaller", "cheapest", "cheaper", "cheap"}
-    | {"minimum", "fewest", "fewer", "bottom"}
-)
-HIGH_WORDS = frozenset(
-    {"highest", "higher", "most", "more", "largest", "larger", "biggest", "bigger", "greatest"}
-    | {"greater", "maximum", "top", "expensive", "dearest", "priciest"}
 )
 
 
@@ -49,47 +42,133 @@ def numeric_fields(returns: dict[str, Any] | None) -> list[str]:
 
 def asked_extremes(question: str) -> list[str]:
     """Which ends of a comparison the question asks for, in the order it asks: "low", "high"."""
-    found: list[str] = []
-    for word in re.findall(r"[a-z]+", question.lower()):
-        end = "low" if word in LOW_WORDS else "high" if word in HIGH_WORDS else None
-        if end and end not in found:
-            found.append(end)
-    return found
+    return read_question(question).ends
 
 
 def facts_block(facts: Sequence[Fact], question: str = "", extremes: bool = True) -> str:
-    """The answers to the extremes the question asks for, then each micromodel's facts,
-    ordered by their first numeric field when they have one, with its lowest and highest."""
-    leads, lines = _leads(facts, question), []
+    """The answers to what the question asks, then each micromodel's facts, ordered by their
+    first numeric field when they have one, with its lowest and highest."""
+    return "\n".join(_leads(facts, question) + _fact_lines(facts, question, extremes))
+
+
+def _fact_lines(facts: Sequence[Fact], question: str, extremes: bool) -> list[str]:
+    descending, lines = read_question(question).descending, []
     for name in dict.fromkeys(f.micromodel for f in facts):
-        lines += _group_lines([f for f in facts if f.micromodel == name], extremes)
-    return "\n".join(leads + lines)
+        lines += _group_lines([f for f in facts if f.micromodel == name], extremes, descending)
+    return lines
 
 
 def _leads(facts: Sequence[Fact], question: str) -> list[str]:
-    ends, leads = asked_extremes(question), []
+    leads: list[str] = []
     for name in dict.fromkeys(f.micromodel for f in facts):
-        leads += _answers([f for f in facts if f.micromodel == name], ends)
+        group = [f for f in facts if f.micromodel == name]
+        fields = group[0].numeric
+        if fields:
+            asked = read_question(question, [f.label for f in group])
+            leads += _answers(_valued(group, fields[0]), fields[0], asked)
     return leads
 
 
-def _answers(group: list[Fact], ends: list[str]) -> list[str]:
-    """ "<subject> has the lowest <field> (<value>)." for each end asked, over a typed group."""
-    fields = group[0].numeric
-    valued = _valued(group, fields[0]) if fields and ends else []
+def _answers(valued: list[tuple[float, str]], field: str, asked: Asked) -> list[str]:
+    """What was asked of one micromodel's typed results, each as a sentence."""
+    lines = [line for bound in asked.bounds if (line := _bounded(valued, field, bound))]
     if len(valued) < 2:
-        return []
+        return lines
     if min(valued)[0] == max(valued)[0]:
-        labels = " and ".join(label for _, label in sorted(valued))
-        return [f"{labels} have the same {fields[0]} ({_shown(valued[0][0])})."]
+        if asked.ends or "difference" in asked.stats:
+            labels = " and ".join(label for _, label in sorted(valued))
+            return [f"{labels} have the same {field} ({_shown(valued[0][0])}).", *lines]
+        return lines + [_stat(valued, field, s) for s in asked.stats if s != "difference"]
+    ends = [_end(valued, field, end, asked.top) for end in asked.ends]
+    stats = [_stat(valued, field, s) for s in asked.stats]
+    return ends + stats + _against_stats(valued, field, asked) + lines
+
+
+def _against_stats(valued: list[tuple[float, str]], field: str, asked: Asked) -> list[str]:
+    """ "Germany's rate (19) is below the average (21.91).", for each result the question
+    names among more, when it asks for the average or the median."""
+    named = [(v, label) for v, label in valued if label in asked.named]
+    if not named or len(named) == len(valued):
+        return []
     lines = []
-    for end in ends:
-        value = min(valued)[0] if end == "low" else max(valued)[0]
-        named = _at(valued, value)
-        word = ("lower" if end == "low" else "higher") if len(valued) == 2 else f"{end}est"
-        verb = "has" if len(named) == 1 else "have"
-        lines.append(f"{' and '.join(named)} {verb} the {word} {fields[0]} ({_shown(value)}).")
+    for stat in (s for s in asked.stats if s in ("mean", "median")):
+        values = [v for v, _ in valued]
+        middle = round(
+            sum(values) / len(values) if stat == "mean" else statistics.median(values), 2
+        )
+        word = "average" if stat == "mean" else "median"
+        for v, label in named:
+            side = "above" if v > middle else "below" if v < middle else "at"
+            lines.append(
+                f"{label}'s {field} ({_shown(v)}) is {side} the {word} ({_shown(middle)})."
+            )
     return lines
+
+
+def _end(valued: list[tuple[float, str]], field: str, end: str, top: int | None) -> str:
+    """ "<subject> has the lowest <field> (<value>).", or the `top` lowest, ties included."""
+    sign = 1 if end == "low" else -1
+    ordered = sorted(valued, key=lambda item: (sign * item[0], item[1]))
+    if top and 1 < top < len(valued):
+        cut = sign * ordered[top - 1][0]
+        named = [f"{label} ({_shown(v)})" for v, label in ordered if sign * v <= cut]
+        ties = ", ties included" if len(named) > top else ""
+        return f"The {top} {end}est {field}s{ties}: {', '.join(named)}."
+    value = ordered[0][0]
+    named = _at(valued, value)
+    word = ("lower" if end == "low" else "higher") if len(valued) == 2 else f"{end}est"
+    verb = "has" if len(named) == 1 else "have"
+    return f"{' and '.join(named)} {verb} the {word} {field} ({_shown(value)})."
+
+
+def _stat(valued: list[tuple[float, str]], field: str, stat: str) -> str:
+    values = sorted(v for v, _ in valued)
+    if stat == "mean":
+        mean = round(sum(values) / len(values), 2)
+        return f"The average {field} over {len(values)} is {_shown(mean)}."
+    if stat == "median":
+        return f"The median {field} over {len(values)} is {_shown(statistics.median(values))}."
+    low, high = values[0], values[-1]
+    gap = _shown(round(high - low, 6))
+    if len(values) == 2:
+        (_, lower), (_, higher) = sorted(valued)
+        versus = f"{_shown(high)} against {_shown(low)}"
+        return f"{higher}'s {field} is {gap} above {lower}'s ({versus})."
+    lows, highs = " and ".join(_at(valued, low)), " and ".join(_at(valued, high))
+    return (
+        f"The {field} ranges from {_shown(low)} ({lows}) to {_shown(high)} ({highs}), "
+        f"a difference of {gap}."
+    )
+
+
+def _bounded(valued: list[tuple[float, str]], field: str, bound: Bound) -> str | None:
+    """ "3 of 27 have a <field> above 22: A (24), B (25), C (27)." """
+    if isinstance(bound.value, str):
+        named = [v for v, label in valued if label == bound.value]
+        if not named:
+            return None
+        value, shown = named[0], f"{bound.value}'s ({_shown(named[0])})"
+        valued = [(v, label) for v, label in valued if label != bound.value]
+    else:
+        value, shown = bound.value, _shown(bound.value)
+    upper = value if bound.upper is None else bound.upper
+    tests = {
+        ">": (lambda v: v > value, f"above {shown}"),
+        ">=": (lambda v: v >= value, f"at least {shown}"),
+        "<": (lambda v: v < value, f"below {shown}"),
+        "<=": (lambda v: v <= value, f"at most {shown}"),
+        "between": (lambda v: value <= v <= upper, f"between {shown} and {_shown(upper)}"),
+    }
+    test, phrase = tests[bound.op]
+    if len(valued) == 1:
+        ((v, label),) = valued
+        return f"{label}'s {field} ({_shown(v)}) is {'' if test(v) else 'not '}{phrase}."
+    hits = [f"{label} ({_shown(v)})" for v, label in sorted(valued) if test(v)]
+    of = "of " if bound.op in (">=", "<=") else ""
+    if not hits:
+        return f"None of the {len(valued)} has a {field} {of}{phrase}."
+    verb = "has" if len(hits) == 1 else "have"
+    return f"{len(hits)} of {len(valued)} {verb} a {field} {of}{phrase}: {', '.join(hits)}."
 
 
 def aggregate_answer(question: str, facts: Sequence[Fact]) -> str | None:
@@ -98,15 +177,15 @@ def aggregate_answer(question: str, facts: Sequence[Fact]) -> str | None:
     missing part)."""
     if not facts or any(f.sentence is None or f.data is None for f in facts):
         return None
-    if len(facts) == 1:
-        return f"{facts[0].sentence}{facts[0].cites}"
     leads = _leads(facts, question)
+    if len(facts) == 1:
+        return "\n".join([*leads, f"{facts[0].sentence}{facts[0].cites}"])
     if not leads:
-        return facts_block(facts)
-    return "\n".join(leads) + "\n\n" + facts_block(facts, extremes=False)
+        return facts_block(facts, question)
+    return "\n".join(leads) + "\n\n" + "\n".join(_fact_lines(facts, question, False))
 
 
-def _group_lines(group: list[Fact], extremes: bool) -> list[str]:
+def _group_lines(group: list[Fact], extremes: bool, descending: bool = False) -> list[str]:
     ok = [f for f in group if f.sentence is not None]
     missing = [f"- {f.label}: missing ({f.error})" for f in group if f.sentence is None]
     fields = group[0].numeric
@@ -115,8 +194,10 @@ def _group_lines(group: list[Fact], extremes: bool) -> list[str]:
         return [f"- {f.sentence}{f.cites}" for f in ok] + missing
     field = fields[0]
     ranked.sort(key=lambda f: (_number(f.data, field) or 0.0, f.label))
+    if descending:
+        ranked.sort(key=lambda f: _number(f.data, field) or 0.0, reverse=True)
     rest = [f for f in ok if f not in ranked]
-    lines = [f"Ordered by {field}, lowest first:"]
+    lines = [f"Ordered by {field}, {'highest' if descending else 'lowest'} first:"]
     lines += [f"{i}. {f.sentence}{f.cites}" for i, f in enumerate(ranked, 1)]
     lines += [f"- {f.sentence}{f.cites}" for f in rest] + missing
     for name in fields if extremes else []:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from jsonschema import Draft202012Validator
 
+from microfleet.fleet.asked import read_question
 from microfleet.knowledge.embedding import Embedder
 from microfleet.llm.generator import Messages
 from microfleet.micromodel.questions import example_questions
@@ -72,7 +73,8 @@ def validate(fleet: FleetSpec, name: str, arguments: Any) -> str | None:
 
 def fill_arguments(spec: MicromodelSpec, question: str) -> list[dict[str, Any]]:
     """Arguments from the question, as the spec's `fill` says: the enum values it names
-    (aliases included; every value when it asks about all of them), the values a pattern
+    (aliases included; every value when it asks about all of them, or names some only to
+    measure all of them against: "lower than France", "above the average"), the values a pattern
     finds for string arrays, the question itself for strings. A scalar enum parameter that
     names several values fans out into one call per value."""
     base: dict[str, Any] = {}
@@ -80,9 +82,12 @@ def fill_arguments(spec: MicromodelSpec, question: str) -> list[dict[str, Any]]:
     for name, prop in spec.parameters.get("properties", {}).items():
         fill = spec.fill.get(name) or FillSpec()
         if "enum" in prop:
-            values = mentioned(prop["enum"], question, fill.aliases)
-            if values or fill.asks_every(question):
-                fan = (name, values or [str(v) for v in prop["enum"]])
+            every = [str(v) for v in prop["enum"]]
+            values = mentioned(every, question, fill.aliases)
+            if fill.asks_every(question) and (not values or measures_against(question, every)):
+                values = every
+            if values:
+                fan = (name, values)
         elif prop.get("type") == "string":
             base[name] = question
         elif prop.get("type") == "array" and prop.get("items", {}).get("type") == "string":
@@ -92,6 +97,15 @@ def fill_arguments(spec: MicromodelSpec, question: str) -> list[dict[str, Any]]:
     if fan is None:
         return [base]
     return [{**base, fan[0]: value} for value in fan[1]]
+
+
+def measures_against(question: str, values: list[str]) -> bool:
+    """Whether the question names values to measure the others against, not to ask about
+    them alone: a bound set by a value, or a statistic over all of them."""
+    asked = read_question(question, values)
+    return any(isinstance(b.value, str) for b in asked.bounds) or bool(
+        {"mean", "median"} & set(asked.stats)
+    )
 
 
 def mentioned(values: list[Any], question: str, aliases: dict[str, str] | None = None) -> list[str]:

@@ -3,8 +3,9 @@
 Entries live in a Qdrant collection (an Edge shard under the data dir by default, a collection
 on the Qdrant server when one is configured). Every lookup is scoped by tenant, model (adapter
 version included), knowledge-base version, the earlier turns, and a guard: the question's
-negations and numbers. "Is X allowed" and "is X not allowed" embed almost identically,
-but their guards differ, so one never answers the other.
+negations, numbers, comparisons and opposites (core/questions.py). "Is X allowed" and "is X
+not allowed", or "the lowest rate" and "the highest rate", embed almost identically, but
+their guards differ, so one never answers the other.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -21,13 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from microfleet.core.questions import contrast_marks
+
 log = logging.getLogger("microfleet.cache")
 SCOPE_FIELDS = ("tenant", "model", "kb_version", "context", "guard")
-NEGATIONS = frozenset(
-    ["not", "no", "never", "none", "nor", "cannot", "without", "neither", "nobody", "nothing"]
-)
 _NAMESPACE = uuid.UUID("0b6f5f0e-58c1-4a53-9a3c-2f4f0c8d6a11")
-_WORD = re.compile(r"[a-z][\w']*|\d+(?:[.,]\d+)*")
 
 
 class CacheIndex(ABC):
@@ -56,13 +54,9 @@ def normalize(text: str) -> str:
 
 
 def guard(question: str) -> str:
-    """What must match exactly for a semantic hit: the negations and the numbers."""
-    words = _WORD.findall(question.lower().replace("\u2019", "'"))
-    marks = {
-        "not" if w.endswith("n't") else w for w in words if w in NEGATIONS or w.endswith("n't")
-    }
-    marks |= {w for w in words if w[0].isdigit()}
-    return " ".join(sorted(marks))
+    """What must match exactly for a semantic hit: the negations, numbers, comparisons,
+    sides and series members that change a question's meaning but not its embedding."""
+    return " ".join(sorted(contrast_marks(question)))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,77 @@
+"""English words that change what a question asks while barely moving its embedding:
+"lowest" and "highest" embed at 0.96, "before" and "after" at 0.99, "first quarter" and
+"second quarter" at 0.97 (all-MiniLM-L6-v2). The answer cache keeps them in its guard, and
+the composer reads comparisons and statistics from them. Nothing here knows a domain."""
+
+from __future__ import annotations
+
+import re
+
+NEGATIONS = frozenset(
+    ["not", "no", "never", "none", "nor", "cannot", "without", "neither", "nobody", "nothing"]
+)
+# Words that ask for the low or the high end of a comparison.
+LOW_WORDS = frozenset(
+    {"lowest", "lower", "least", "less", "smallest", "smaller", "cheapest", "cheaper", "cheap"}
+    | {"minimum", "fewest", "fewer", "bottom"}
+)
+HIGH_WORDS = frozenset(
+    {"highest", "higher", "most", "more", "largest", "larger", "biggest", "bigger", "greatest"}
+    | {"greater", "maximum", "top", "expensive", "dearest", "priciest"}
+)
+STAT_WORDS = {
+    "average": "mean",
+    "mean": "mean",
+    "median": "median",
+    "difference": "difference",
+    "gap": "difference",
+    "spread": "difference",
+    "range": "difference",
+    "total": "total",
+    "sum": "total",
+}
+# Opposites that are not comparisons: each word stands for its side.
+_SIDES = {
+    "up": "increase increased increases increasing rise rises rose risen rising grow grew grown"
+    " growth gain gained gains up above over exceed exceeds exceeding",
+    "down": "decrease decreased decreases decreasing fall falls fell fallen falling decline"
+    " declined declines drop dropped drops shrink shrank loss losses down below under",
+    "before": "before prior earlier previous preceding",
+    "after": "after later next following subsequent",
+    "buy": "buy buys bought buying purchase purchased",
+    "sell": "sell sells sold selling",
+}
+SIDES = {word: side for side, words in _SIDES.items() for word in words.split()}
+# Words that name one of a series: the guard keeps each one as it is.
+SERIES = frozenset(
+    str.split(
+        "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth"
+        " last final one two three four five six seven eight nine ten eleven twelve hundred"
+        " thousand million billion trillion half quarter quarterly annual monthly weekly daily"
+        " january february march april may june july august september october november december"
+        " jan feb mar apr jun jul aug sep sept oct nov dec"
+        " monday tuesday wednesday thursday friday saturday sunday"
+    )
+)
+WORD = re.compile(r"[a-z][\w']*|\d+(?:[.,]\d+)*")
+
+
+def words(question: str) -> list[str]:
+    return WORD.findall(question.lower().replace("\u2019", "'"))
+
+
+def contrast_marks(question: str) -> set[str]:
+    """What must match for two questions to ask the same thing: negations ("not"), numbers
+    and words with digits, members of a series, the end of a comparison ("low", "high"), a
+    side ("up", "down", "before", "after", "buy", "sell") and a statistic ("mean")."""
+    marks: set[str] = set()
+    for word in words(question):
+        if word in NEGATIONS or word.endswith("n't"):
+            marks.add("not")
+        elif any(c.isdigit() for c in word) or word in SERIES:
+            marks.add(word)
+        elif word in LOW_WORDS or word in HIGH_WORDS:
+            marks.add("low" if word in LOW_WORDS else "high")
+        elif mark := SIDES.get(word) or STAT_WORDS.get(word):
+            marks.add(mark)
+    return marks

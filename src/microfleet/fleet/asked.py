@@ -1,0 +1,110 @@
+"""What a question asks of a set of typed results, read from English words alone: the ends
+of a comparison ("lowest", "higher", "most"), statistics ("average", "median", "difference"),
+bounds ("above 22%", "at least 20", "lower than France", "between 19 and 21"), "how many",
+how many to name ("the three highest") and the order of a ranking ("highest first").
+Nothing here knows a domain: the labels are the calls' argument values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from microfleet.core.questions import HIGH_WORDS, LOW_WORDS, STAT_WORDS
+
+COMPUTED = ("mean", "median", "difference")  # the statistics the composer works out
+NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+_NUM = r"[-+]?\d[\d,]*(?:\.\d+)?"
+_UNIT = r"\s*(?:%|percent\b|per cent\b|percentage points?\b)?"
+_THAN = r"(?:\s+[a-z']+){0,3}?\s+than"  # "lower than", "a lower VAT rate than"
+_ABOVE = rf"above|over|exceeding|exceeds|in excess of|(?:more|higher|greater|larger|bigger){_THAN}"
+_BELOW = rf"below|under|beneath|(?:less|lower|smaller|cheaper|fewer){_THAN}"
+_PREFIX = {
+    ">": _ABOVE,
+    ">=": r"at least|no less than|not less than|no lower than",
+    "<": _BELOW,
+    "<=": r"at most|no more than|not more than|no higher than|up to",
+}
+_POSTFIX = {">=": r"or (?:more|higher|above|greater)", "<=": r"or (?:less|lower|below|fewer)"}
+_BETWEEN = re.compile(rf"\bbetween\s+({_NUM}){_UNIT}\s+and\s+({_NUM}){_UNIT}")
+_DESCENDING = re.compile(
+    r"\b(?:highest|largest|most|biggest|greatest|top) first\b|\bdescending\b|\bhigh to low\b"
+    r"|\bfrom (?:the )?(?:highest|largest|most|biggest|greatest) to\b"
+)
+_HOW_MANY = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b")
+_COUNTED = r"(\d+|" + "|".join(NUMBER_WORDS) + r")"
+_SUPERLATIVE = r"(?:lowest|highest|cheapest|largest|smallest|biggest|most|least|greatest|priciest)"
+_TOP_N = re.compile(
+    rf"\b(?:top|bottom)\s+{_COUNTED}\b"  # "top 5"; "the three ... lowest", not "of the 27 ..."
+    rf"|(?<!of the )(?<!of )\b{_COUNTED}\s+(?:[a-z-]+\s+){{0,4}}?{_SUPERLATIVE}\b"
+)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Results whose value satisfies `op` against a number, or against a label's value."""
+
+    op: str  # ">", ">=", "<", "<=", or "between" (inclusive, `value` to `upper`)
+    value: float | str
+    upper: float | None = None
+
+
+@dataclass
+class Asked:
+    ends: list[str] = field(default_factory=list)  # "low", "high", in the order asked
+    stats: list[str] = field(default_factory=list)  # "mean", "median", "difference"
+    bounds: list[Bound] = field(default_factory=list)
+    count: bool = False  # "how many"
+    top: int | None = None  # "the three lowest": how many to name at each end asked
+    descending: bool = False  # "highest first"
+    named: list[str] = field(default_factory=list)  # the labels the question names
+
+
+def read_question(question: str, labels: Sequence[str] = ()) -> Asked:
+    """What `question` asks of results about `labels`. A bound that names a label ("lower
+    than France") counts only over three or more results: over two it is the comparison."""
+    text = " " + question.lower() + " "
+    asked = Asked(count=bool(_HOW_MANY.search(text)), descending=bool(_DESCENDING.search(text)))
+    asked.named = [label for label in labels if re.search(rf"\b{re.escape(label.lower())}\b", text)]
+    text = _read_bounds(text, asked, [] if len(labels) <= 2 else list(labels))
+    for word in re.findall(r"[a-z]+", text):
+        end = "low" if word in LOW_WORDS else "high" if word in HIGH_WORDS else None
+        if end and end not in asked.ends:
+            asked.ends.append(end)
+        stat = STAT_WORDS.get(word)
+        if stat in COMPUTED and stat not in asked.stats:
+            asked.stats.append(stat)
+    if asked.ends and (top := _TOP_N.search(text)):
+        counted = top.group(1) or top.group(2)
+        asked.top = NUMBER_WORDS.get(counted) or int(counted)
+    return asked
+
+
+def _read_bounds(text: str, asked: Asked, labels: list[str]) -> str:
+    """Adds each bound found to `asked`; returns the text without them, so that the
+    "more" of "more than 20" is not read as asking for the highest."""
+    for match in _BETWEEN.finditer(text):
+        low, high = sorted((_number(match.group(1)), _number(match.group(2))))
+        asked.bounds.append(Bound("between", low, high))
+    text = _BETWEEN.sub(" ", text)
+    for op, words in _PREFIX.items():
+        pattern = re.compile(rf"\b(?:{words})\s+(?:that of\s+|those of\s+|in\s+)?({_NUM}){_UNIT}")
+        asked.bounds += [Bound(op, _number(m.group(1))) for m in pattern.finditer(text)]
+        text = pattern.sub(" ", text)
+        for label in labels:
+            named = re.compile(
+                rf"\b(?:{words})\s+(?:that of\s+|that in\s+|in\s+|the one in\s+)?"
+                rf"{re.escape(label.lower())}\b(?:'s)?"
+            )
+            if named.search(text):
+                asked.bounds.append(Bound(op, label))
+                text = named.sub(" ", text)
+    for op, words in _POSTFIX.items():
+        pattern = re.compile(rf"({_NUM}){_UNIT}\s+{words}\b")
+        asked.bounds += [Bound(op, _number(m.group(1))) for m in pattern.finditer(text)]
+        text = pattern.sub(" ", text)
+    return text
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))

@@ -1,0 +1,39 @@
+"""What a question asks of typed results, read from its words: ends, statistics, bounds,
+counts, how many to name and the order."""
+
+from __future__ import annotations
+
+from microfleet.fleet.asked import Bound, read_question
+
+LABELS = ["France", "Germany", "Malta", "Hungary"]
+
+
+def test_bounds_are_read_with_their_numbers_and_do_not_read_as_extremes() -> None:
+    asked = read_question("How many countries have a VAT rate above 22%?", LABELS)
+    assert asked.count and asked.bounds == [Bound(">", 22.0)] and asked.ends == []
+    assert read_question("Which charge more than 24 percent?").bounds == [Bound(">", 24.0)]
+    assert read_question("Which charge more than 24 percent?").ends == []
+    assert read_question("Which charge 25% or more?").bounds == [Bound(">=", 25.0)]
+    assert read_question("Rates of at most 1,000.5?").bounds == [Bound("<=", 1000.5)]
+    assert read_question("Which are between 21 and 19.5 %?").bounds == [
+        Bound("between", 19.5, 21.0)
+    ]
+
+
+def test_a_bound_may_be_a_label_over_three_or_more_results() -> None:
+    asked = read_question("Which have a lower VAT rate than France?", LABELS)
+    assert asked.bounds == [Bound("<", "France")] and asked.ends == []
+    over_two = read_question("Is Germany's rate lower than France's?", ["Germany", "France"])
+    assert over_two.bounds == [] and over_two.ends == ["low"]
+
+
+def test_statistics_order_and_how_many_to_name() -> None:
+    assert read_question("What is the average rate?").stats == ["mean"]
+    assert read_question("The median and the spread?").stats == ["median", "difference"]
+    assert read_question("Rank them from highest to lowest.").descending
+    assert read_question("Rank them, highest first.").descending
+    assert not read_question("Rank them.").descending
+    three = read_question("List the three EU countries with the lowest VAT.")
+    assert (three.ends, three.top) == (["low"], 3)
+    assert read_question("Top 5 by rate, highest first?").top == 5
+    assert read_question("Which of the 27 member states has the lowest VAT?").top is None
