@@ -55,6 +55,12 @@ def test_a_loop_ends_after_a_whole_period() -> None:
     assert shown == "Intro. I'm sorry for any confusion."
 
 
+def test_a_loop_never_ends_mid_word() -> None:
+    # The unit repeats from "he news", one character in: a period's end falls inside "the".
+    shown, guard = _run(["The news said that"] + [" the news said that"] * 12)
+    assert guard.looping and shown.rstrip() == "The news said that"
+
+
 async def _pieces(texts: list[str]) -> AsyncIterator[Delta]:
     for text in texts:
         yield Delta(text)

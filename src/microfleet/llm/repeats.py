@@ -35,8 +35,10 @@ class RepeatGuard:
             self.looping = True
             self.text = self.text[: max(self._loop_start(), self.sent)].rstrip()
             ready = len(self.text)
-        else:
+        else:  # hold back the repeat so far, from the start of the word it begins in
             ready = len(self.text) - repeated
+            while 0 < ready < len(self.text) and self.text[ready - 1 : ready + 1].isalnum():
+                ready -= 1
         out = self.text[self.sent : max(ready, self.sent)]
         self.sent = max(ready, self.sent)
         return out
@@ -58,6 +60,10 @@ class RepeatGuard:
         end = start + period  # where the unit ends is ambiguous by a shift; end a sentence
         while end < len(text) and text[end] in CLOSERS:
             end += 1
+        if 0 < end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+            # mid-word ("The news said that t|he news said that the ..."): end at a space
+            space = text.rfind(" ", start, end)
+            end = space if space > 0 else end
         return end
 
     def _repeated_suffix(self) -> int:
