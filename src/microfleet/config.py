@@ -125,7 +125,7 @@ class Settings(BaseSettings):
         description="semantic: MiniLM; llm: tool calls by the model (native on llm_url, else "
         "JSON-schema-constrained locally); hybrid: semantic shortlist, then llm.",
     )
-    router_threshold: float = Field(default=0.36, ge=-1, le=1)
+    router_threshold: float = Field(default=0.42, ge=-1, le=1)
     router_margin: float = Field(default=0.1, ge=0)
     tool_timeout_seconds: float = Field(default=60.0, gt=0)
     tool_max_tokens: int = Field(default=48, ge=1)

@@ -21,6 +21,18 @@ def test_ask_json_against_a_server(server: str, subprocess_env: dict[str, str]) 
     assert reply["answer"] and reply["sources"][0]["doc_id"] == "harbor-energy-dividend"
 
 
+def test_ask_goes_to_the_fleet_by_default(server: str, subprocess_env: dict[str, str]) -> None:
+    # The base model alone answered "24%" with the right source; the orchestrator's tax_rates
+    # adapter answers 19.
+    env = {**subprocess_env, "MICROFLEET_API_KEY": KEY_A}
+    question = "What is the standard VAT rate in Germany?"
+    result = _run(env, "ask", question, "--url", server, "--json")
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert reply["trace"]["calls"][0]["data"] == {"country": "Germany", "rate": 19}
+    assert "19%" in reply["answer"]
+
+
 def test_ask_streams_then_lists_sources(server: str, subprocess_env: dict[str, str]) -> None:
     env = {**subprocess_env, "MICROFLEET_API_KEY": KEY_A}
     result = _run(env, "ask", "What did the ECB decide?", "--url", server, "--max-tokens", "8")

@@ -109,6 +109,9 @@ def test_statistics_bounds_and_counts_lead_the_answer() -> None:
         "2 of 5 have a rate below France's (20): Malta (18), Germany (19)."
     )
     assert first("Which charge 30% or more?") == "None of the 6 has a rate of at least 30."
+    assert first("Which have the same rate as Latvia?") == (
+        "1 of 5 has a rate equal to Latvia's (21): Spain (21)."
+    )
     assert first("The two lowest rates?") == "The 2 lowest rates: Malta (18), Germany (19)."
     assert first("The top 2, highest first?") == (
         "The 2 highest rates, ties included: Hungary (27), Latvia (21), Spain (21)."
@@ -146,3 +149,12 @@ def test_a_named_result_is_placed_against_the_average_asked_for() -> None:
     assert answer.startswith(
         "The average rate over 6 is 21.\nGermany's rate (19) is below the average (21).\n"
     )
+
+
+def test_a_named_result_among_others_gets_its_place() -> None:
+    from microfleet.fleet.compose import aggregate_answer
+
+    answer = aggregate_answer("How does Germany's rate compare with the others?", _many()) or ""
+    assert answer.startswith("Germany's rate (19) is the 2nd lowest of 6 (the average is 21).")
+    tied = aggregate_answer("And Spain against the rest?", _many()) or ""
+    assert tied.startswith("Spain's rate (21) is the joint 4th lowest of 6")

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from microfleet.config import Settings
 from microfleet.fleet.constrained import ConstrainedRouter
 from microfleet.fleet.router import SemanticRouter, validate
 from microfleet.knowledge.embedding import load_embedder
 from microfleet.llm.local import BatchingEngine
 from microfleet.micromodel.spec import FleetSpec, load_fleet
 from tests.conftest import REPO
+
+THRESHOLD = Settings.model_fields["router_threshold"].default
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +44,7 @@ def test_llm_router_calls_are_always_schema_valid(engine: BatchingEngine, fleet:
 
 
 def test_hybrid_decodes_only_among_the_shortlist(engine: BatchingEngine, fleet: FleetSpec) -> None:
-    semantic = SemanticRouter(fleet, load_embedder(None), threshold=0.36, margin=0.1)
+    semantic = SemanticRouter(fleet, load_embedder(None), threshold=THRESHOLD, margin=0.1)
     router = ConstrainedRouter(fleet, engine, shortlist=semantic)
     plan = asyncio.run(router.plan("What is the standard VAT rate in Malta?"))
     assert {c.name for c in plan.calls} == {"tax_rates"}

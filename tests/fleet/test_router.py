@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from microfleet.config import Settings
 from microfleet.errors import UserError
 from microfleet.fleet.router import SemanticRouter, fill_arguments, validate
 from microfleet.knowledge.embedding import load_embedder
@@ -19,10 +20,13 @@ FLEET = REPO / "fleets" / "finance" / "fleet.yaml"
 ROUTING = REPO / "fleets" / "finance" / "routing.jsonl"
 EU27 = 27
 
-# Measured on the 66 labelled questions: 64/66 (0.97) with the default threshold 0.36 and margin
-# 0.1, which sit mid-plateau (0.24-0.48 all give 64/66); calibrated on one half, the other half
-# scored 0.88 and 0.94. The floor sits below the held-out figures, so a real regression fails.
+# Measured on the 78 labelled questions (20 need no micromodel, 12 of them country or general
+# questions added with the value masking): 76/78 (0.97) with the default threshold 0.42 and
+# margin 0.1, the lowest threshold that keeps every off-topic question from a micromodel (0.30-0.50
+# all give 64/66 on the first 66). The floor sits below that, so a real regression fails.
 ROUTING_FLOOR = 0.85
+
+THRESHOLD = Settings.model_fields["router_threshold"].default
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +36,7 @@ def fleet() -> FleetSpec:
 
 @pytest.fixture(scope="module")
 def router(fleet: FleetSpec) -> SemanticRouter:
-    return SemanticRouter(fleet, load_embedder(None), threshold=0.36, margin=0.1)
+    return SemanticRouter(fleet, load_embedder(None), threshold=THRESHOLD, margin=0.1)
 
 
 def test_routing_accuracy_on_the_labelled_set(router: SemanticRouter) -> None:
@@ -85,6 +89,8 @@ def test_a_value_named_to_measure_all_others_against_fans_out(fleet: FleetSpec) 
         len(fill_arguments(tax, "Which member states have a lower VAT rate than France?")) == EU27
     )
     assert len(fill_arguments(tax, "Is Germany's VAT above the EU average?")) == EU27
+    others = "How does Germany's VAT rate compare with other EU countries?"
+    assert len(fill_arguments(tax, others)) == EU27
     alone = "What is the VAT rate in Germany, an EU member state?"
     assert fill_arguments(tax, alone) == [{"country": "Germany"}]
     pair = "Which EU member state has the lower VAT rate, Germany or France?"

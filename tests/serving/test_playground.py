@@ -80,6 +80,7 @@ def test_the_picker_offers_every_micromodel(page: Any) -> None:
         "personal_finance (no adapter: base model)",
         "fleet (orchestrator)",
     ]
+    assert page.locator("#model").input_value() == "fleet"  # nothing chosen yet: the orchestrator
 
 
 def test_chat_streams_tokens_and_shows_sources(page: Any, runtime: Runtime) -> None:

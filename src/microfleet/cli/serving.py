@@ -13,6 +13,7 @@ import typer
 
 from microfleet.cli.errors import friendly_errors
 from microfleet.config import Settings
+from microfleet.micromodel.spec import FLEET_MODEL
 
 Printer = Callable[[str], None]
 UrlOption = Annotated[
@@ -20,7 +21,11 @@ UrlOption = Annotated[
     typer.Option(help="Ask a running server (e.g. http://127.0.0.1:8000) instead of in-process."),
 ]
 ModelOption = Annotated[
-    str | None, typer.Option(help="A model id from /v1/models (default: the base model).")
+    str | None,
+    typer.Option(
+        help="A model id from /v1/models (default: fleet, the orchestrator, when the fleet file "
+        "has micromodels; else the base model)."
+    ),
 ]
 
 
@@ -52,13 +57,14 @@ def ask(
     max_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
     rag: Annotated[bool, typer.Option(help="Ground the answer in the knowledge base.")] = True,
     trace: Annotated[
-        bool, typer.Option("--trace", help="With --model fleet: print the micromodel calls.")
+        bool, typer.Option("--trace", help="With the fleet model: print the micromodel calls.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """One question: the answer streams to the terminal, then its numbered sources.
 
-    `--model fleet` asks the orchestrator, which calls the fleet's micromodels as tools.
+    By default the orchestrator (model `fleet`) answers: it calls the fleet's micromodels as
+    tools, and answers other questions from the knowledge base. `--model` picks another.
     """
     out: Printer = (lambda _: None) if as_json else _write
     with Session(url, model, max_tokens, rag, session=None) as session:
@@ -140,7 +146,7 @@ async def _ask_local(session: Session, question: str, out: Printer) -> dict[str,
 
     runtime = session._runtime
     turn = Turn(
-        model=session.model or runtime.base_name,
+        model=session.model or runtime.default_model,
         messages=[{"role": "user", "content": question}],
         max_tokens=session.max_tokens,
         session=session.session,
@@ -175,7 +181,7 @@ def _ask_server(session: Session, question: str, out: Printer) -> dict[str, Any]
     extra: dict[str, Any] = {"rag": session.rag}
     headers = {"X-Session-Id": session.session} if session.session else {}
     try:
-        model = session.model or client.models.list().data[0].id
+        model = session.model or _default_model([m.id for m in client.models.list().data])
         stream = client.chat.completions.create(
             model=model,
             messages=[{"role": "user", "content": question}],
@@ -193,6 +199,11 @@ def _ask_server(session: Session, question: str, out: Printer) -> dict[str, Any]
         ) from None
     out("\n")
     return reply
+
+
+def _default_model(listed: list[str]) -> str:
+    """The server's orchestrator where it has one, else the first model it lists."""
+    return FLEET_MODEL if FLEET_MODEL in listed else listed[0]
 
 
 def _read_stream(stream: Any, out: Printer) -> dict[str, Any]:

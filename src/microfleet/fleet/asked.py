@@ -1,6 +1,7 @@
 """What a question asks of a set of typed results, read from English words alone: the ends
 of a comparison ("lowest", "higher", "most"), statistics ("average", "median", "difference"),
-bounds ("above 22%", "at least 20", "lower than France", "between 19 and 21"), "how many",
+bounds ("above 22%", "at least 20", "lower than France", "the same rate as Germany",
+"between 19 and 21"), "how many",
 how many to name ("the three highest") and the order of a ranking ("highest first").
 Nothing here knows a domain: the labels are the calls' argument values."""
 
@@ -24,6 +25,7 @@ _PREFIX = {
     ">=": r"at least|no less than|not less than|no lower than",
     "<": _BELOW,
     "<=": r"at most|no more than|not more than|no higher than|up to",
+    "=": r"exactly|equal to|(?:the )?same(?:\s+[a-z']+){0,3}?\s+as",
 }
 _POSTFIX = {">=": r"or (?:more|higher|above|greater)", "<=": r"or (?:less|lower|below|fewer)"}
 _BETWEEN = re.compile(rf"\bbetween\s+({_NUM}){_UNIT}\s+and\s+({_NUM}){_UNIT}")
@@ -44,7 +46,7 @@ _TOP_N = re.compile(
 class Bound:
     """Results whose value satisfies `op` against a number, or against a label's value."""
 
-    op: str  # ">", ">=", "<", "<=", or "between" (inclusive, `value` to `upper`)
+    op: str  # ">", ">=", "<", "<=", "=", or "between" (inclusive, `value` to `upper`)
     value: float | str
     upper: float | None = None
 
@@ -58,6 +60,7 @@ class Asked:
     top: int | None = None  # "the three lowest": how many to name at each end asked
     descending: bool = False  # "highest first"
     named: list[str] = field(default_factory=list)  # the labels the question names
+    others: bool = False  # "other countries", "the rest": the named ones against the others
 
 
 def read_question(question: str, labels: Sequence[str] = ()) -> Asked:
@@ -65,6 +68,7 @@ def read_question(question: str, labels: Sequence[str] = ()) -> Asked:
     than France") counts only over three or more results: over two it is the comparison."""
     text = " " + question.lower() + " "
     asked = Asked(count=bool(_HOW_MANY.search(text)), descending=bool(_DESCENDING.search(text)))
+    asked.others = bool(re.search(r"\b(?:others?|rest|remaining)\b", text))
     asked.named = [label for label in labels if re.search(rf"\b{re.escape(label.lower())}\b", text)]
     text = _read_bounds(text, asked, [] if len(labels) <= 2 else list(labels))
     for word in re.findall(r"[a-z]+", text):

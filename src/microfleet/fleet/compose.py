@@ -81,7 +81,31 @@ def _answers(valued: list[tuple[float, str]], field: str, asked: Asked) -> list[
         return lines + [_stat(valued, field, s) for s in asked.stats if s != "difference"]
     ends = [_end(valued, field, end, asked.top) for end in asked.ends]
     stats = [_stat(valued, field, s) for s in asked.stats]
-    return ends + stats + _against_stats(valued, field, asked) + lines
+    answered = ends + stats + _against_stats(valued, field, asked) + lines
+    return answered or _positions(valued, field, asked)
+
+
+def _positions(valued: list[tuple[float, str]], field: str, asked: Asked) -> list[str]:
+    """ "Germany's rate (19) is the 3rd lowest of 27 (the average is 21.91).", for each result
+    the question names among more, when it asks nothing else of them."""
+    named = [(v, label) for v, label in valued if label in asked.named]
+    if not named or len(named) == len(valued):
+        return []
+    mean = _shown(round(sum(v for v, _ in valued) / len(valued), 2))
+    lines = []
+    for v, label in named:
+        place = 1 + sum(other < v for other, _ in valued)
+        tied = " joint" if sum(other == v for other, _ in valued) > 1 else ""
+        lines.append(
+            f"{label}'s {field} ({_shown(v)}) is the{tied} {_ordinal(place)} lowest of "
+            f"{len(valued)} (the average is {mean})."
+        )
+    return lines
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _against_stats(valued: list[tuple[float, str]], field: str, asked: Asked) -> list[str]:
@@ -157,6 +181,7 @@ def _bounded(valued: list[tuple[float, str]], field: str, bound: Bound) -> str |
         ">=": (lambda v: v >= value, f"at least {shown}"),
         "<": (lambda v: v < value, f"below {shown}"),
         "<=": (lambda v: v <= value, f"at most {shown}"),
+        "=": (lambda v: v == value, f"equal to {shown}"),
         "between": (lambda v: value <= v <= upper, f"between {shown} and {_shown(upper)}"),
     }
     test, phrase = tests[bound.op]

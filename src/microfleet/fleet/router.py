@@ -1,8 +1,9 @@
 """Routing: which micromodels a question needs, and with which arguments (the tool calls).
 
 Router seam. SemanticRouter (the default, and the fast path for weak local models) compares the
-question with each micromodel's description and examples in MiniLM space, keeps those above a
-calibrated threshold, and fills the arguments from the question with the parameter schema.
+question with each micromodel's description and examples in MiniLM space, with enum values
+masked by their parameter's name on both sides, keeps those above a calibrated threshold, and
+fills the arguments from the question with the parameter schema.
 ToolCallingRouter asks an OpenAI-compatible model with native `tools` (parallel calls included).
 Routers that read the transcript of earlier rounds get their invalid calls back once to correct,
 and a router that `follows_up` sees the results and may call more (the orchestrator caps rounds).
@@ -101,11 +102,10 @@ def fill_arguments(spec: MicromodelSpec, question: str) -> list[dict[str, Any]]:
 
 def measures_against(question: str, values: list[str]) -> bool:
     """Whether the question names values to measure the others against, not to ask about
-    them alone: a bound set by a value, or a statistic over all of them."""
+    them alone: a bound set by a value, a statistic over all of them, or "the others"."""
     asked = read_question(question, values)
-    return any(isinstance(b.value, str) for b in asked.bounds) or bool(
-        {"mean", "median"} & set(asked.stats)
-    )
+    by_value = any(isinstance(b.value, str) for b in asked.bounds)
+    return by_value or asked.others or bool({"mean", "median"} & set(asked.stats))
 
 
 def mentioned(values: list[Any], question: str, aliases: dict[str, str] | None = None) -> list[str]:
@@ -121,6 +121,20 @@ def mentioned(values: list[Any], question: str, aliases: dict[str, str] | None =
     ]
 
 
+def value_masks(fleet: FleetSpec) -> list[tuple[re.Pattern[str], str]]:
+    """For each enum parameter of the fleet: a pattern of its values and their aliases, and
+    the parameter's name to put in their place."""
+    masks = []
+    for spec in fleet.micromodels:
+        for name, prop in spec.parameters.get("properties", {}).items():
+            if "enum" in prop:
+                fill = spec.fill.get(name) or FillSpec()
+                values = sorted({str(v) for v in prop["enum"]} | set(fill.aliases), key=len)
+                alternatives = "|".join(re.escape(v) for v in reversed(values))
+                masks.append((re.compile(rf"\b(?:{alternatives})\b", re.IGNORECASE), name))
+    return masks
+
+
 class SemanticRouter(Router):
     name = "semantic"
 
@@ -128,15 +142,23 @@ class SemanticRouter(Router):
         self.fleet, self.embedder = fleet, embedder
         self.threshold, self.margin = threshold, margin
         self._owners: list[str] = []
+        self._masks = value_masks(fleet)
         texts: list[str] = []
         for spec in fleet.micromodels:
             for text in [spec.description, *spec.examples, *example_questions(spec, fleet)]:
-                texts.append(text)
+                texts.append(self.masked(text))
                 self._owners.append(spec.name)
         self._vectors = np.asarray(embedder.embed(texts))
 
+    def masked(self, text: str) -> str:
+        """`text` with each enum value named by its parameter ("the VAT rate in country"),
+        so that naming a value ("What is the capital of France?") is not half a match."""
+        for pattern, name in self._masks:
+            text = pattern.sub(name, text)
+        return text
+
     def scores(self, question: str) -> dict[str, float]:
-        similarity = self._vectors @ np.asarray(self.embedder.embed([question]))[0]
+        similarity = self._vectors @ np.asarray(self.embedder.embed([self.masked(question)]))[0]
         best: dict[str, float] = {}
         for owner, value in zip(self._owners, similarity.tolist(), strict=True):
             best[owner] = max(best.get(owner, -1.0), float(value))

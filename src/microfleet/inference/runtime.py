@@ -36,6 +36,12 @@ class Runtime:
     # Constrained decoding for clients that send their own `tools` (local model only).
     tool_decoder: ToolDecoder | None = None
 
+    @property
+    def default_model(self) -> str:
+        """What a question without a model goes to: the orchestrator where the fleet has
+        one (it answers plain questions by retrieval, as the base model would), else the base."""
+        return FLEET_MODEL if FLEET_MODEL in self.assistant.routes else self.base_name
+
     async def close(self) -> None:
         for route in self.assistant.routes.values():
             await route.generator.close()

@@ -93,6 +93,7 @@ async function loadModels() {
     ...data.map((m) => new Option(modelLabel(m), m.id)),
   );
   if (data.some((m) => m.id === chosen)) select.value = chosen;
+  else if (data.some((m) => m.id === "fleet")) select.value = "fleet"; // the orchestrator
 }
 
 // The picker's text: the orchestrator, and micromodels the base model answers for.
