@@ -110,8 +110,16 @@ def _cpu_dtype(name: str) -> Any:
     import torch
 
     if name == "auto":
-        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
+        return torch.bfloat16 if native_bf16() else torch.float32
     return torch.bfloat16 if name == "bfloat16" else torch.float32
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX). Elsewhere (AVX2)
+    torch emulates it, many times slower than float32."""
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def qlora_available() -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from microfleet.config import Settings
-from microfleet.llm.base_model import BASE_MODEL_ID, load_base_model
+from microfleet.llm.base_model import BASE_MODEL_ID, load_base_model, native_bf16
 from microfleet.micromodel.spec import FleetSpec, MicromodelSpec
 from microfleet.training.dataset import QAPair, load_split
 from microfleet.training.metrics import answer_metric
@@ -58,6 +58,7 @@ def run_training(
     try:
         _log_params(spec, meta, settings, epochs, max_steps, len(train), len(test))
         mlflow.log_param("qlora_4bit", quantized)
+        mlflow.log_param("bf16_matmuls", spec.lora.bf16 and native_bf16())
         result = _train_and_log(model, tokenizer, spec, train, test, epochs, max_steps, on_step)
     except KeyboardInterrupt:
         mlflow.end_run(status="KILLED")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from microfleet.llm.base_model import native_bf16
 from microfleet.micromodel.prompt import build_messages
 from microfleet.micromodel.spec import LoraSpec, MicromodelSpec
 from microfleet.training.dataset import QAPair
@@ -122,12 +123,13 @@ def _batches(encoded: list[Example], size: int, rng: random.Random) -> list[list
 
 
 def autocast(bf16: bool) -> Any:
-    """bfloat16 matmuls on the CPU (AMX/AVX-512 where present), or nothing."""
+    """bfloat16 matmuls where the CPU has them natively (AMX/AVX512-BF16), else nothing: on
+    an AVX2 CPU emulated bf16 made one training step take minutes."""
     import contextlib
 
     import torch
 
-    if not bf16:
+    if not (bf16 and native_bf16()):
         return contextlib.nullcontext()
     return torch.autocast("cpu", dtype=torch.bfloat16)
 
