@@ -46,7 +46,10 @@ def test_a_single_or_untyped_result_is_its_sentence() -> None:
 
 
 def test_comparison_words_pick_the_end_asked_for() -> None:
-    from microfleet.fleet.compose import asked_extremes
+    from microfleet.fleet.asked import read_question
+
+    def asked_extremes(question: str) -> list[str]:
+        return read_question(question).ends
 
     assert asked_extremes("Which country is cheapest for VAT?") == ["low"]
     assert asked_extremes("Where is VAT most expensive?") == ["high"]

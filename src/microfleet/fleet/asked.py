@@ -91,18 +91,19 @@ def _read_bounds(text: str, asked: Asked, labels: list[str]) -> str:
         low, high = sorted((_number(match.group(1)), _number(match.group(2))))
         asked.bounds.append(Bound("between", low, high))
     text = _BETWEEN.sub(" ", text)
+    by_name = {label.lower(): label for label in labels}
+    names = "|".join(re.escape(name) for name in sorted(by_name, key=len, reverse=True))
     for op, words in _PREFIX.items():
         pattern = re.compile(rf"\b(?:{words})\s+(?:that of\s+|those of\s+|in\s+)?({_NUM}){_UNIT}")
         asked.bounds += [Bound(op, _number(m.group(1))) for m in pattern.finditer(text)]
         text = pattern.sub(" ", text)
-        for label in labels:
+        if names:
             named = re.compile(
                 rf"\b(?:{words})\s+(?:that of\s+|that in\s+|in\s+|the one in\s+)?"
-                rf"{re.escape(label.lower())}\b(?:'s)?"
+                rf"({names})\b(?:'s)?"
             )
-            if named.search(text):
-                asked.bounds.append(Bound(op, label))
-                text = named.sub(" ", text)
+            asked.bounds += [Bound(op, by_name[m.group(1)]) for m in named.finditer(text)]
+            text = named.sub(" ", text)
     for op, words in _POSTFIX.items():
         pattern = re.compile(rf"({_NUM}){_UNIT}\s+{words}\b")
         asked.bounds += [Bound(op, _number(m.group(1))) for m in pattern.finditer(text)]

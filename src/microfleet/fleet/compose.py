@@ -40,11 +40,6 @@ def numeric_fields(returns: dict[str, Any] | None) -> list[str]:
     return [k for k, v in properties.items() if v.get("type") in ("number", "integer")]
 
 
-def asked_extremes(question: str) -> list[str]:
-    """Which ends of a comparison the question asks for, in the order it asks: "low", "high"."""
-    return read_question(question).ends
-
-
 def facts_block(facts: Sequence[Fact], question: str = "", extremes: bool = True) -> str:
     """The answers to what the question asks, then each micromodel's facts, ordered by their
     first numeric field when they have one, with its lowest and highest."""
@@ -88,12 +83,9 @@ def _answers(valued: list[tuple[float, str]], field: str, asked: Asked) -> list[
 def _positions(valued: list[tuple[float, str]], field: str, asked: Asked) -> list[str]:
     """ "Germany's rate (19) is the 3rd lowest of 27 (the average is 21.91).", for each result
     the question names among more, when it asks nothing else of them."""
-    named = [(v, label) for v, label in valued if label in asked.named]
-    if not named or len(named) == len(valued):
-        return []
-    mean = _shown(round(sum(v for v, _ in valued) / len(valued), 2))
+    mean = _shown(_middle(valued, "mean"))
     lines = []
-    for v, label in named:
+    for v, label in _named_among(valued, asked):
         place = 1 + sum(other < v for other, _ in valued)
         tied = " joint" if sum(other == v for other, _ in valued) > 1 else ""
         lines.append(
@@ -101,6 +93,19 @@ def _positions(valued: list[tuple[float, str]], field: str, asked: Asked) -> lis
             f"{len(valued)} (the average is {mean})."
         )
     return lines
+
+
+def _named_among(valued: list[tuple[float, str]], asked: Asked) -> list[tuple[float, str]]:
+    """The results the question names, when it names some of them, not all."""
+    named = [(v, label) for v, label in valued if label in asked.named]
+    return named if len(named) < len(valued) else []
+
+
+def _middle(valued: list[tuple[float, str]], stat: str) -> float:
+    """The mean or the median of the values, to two decimals."""
+    values = [v for v, _ in valued]
+    middle = sum(values) / len(values) if stat == "mean" else statistics.median(values)
+    return round(middle, 2)
 
 
 def _ordinal(n: int) -> str:
@@ -111,17 +116,11 @@ def _ordinal(n: int) -> str:
 def _against_stats(valued: list[tuple[float, str]], field: str, asked: Asked) -> list[str]:
     """ "Germany's rate (19) is below the average (21.91).", for each result the question
     names among more, when it asks for the average or the median."""
-    named = [(v, label) for v, label in valued if label in asked.named]
-    if not named or len(named) == len(valued):
-        return []
     lines = []
     for stat in (s for s in asked.stats if s in ("mean", "median")):
-        values = [v for v, _ in valued]
-        middle = round(
-            sum(values) / len(values) if stat == "mean" else statistics.median(values), 2
-        )
+        middle = _middle(valued, stat)
         word = "average" if stat == "mean" else "median"
-        for v, label in named:
+        for v, label in _named_among(valued, asked):
             side = "above" if v > middle else "below" if v < middle else "at"
             lines.append(
                 f"{label}'s {field} ({_shown(v)}) is {side} the {word} ({_shown(middle)})."
@@ -147,11 +146,9 @@ def _end(valued: list[tuple[float, str]], field: str, end: str, top: int | None)
 
 def _stat(valued: list[tuple[float, str]], field: str, stat: str) -> str:
     values = sorted(v for v, _ in valued)
-    if stat == "mean":
-        mean = round(sum(values) / len(values), 2)
-        return f"The average {field} over {len(values)} is {_shown(mean)}."
-    if stat == "median":
-        return f"The median {field} over {len(values)} is {_shown(statistics.median(values))}."
+    if stat in ("mean", "median"):
+        word = "average" if stat == "mean" else "median"
+        return f"The {word} {field} over {len(values)} is {_shown(_middle(valued, stat))}."
     low, high = values[0], values[-1]
     gap = _shown(round(high - low, 6))
     if len(values) == 2:
@@ -218,9 +215,8 @@ def _group_lines(group: list[Fact], extremes: bool, descending: bool = False) ->
     if len(ranked) < 2:
         return [f"- {f.sentence}{f.cites}" for f in ok] + missing
     field = fields[0]
-    ranked.sort(key=lambda f: (_number(f.data, field) or 0.0, f.label))
-    if descending:
-        ranked.sort(key=lambda f: _number(f.data, field) or 0.0, reverse=True)
+    sign = -1 if descending else 1
+    ranked.sort(key=lambda f: (sign * (_number(f.data, field) or 0.0), f.label))
     rest = [f for f in ok if f not in ranked]
     lines = [f"Ordered by {field}, {'highest' if descending else 'lowest'} first:"]
     lines += [f"{i}. {f.sentence}{f.cites}" for i, f in enumerate(ranked, 1)]
