@@ -37,3 +37,12 @@ def test_statistics_order_and_how_many_to_name() -> None:
     assert (three.ends, three.top) == (["low"], 3)
     assert read_question("Top 5 by rate, highest first?").top == 5
     assert read_question("Which of the 27 member states has the lowest VAT?").top is None
+
+
+def test_a_place_from_an_end_is_read_as_a_rank() -> None:
+    second = read_question("What's the second highest VAT rate in the EU?")
+    assert (second.ends, second.rank, second.top) == (["high"], 2, None)
+    assert read_question("Which has the 3rd-lowest rate?").rank == 3
+    assert read_question("The fifth most expensive?").rank == 5
+    assert read_question("Rates in the second quarter, lowest first?").rank is None
+    assert read_question("Which has the highest rate?").rank is None

@@ -161,3 +161,19 @@ def test_a_named_result_among_others_gets_its_place() -> None:
     assert answer.startswith("Germany's rate (19) is the 2nd lowest of 6 (the average is 21).")
     tied = aggregate_answer("And Spain against the rest?", _many()) or ""
     assert tied.startswith("Spain's rate (21) is the joint 4th lowest of 6")
+
+
+def test_a_place_asked_for_names_the_result_there_and_its_ties() -> None:
+    from microfleet.fleet.compose import aggregate_answer
+
+    def first(question: str) -> str:
+        return (aggregate_answer(question, _many()) or "").splitlines()[0]
+
+    assert first("Which has the second highest rate?") == (
+        "Latvia and Spain have the 2nd highest rate (21), tied at places 2 to 3."
+    )
+    assert first("And the 2nd lowest?") == "Germany has the 2nd lowest rate (19)."
+    assert first("The third highest?") == (
+        "Latvia and Spain have the 3rd highest rate (21), tied at places 2 to 3."
+    )
+    assert first("The tenth lowest?") == "There is no 10th lowest rate: there are 6."

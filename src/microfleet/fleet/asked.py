@@ -1,8 +1,8 @@
 """What a question asks of a set of typed results, read from English words alone: the ends
 of a comparison ("lowest", "higher", "most"), statistics ("average", "median", "difference"),
 bounds ("above 22%", "at least 20", "lower than France", "the same rate as Germany",
-"between 19 and 21"), "how many",
-how many to name ("the three highest") and the order of a ranking ("highest first").
+"between 19 and 21"), "how many", how many to name ("the three highest"), a place ("the
+second lowest") and the order of a ranking ("highest first").
 Nothing here knows a domain: the labels are the calls' argument values."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from microfleet.core.questions import HIGH_WORDS, LOW_WORDS, STAT_WORDS
 
 COMPUTED = ("mean", "median", "difference")  # the statistics the composer works out
 NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+ORDINALS = {"second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7}
+ORDINALS |= {"eighth": 8, "ninth": 9, "tenth": 10}
 _NUM = r"[-+]?\d[\d,]*(?:\.\d+)?"
 _UNIT = r"\s*(?:%|percent\b|per cent\b|percentage points?\b)?"
 _THAN = r"(?:\s+[a-z']+){0,3}?\s+than"  # "lower than", "a lower VAT rate than"
@@ -41,6 +43,10 @@ _TOP_N = re.compile(
     rf"|(?<!of the )(?<!of )\b{_COUNTED}\s+(?:[a-z-]+\s+){{0,4}}?{_SUPERLATIVE}\b"
 )
 
+_RANK = re.compile(  # "the second highest", "3rd-lowest", "the fifth most"
+    rf"\b({'|'.join(ORDINALS)}|\d+(?:st|nd|rd|th))[\s-]+{_SUPERLATIVE}\b"
+)
+
 
 @dataclass(frozen=True)
 class Bound:
@@ -58,6 +64,7 @@ class Asked:
     bounds: list[Bound] = field(default_factory=list)
     count: bool = False  # "how many"
     top: int | None = None  # "the three lowest": how many to name at each end asked
+    rank: int | None = None  # "the second lowest": the place asked for at each end
     descending: bool = False  # "highest first"
     named: list[str] = field(default_factory=list)  # the labels the question names
     others: bool = False  # "other countries", "the rest": the named ones against the others
@@ -81,6 +88,9 @@ def read_question(question: str, labels: Sequence[str] = ()) -> Asked:
     if asked.ends and (top := _TOP_N.search(text)):
         counted = top.group(1) or top.group(2)
         asked.top = NUMBER_WORDS.get(counted) or int(counted)
+    if asked.ends and (rank := _RANK.search(text)):
+        place = rank.group(1)
+        asked.rank = ORDINALS.get(place) or int(place[:-2])
     return asked
 
 

@@ -74,7 +74,12 @@ def _answers(valued: list[tuple[float, str]], field: str, asked: Asked) -> list[
             labels = " and ".join(label for _, label in sorted(valued))
             return [f"{labels} have the same {field} ({_shown(valued[0][0])}).", *lines]
         return lines + [_stat(valued, field, s) for s in asked.stats if s != "difference"]
-    ends = [_end(valued, field, end, asked.top) for end in asked.ends]
+    ends = [
+        _placed(valued, field, end, asked.rank)
+        if asked.rank
+        else _end(valued, field, end, asked.top)
+        for end in asked.ends
+    ]
     stats = [_stat(valued, field, s) for s in asked.stats]
     answered = ends + stats + _against_stats(valued, field, asked) + lines
     return answered or _positions(valued, field, asked)
@@ -141,7 +146,26 @@ def _end(valued: list[tuple[float, str]], field: str, end: str, top: int | None)
     named = _at(valued, value)
     word = ("lower" if end == "low" else "higher") if len(valued) == 2 else f"{end}est"
     verb = "has" if len(named) == 1 else "have"
-    return f"{' and '.join(named)} {verb} the {word} {field} ({_shown(value)})."
+    return f"{_listed(named)} {verb} the {word} {field} ({_shown(value)})."
+
+
+def _placed(valued: list[tuple[float, str]], field: str, end: str, rank: int) -> str:
+    """ "<subject> has the 2nd highest <field> (<value>).": the result at place `rank` from
+    that end, and the places it shares when results tie."""
+    if rank > len(valued):
+        return f"There is no {_ordinal(rank)} {end}est {field}: there are {len(valued)}."
+    sign = 1 if end == "low" else -1
+    value = sorted(sign * v for v, _ in valued)[rank - 1] * sign
+    named = _at(valued, value)
+    place = 1 + sum(sign * v < sign * value for v, _ in valued)
+    verb = "has" if len(named) == 1 else "have"
+    tied = f", tied at places {place} to {place + len(named) - 1}" if len(named) > 1 else ""
+    shown = f"{_ordinal(rank)} {end}est {field} ({_shown(value)})"
+    return f"{_listed(named)} {verb} the {shown}{tied}."
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _stat(valued: list[tuple[float, str]], field: str, stat: str) -> str:
