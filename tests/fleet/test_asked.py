@@ -46,3 +46,9 @@ def test_a_place_from_an_end_is_read_as_a_rank() -> None:
     assert read_question("The fifth most expensive?").rank == 5
     assert read_question("Rates in the second quarter, lowest first?").rank is None
     assert read_question("Which has the highest rate?").rank is None
+
+
+def test_higher_than_the_average_asks_for_the_average_not_an_end() -> None:
+    asked = read_question("Does Ireland have a higher VAT than the EU average?", LABELS)
+    assert (asked.stats, asked.ends, asked.bounds) == (["mean"], [], [])
+    assert read_question("Which are below the median?").stats == ["median"]

@@ -177,3 +177,20 @@ def test_a_place_asked_for_names_the_result_there_and_its_ties() -> None:
         "Latvia and Spain have the 3rd highest rate (21), tied at places 2 to 3."
     )
     assert first("The tenth lowest?") == "There is no 10th lowest rate: there are 6."
+
+
+def test_a_named_result_asked_against_an_end_or_the_average_is_placed() -> None:
+    from microfleet.fleet.compose import aggregate_answer
+
+    def lead(question: str) -> list[str]:
+        return (aggregate_answer(question, _many()) or "").split("\n\n")[0].splitlines()
+
+    assert lead("Is Germany's rate among the lowest?") == [
+        "Malta has the lowest rate (18).",
+        "Germany's rate (19) is the 2nd lowest of 6 (the average is 21).",
+    ]
+    assert lead("Is Hungary's rate the highest of them?") == ["Hungary has the highest rate (27)."]
+    assert lead("Does Spain have a higher rate than the average?") == [
+        "The average rate over 6 is 21.",
+        "Spain's rate (21) is at the average (21).",
+    ]

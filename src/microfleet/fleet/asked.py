@@ -29,6 +29,9 @@ _PREFIX = {
     "<=": r"at most|no more than|not more than|no higher than|up to",
     "=": r"exactly|equal to|(?:the )?same(?:\s+[a-z']+){0,3}?\s+as",
 }
+_AGAINST_STAT = re.compile(
+    rf"\b(?:{_ABOVE}|{_BELOW})\s+(?:the\s+)?(?:[a-z]+\s+){{0,2}}?(average|mean|median)\b"
+)
 _POSTFIX = {">=": r"or (?:more|higher|above|greater)", "<=": r"or (?:less|lower|below|fewer)"}
 _BETWEEN = re.compile(rf"\bbetween\s+({_NUM}){_UNIT}\s+and\s+({_NUM}){_UNIT}")
 _DESCENDING = re.compile(
@@ -96,7 +99,9 @@ def read_question(question: str, labels: Sequence[str] = ()) -> Asked:
 
 def _read_bounds(text: str, asked: Asked, labels: list[str]) -> str:
     """Adds each bound found to `asked`; returns the text without them, so that the
-    "more" of "more than 20" is not read as asking for the highest."""
+    "more" of "more than 20" is not read as asking for the highest. "Higher than the
+    average" keeps only its statistic."""
+    text = _AGAINST_STAT.sub(r" \1 ", text)
     for match in _BETWEEN.finditer(text):
         low, high = sorted((_number(match.group(1)), _number(match.group(2))))
         asked.bounds.append(Bound("between", low, high))

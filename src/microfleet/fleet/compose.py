@@ -82,19 +82,25 @@ def _answers(valued: list[tuple[float, str]], field: str, asked: Asked) -> list[
     ]
     stats = [_stat(valued, field, s) for s in asked.stats]
     answered = ends + stats + _against_stats(valued, field, asked) + lines
-    return answered or _positions(valued, field, asked)
+    if answered and not asked.ends:
+        return answered
+    return answered + _positions(valued, field, asked)
 
 
 def _positions(valued: list[tuple[float, str]], field: str, asked: Asked) -> list[str]:
     """ "Germany's rate (19) is the 3rd lowest of 27 (the average is 21.91).", for each result
-    the question names among more, when it asks nothing else of them."""
+    the question names among more, counted from the end it asks for (the low one if none)."""
     mean = _shown(_middle(valued, "mean"))
+    end = asked.ends[0] if asked.ends else "low"
+    sign = 1 if end == "low" else -1
     lines = []
     for v, label in _named_among(valued, asked):
-        place = 1 + sum(other < v for other, _ in valued)
+        place = 1 + sum(sign * other < sign * v for other, _ in valued)
+        if place == 1 and asked.ends:
+            continue  # the end asked for names it already
         tied = " joint" if sum(other == v for other, _ in valued) > 1 else ""
         lines.append(
-            f"{label}'s {field} ({_shown(v)}) is the{tied} {_ordinal(place)} lowest of "
+            f"{label}'s {field} ({_shown(v)}) is the{tied} {_ordinal(place)} {end}est of "
             f"{len(valued)} (the average is {mean})."
         )
     return lines

@@ -102,10 +102,12 @@ def fill_arguments(spec: MicromodelSpec, question: str) -> list[dict[str, Any]]:
 
 def measures_against(question: str, values: list[str]) -> bool:
     """Whether the question names values to measure the others against, not to ask about
-    them alone: a bound set by a value, a statistic over all of them, or "the others"."""
+    them alone: a bound set by a value, a statistic over all of them, "the others", or one
+    value against an end ("Is Hungary's rate the highest in the EU?")."""
     asked = read_question(question, values)
     by_value = any(isinstance(b.value, str) for b in asked.bounds)
-    return by_value or asked.others or bool({"mean", "median"} & set(asked.stats))
+    one_at_an_end = len(asked.named) == 1 and bool(asked.ends)
+    return by_value or asked.others or one_at_an_end or bool({"mean", "median"} & set(asked.stats))
 
 
 def mentioned(values: list[Any], question: str, aliases: dict[str, str] | None = None) -> list[str]:
