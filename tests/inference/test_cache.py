@@ -108,3 +108,16 @@ def test_a_semantic_hit_never_answers_the_opposite_comparison(
     assert cache.lookup(key(highest), lambda: embed(highest)) is None
     paraphrase = "Which EU nation has the lowest VAT rate?"
     assert cache.lookup(key(paraphrase), lambda: embed(paraphrase)) is not None
+
+
+def test_an_answer_cached_by_other_code_is_not_served(
+    index: CacheIndex, embed: Callable[[str], list[float]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from microfleet.inference import cache as cache_module
+
+    cache = SemanticCache(index)
+    question = "Which EU country has the second highest VAT rate?"
+    _put(cache, question, embed)
+    assert cache.lookup(key(question), lambda: embed(question)) is not None
+    monkeypatch.setattr(cache_module, "code_version", lambda: "an upgrade")
+    assert cache.lookup(key(question), lambda: embed(question)) is None

@@ -2,14 +2,16 @@
 
 Entries live in a Qdrant collection (an Edge shard under the data dir by default, a collection
 on the Qdrant server when one is configured). Every lookup is scoped by tenant, model (adapter
-version included), knowledge-base version, the earlier turns, and a guard: the question's
-negations, numbers, comparisons and opposites (core/questions.py). "Is X allowed" and "is X
-not allowed", or "the lowest rate" and "the highest rate", embed almost identically, but
-their guards differ, so one never answers the other.
+version included), knowledge-base version, the code that answered (a hash of the package's
+source, so that an upgrade never serves what older code said), the earlier turns, and a
+guard: the question's negations, numbers, comparisons and opposites (core/questions.py).
+"Is X allowed" and "is X not allowed", or "the lowest rate" and "the highest rate", embed
+almost identically, but their guards differ, so one never answers the other.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -53,6 +55,15 @@ def normalize(text: str) -> str:
     return " ".join(text.lower().split()).rstrip(" ?.!")
 
 
+@functools.cache
+def code_version() -> str:
+    """A hash of this package's source files: answers cached by other code are not served."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parents[1].rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def guard(question: str) -> str:
     """What must match exactly for a semantic hit: the negations, numbers, comparisons,
     sides and series members that change a question's meaning but not its embedding."""
@@ -69,7 +80,8 @@ class CacheKey:
     params: str  # what else shapes the answer: max_tokens, rag on/off, filters
 
     def scope(self) -> dict[str, str]:
-        context = hashlib.sha256(f"{self.earlier}\x00{self.params}".encode()).hexdigest()[:32]
+        shaped = f"{self.earlier}\x00{self.params}\x00{code_version()}"
+        context = hashlib.sha256(shaped.encode()).hexdigest()[:32]
         return {
             "tenant": self.tenant,
             "model": self.model,
