@@ -81,6 +81,17 @@ def test_a_missing_or_untyped_part_leaves_the_answer_to_the_composer() -> None:
     assert aggregate_answer("Which is lowest?", [_fact("Malta", 18), failed]) is None
     prose = Fact("oil", "news", "Oil rose 2%.", None, [], " [2]")
     assert aggregate_answer("What about oil and Malta?", [_fact("Malta", 18), prose]) is None
+    assert aggregate_answer("And oil twice?", [prose, prose]) is None
+
+
+def test_one_prose_result_is_the_answer_in_whole_sentences() -> None:
+    from microfleet.fleet.compose import aggregate_answer, whole_sentences
+
+    prose = Fact("oil", "news", "Oil rose 2%.", None, [], " [2]")
+    assert aggregate_answer("What happened to oil?", [prose]) == "Oil rose 2%. [2]"
+    assert whole_sentences("Gold rose to 4,000 dollars.\n2. It") == "Gold rose to 4,000 dollars."
+    assert whole_sentences("A rate of 2.5 stays. Then") == "A rate of 2.5 stays."
+    assert whole_sentences("No sentence ends here") == "No sentence ends here"
 
 
 def test_a_tie_asked_about_is_stated_once() -> None:

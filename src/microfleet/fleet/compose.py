@@ -7,6 +7,7 @@ leads the facts. Nothing here knows a domain: it reads the fields of each microm
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -225,8 +226,11 @@ def _bounded(valued: list[tuple[float, str]], field: str, bound: Bound) -> str |
 
 def aggregate_answer(question: str, facts: Sequence[Fact]) -> str | None:
     """The whole answer, when every result is typed and present: the extremes the question
-    asks for, then the results in order. None: a model must compose (prose results, or a
-    missing part)."""
+    asks for, then the results in order; or when one micromodel answered in prose, its
+    answer (it was asked the question; a composer would only restate it, and a small one
+    adds errors). None: a model must compose (several prose results, or a missing part)."""
+    if len(facts) == 1 and facts[0].sentence is not None and facts[0].data is None:
+        return f"{facts[0].sentence}{facts[0].cites}"
     if not facts or any(f.sentence is None or f.data is None for f in facts):
         return None
     leads = _leads(facts, question)
@@ -235,6 +239,17 @@ def aggregate_answer(question: str, facts: Sequence[Fact]) -> str | None:
     if not leads:
         return facts_block(facts, question)
     return "\n".join(leads) + "\n\n" + "\n".join(_fact_lines(facts, question, False))
+
+
+def whole_sentences(text: str) -> str:
+    """`text` without a last sentence cut off by the token limit ("... an ounce.\n2"), when
+    it has a whole one before it."""
+    text = text.strip()
+    ends = [0]  # a sentence has words: the "2." of a list is not one
+    for m in re.finditer(r"[.!?](?=\s|$)", text):
+        if re.search(r"[^\W\d_]{2}", text[ends[-1] : m.end()]):
+            ends.append(m.end())
+    return text if ends[-1] in (0, len(text)) else text[: ends[-1]]
 
 
 def _group_lines(group: list[Fact], extremes: bool, descending: bool = False) -> list[str]:

@@ -25,6 +25,7 @@ from microfleet.fleet.compose import (
     aggregate_answer,
     compose_user_message,
     numeric_fields,
+    whole_sentences,
 )
 from microfleet.fleet.router import Plan, Router, ToolCall
 from microfleet.knowledge.context import micromodel_hits
@@ -254,7 +255,7 @@ class Orchestrator:
             parts.append(delta.text)
         text = "".join(parts).strip()
         if schema is None:
-            return text, None
+            return whole_sentences(text), None
         data = parse_result(text, schema)
         return spec.say(data), data
 
@@ -278,10 +279,14 @@ class Orchestrator:
 
     def typed_answer(self, question: str, done: Orchestration) -> str | None:
         """The answer read off the typed results when every call returned one (the asked
-        extremes, then the results in order); None when a model must compose it."""
-        answer = aggregate_answer(question, self.facts(done))
-        if answer is not None:
+        extremes, then the results in order), or the one prose result; None when a model
+        must compose it."""
+        facts = self.facts(done)
+        answer = aggregate_answer(question, facts)
+        if answer is not None and all(f.data is not None for f in facts):
             done.notes.append("answered from the micromodels' typed results")
+        elif answer is not None:
+            done.notes.append("answered by the one micromodel called, in its words")
         return answer
 
     def compose_messages(self, question: str, done: Orchestration, history: Messages) -> Messages:
