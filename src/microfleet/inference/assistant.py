@@ -123,6 +123,7 @@ class Prepared:
 class AnswerOptions:
     k: int = 3
     min_similarity: float = 0.3
+    others_within: float = 0.8
     context_window: int = 2048
     memory_tokens: int = 1024
     source_footer: bool = False  # a "Sources: ..." list in the text when it cites none inline
@@ -282,6 +283,7 @@ class Assistant:
             self.options.k,
             self.options.min_similarity,
             flt,
+            self.options.others_within,
         )
 
     async def stream(self, prepared: Prepared, choice: int = 0) -> AsyncIterator[Delta]:

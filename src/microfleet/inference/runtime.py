@@ -75,6 +75,7 @@ def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
         options=AnswerOptions(
             settings.rag_k,
             settings.rag_min_similarity,
+            settings.rag_others_within,
             settings.context_window,
             settings.memory_tokens,
             settings.source_footer,

@@ -8,7 +8,13 @@ from typing import Any
 
 from microfleet.core.hits import SearchFilter, SearchHit
 from microfleet.knowledge.search import KnowledgeSearch
-from microfleet.micromodel.prompt import CONTEXT_K, MIN_SIMILARITY, context_block, source_of
+from microfleet.micromodel.prompt import (
+    CONTEXT_K,
+    MIN_SIMILARITY,
+    OTHERS_WITHIN,
+    context_block,
+    source_of,
+)
 
 
 def micromodel_hits(
@@ -21,7 +27,7 @@ def micromodel_hits(
     similarity floor. `vector` is the question's embedding when the caller has it already."""
     if vector is None:
         vector = search.embedder.embed([question])[0].tolist()
-    return search.relevant(question, vector, CONTEXT_K, MIN_SIMILARITY, scope)
+    return search.relevant(question, vector, CONTEXT_K, MIN_SIMILARITY, scope, OTHERS_WITHIN)
 
 
 def retrieve_context(

@@ -88,18 +88,31 @@ class KnowledgeSearch:
         k: int,
         min_similarity: float,
         flt: SearchFilter | None = None,
+        others_within: float = 0.0,
     ) -> list[SearchHit]:
-        """Hybrid top-k, keeping only chunks whose cosine similarity reaches `min_similarity`.
+        """Hybrid top-k, keeping only chunks whose cosine similarity reaches `min_similarity`,
+        and, for a chunk of another document than the closest chunk's, `others_within` times
+        the closest chunk's similarity.
 
         Fused scores (RRF ranks) say nothing about relevance, so the dense scores decide which
         chunks may be used at all; an unrelated question gets no sources rather than the least
-        bad ones. Chunks flagged as prompt injections are never returned: these hits go into
-        prompts. `dense` is the query's embedding (computed once by the caller).
+        bad ones, and a question about one article does not get a second, unrelated one to mix
+        in ("gold" 0.63, then "copper" 0.49). Chunks flagged as prompt injections are never
+        returned: these hits go into prompts. `dense` is the query's embedding (computed once
+        by the caller).
         """
         close = self._query(dense, None, self.fusion.prefetch_limit, flt)
-        allowed = {hit.chunk_id for hit in close if hit.score >= min_similarity}
-        if not allowed:
+        close = [hit for hit in close if hit.score >= min_similarity]
+        if not close:
             return []
-        sparse = self.sparse.embed_query(query)
-        hits = self._fused(dense, sparse if sparse.indices else None, k + TIE_MARGIN, flt)
-        return [hit for hit in hits if hit.chunk_id in allowed and not hit.instructs][:k]
+        best = max(close, key=lambda hit: hit.score)
+        near = others_within * best.score
+        allowed = {h.chunk_id for h in close if h.doc_id == best.doc_id or h.score >= near}
+        embedded = self.sparse.embed_query(query)
+        sparse = embedded if embedded.indices else None
+        hits = self._fused(dense, sparse, k + TIE_MARGIN, flt)
+        kept = [hit for hit in hits if hit.chunk_id in allowed and not hit.instructs]
+        if len(kept) < min(k, len(allowed)):  # the closest chunk ranks low when BM25 misses it
+            hits = self._fused(dense, sparse, self.fusion.prefetch_limit, flt)
+            kept = [hit for hit in hits if hit.chunk_id in allowed and not hit.instructs]
+        return kept[:k]

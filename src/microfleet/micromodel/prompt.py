@@ -11,6 +11,8 @@ from microfleet.core.hits import SearchHit
 CONTEXT_K = 2  # chunks retrieved for a micromodel's question
 CONTEXT_CHARS = 800  # the context block's length cap, over all its chunks
 MIN_SIMILARITY = 0.3  # a chunk less similar than this to the question is not context
+# Nor one of another document than the closest chunk's, under this share of its similarity.
+OTHERS_WITHIN = 0.8
 
 
 def build_messages(system_prompt: str, question: str, context: str) -> list[dict[str, str]]:
