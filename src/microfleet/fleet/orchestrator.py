@@ -13,6 +13,7 @@ cites the sources the micromodels used.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from microfleet.fleet.router import Plan, Router, ToolCall
 from microfleet.knowledge.context import micromodel_hits
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Generator, Messages
+from microfleet.llm.repeats import RepeatGuard
 from microfleet.micromodel.prompt import build_messages, context_block
 from microfleet.micromodel.spec import FleetSpec, MicromodelSpec
 
@@ -249,11 +251,15 @@ class Orchestrator:
         messages = build_messages(spec.system_prompt, spec.question_for(call.arguments), context)
         parts = []
         schema = spec.result_schema(call.arguments)
+        guard = RepeatGuard(span=0) if schema else RepeatGuard()  # prose may loop; JSON not
         stream = generator.stream(messages, self.options.call_max_tokens, 0.0, schema)
-        async for delta in stream:
-            progress.tick()
-            parts.append(delta.text)
-        text = "".join(parts).strip()
+        async with contextlib.aclosing(stream) as deltas:  # type: ignore[type-var]
+            async for delta in deltas:
+                progress.tick()
+                parts.append(guard.feed(delta.text))
+                if guard.looping:
+                    break
+        text = "".join([*parts, guard.flush()]).strip()
         if schema is None:
             return whole_sentences(text), None
         data = parse_result(text, schema)
