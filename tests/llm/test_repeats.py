@@ -78,3 +78,13 @@ def test_guarded_cuts_a_loop_and_counts_what_was_made() -> None:
     assert 2 * 16 < end.completion_tokens < 10 * 16  # what was made before the cut: counted
     whole = asyncio.run(run(["One, ", "two."]))
     assert "".join(d.text for d in whole) == "One, two." and whole[-1].finish_reason == "length"
+
+
+def test_a_numbered_loop_is_caught_though_each_piece_ends_on_a_new_number() -> None:
+    # Each piece "quarter.\n3." holds the end of one repeat and the number of the next, so
+    # no piece ends on a repeat of 48 characters: the ends of words inside a piece count.
+    line = "The company's revenue was reported for the quarter."
+    text = "\n".join(f"{n}. {line}" for n in range(1, 20))
+    words = text.split(" ")
+    shown, guard = _run([words[0], *(f" {word}" for word in words[1:])])
+    assert guard.looping and shown.startswith(f"1. {line}") and shown.count("revenue") == 1

@@ -29,8 +29,12 @@ class RepeatGuard:
             return piece
         if self.looping:
             return ""
-        self.text += piece
+        start, self.text = len(self.text), self.text + piece
         repeated = self._repeated_suffix()
+        for cut in self._word_ends(start):  # a piece may hold a loop's end and the next start
+            if self._repeated_suffix(cut) >= self.span:
+                self.text, repeated = self.text[:cut], self.span
+                break
         if repeated >= self.span:
             self.looping = True
             self.text = self.text[: max(self._loop_start(), self.sent)].rstrip()
@@ -66,12 +70,22 @@ class RepeatGuard:
             end = space if space > 0 else end
         return end
 
-    def _repeated_suffix(self) -> int:
-        """The length (at most `span`) of the longest tail that also occurs earlier."""
-        low, high = 0, min(self.span, len(self.text) - 1)
+    def _word_ends(self, start: int) -> list[int]:
+        """The ends of the words that the text from `start` on completes, before its end
+        ("quarter.\n3." ends "quarter." and then "3.")."""
+        text = self.text
+        return [
+            i for i in range(max(start, 1), len(text)) if text[i].isspace() > text[i - 1].isspace()
+        ]
+
+    def _repeated_suffix(self, end: int | None = None) -> int:
+        """The length (at most `span`) of the longest tail of the text up to `end` (all of
+        it by default) that also occurs earlier in it."""
+        text = self.text if end is None else self.text[:end]
+        low, high = 0, min(self.span, len(text) - 1)
         while low < high:  # a tail that occurred before: every shorter tail did too
             mid = (low + high + 1) // 2
-            if self.text.find(self.text[-mid:], 0, len(self.text) - 1) != -1:
+            if text.find(text[-mid:], 0, len(text) - 1) != -1:
                 low = mid
             else:
                 high = mid - 1
