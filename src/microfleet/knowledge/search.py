@@ -102,7 +102,7 @@ class KnowledgeSearch:
         by the caller).
         """
         close = self._query(dense, None, self.fusion.prefetch_limit, flt)
-        close = [hit for hit in close if hit.score >= min_similarity]
+        close = [hit for hit in close if hit.score >= min_similarity and not hit.instructs]
         if not close:
             return []
         best = max(close, key=lambda hit: hit.score)
@@ -111,8 +111,8 @@ class KnowledgeSearch:
         embedded = self.sparse.embed_query(query)
         sparse = embedded if embedded.indices else None
         hits = self._fused(dense, sparse, k + TIE_MARGIN, flt)
-        kept = [hit for hit in hits if hit.chunk_id in allowed and not hit.instructs]
+        kept = [hit for hit in hits if hit.chunk_id in allowed]
         if len(kept) < min(k, len(allowed)):  # the closest chunk ranks low when BM25 misses it
             hits = self._fused(dense, sparse, self.fusion.prefetch_limit, flt)
-            kept = [hit for hit in hits if hit.chunk_id in allowed and not hit.instructs]
+            kept = [hit for hit in hits if hit.chunk_id in allowed]
         return kept[:k]
