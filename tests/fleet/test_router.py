@@ -93,6 +93,8 @@ def test_a_value_named_to_measure_all_others_against_fans_out(fleet: FleetSpec) 
     assert len(fill_arguments(tax, others)) == EU27
     at_an_end = "Is Hungary's VAT rate the highest in the EU?"
     assert len(fill_arguments(tax, at_an_end)) == EU27
+    assert len(fill_arguments(tax, "Is the Hungarian VAT rate the highest in the EU?")) == EU27
+    assert fill_arguments(tax, "What is the German VAT rate?") == [{"country": "Germany"}]
     alone = "What is the VAT rate in Germany, an EU member state?"
     assert fill_arguments(tax, alone) == [{"country": "Germany"}]
     pair = "Which EU member state has the lower VAT rate, Germany or France?"

@@ -85,7 +85,8 @@ def fill_arguments(spec: MicromodelSpec, question: str) -> list[dict[str, Any]]:
         if "enum" in prop:
             every = [str(v) for v in prop["enum"]]
             values = mentioned(every, question, fill.aliases)
-            if fill.asks_every(question) and (not values or measures_against(question, every)):
+            named = as_values(question, fill.aliases)  # "the German rate": Germany's
+            if fill.asks_every(question) and (not values or measures_against(named, every)):
                 values = every
             if values:
                 fan = (name, values)
@@ -108,6 +109,13 @@ def measures_against(question: str, values: list[str]) -> bool:
     by_value = any(isinstance(b.value, str) for b in asked.bounds)
     one_at_an_end = len(asked.named) == 1 and bool(asked.ends)
     return by_value or asked.others or one_at_an_end or bool({"mean", "median"} & set(asked.stats))
+
+
+def as_values(question: str, aliases: dict[str, str]) -> str:
+    """The question with each alias written as the value it stands for."""
+    for other in sorted(aliases, key=len, reverse=True):
+        question = re.sub(rf"\b{re.escape(other)}\b", aliases[other], question, flags=re.I)
+    return question
 
 
 def mentioned(values: list[Any], question: str, aliases: dict[str, str] | None = None) -> list[str]:
