@@ -108,11 +108,15 @@ def _many() -> list[Fact]:
     return [_fact(country, rate) for country, rate in rates.items()]
 
 
-def test_statistics_bounds_and_counts_lead_the_answer() -> None:
+def first(question: str) -> str:
+    """The first line of the answer over `_many()`."""
     from microfleet.fleet.compose import aggregate_answer
 
-    def first(question: str) -> str:
-        return (aggregate_answer(question, _many()) or "").splitlines()[0]
+    return (aggregate_answer(question, _many()) or "").splitlines()[0]
+
+
+def test_statistics_bounds_and_counts_lead_the_answer() -> None:
+    from microfleet.fleet.compose import aggregate_answer
 
     assert first("What is the average rate?") == "The average rate over 6 is 21."
     assert first("And the median rate?") == "The median rate over 6 is 20.5."
@@ -175,11 +179,6 @@ def test_a_named_result_among_others_gets_its_place() -> None:
 
 
 def test_a_place_asked_for_names_the_result_there_and_its_ties() -> None:
-    from microfleet.fleet.compose import aggregate_answer
-
-    def first(question: str) -> str:
-        return (aggregate_answer(question, _many()) or "").splitlines()[0]
-
     assert first("Which has the second highest rate?") == (
         "Latvia and Spain have the 2nd highest rate (21), tied at places 2 to 3."
     )
