@@ -84,8 +84,8 @@ def fill_arguments(spec: MicromodelSpec, question: str) -> list[dict[str, Any]]:
         fill = spec.fill.get(name) or FillSpec()
         if "enum" in prop:
             every = [str(v) for v in prop["enum"]]
-            values = mentioned(every, question, fill.aliases)
             named = as_values(question, fill.aliases)  # "the German rate": Germany's
+            values = mentioned(every, named)
             if fill.asks_every(question) and (not values or measures_against(named, every)):
                 values = every
             if values:
@@ -118,17 +118,10 @@ def as_values(question: str, aliases: dict[str, str]) -> str:
     return question
 
 
-def mentioned(values: list[Any], question: str, aliases: dict[str, str] | None = None) -> list[str]:
-    """Enum values the question names, by value or alias, in the enum's order."""
+def mentioned(values: list[Any], question: str) -> list[str]:
+    """Enum values the question names, in the enum's order (aliases: `as_values` first)."""
     text = question.lower()
-    names: dict[str, list[str]] = {str(v): [str(v)] for v in values}
-    for other, value in (aliases or {}).items():
-        names.setdefault(value, []).append(other)
-    return [
-        value
-        for value, said in names.items()
-        if any(re.search(rf"\b{re.escape(n.lower())}\b", text) for n in said)
-    ]
+    return [str(v) for v in values if re.search(rf"\b{re.escape(str(v).lower())}\b", text)]
 
 
 def value_masks(fleet: FleetSpec) -> list[tuple[re.Pattern[str], str]]:
