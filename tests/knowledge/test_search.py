@@ -80,20 +80,13 @@ def test_a_reader_never_sees_two_versions_of_a_document(tmp_path: Path) -> None:
     store.close()
 
 
-def test_another_document_far_less_close_than_the_best_is_not_context(tmp_path: Path) -> None:
-    """A question about one article gets its chunks, not a second article to mix in; a
-    document nearly as close still comes along."""
+def _search_over(tmp_path: Path, chunks: list[tuple[str, str]]) -> KnowledgeSearch:
+    """A real Edge shard holding `chunks` (document id, text), searched as served."""
     from microfleet.features.chunking import chunk_point_id
     from microfleet.knowledge.edge import EdgeVectorStore
     from microfleet.knowledge.store import ChunkPoint
 
     embedder, bm25 = load_embedder(None), Bm25Encoder()
-    chunks = [
-        ("gold", "Gold climbed above 4,000 dollars an ounce for the first time."),
-        ("gold", "Gold's rally was driven by central-bank buying and falling real yields."),
-        ("copper", "Copper prices rose to 11,000 dollars a tonne after a mine accident."),
-        ("silver", "Silver climbed above 50 dollars an ounce for the first time."),
-    ]
     texts = [text for _, text in chunks]
     dense, sparse = embedder.embed(texts).tolist(), bm25.embed_documents(texts)
     store = EdgeVectorStore(tmp_path / "shard", embedder.dim)
@@ -108,11 +101,56 @@ def test_another_document_far_less_close_than_the_best_is_not_context(tmp_path: 
             for i, (doc, text) in enumerate(chunks)
         ]
     )
-    search = KnowledgeSearch(store, embedder, bm25, Fusion())
+    return KnowledgeSearch(store, embedder, bm25, Fusion())
+
+
+def test_another_document_far_less_close_than_the_best_is_not_context(tmp_path: Path) -> None:
+    """A question about one article gets its chunks, not a second article to mix in; a
+    document nearly as close still comes along."""
+    search = _search_over(
+        tmp_path,
+        [
+            ("gold", "Gold climbed above 4,000 dollars an ounce for the first time."),
+            ("gold", "Gold's rally was driven by central-bank buying and falling real yields."),
+            ("copper", "Copper prices rose to 11,000 dollars a tonne after a mine accident."),
+            ("silver", "Silver climbed above 50 dollars an ounce for the first time."),
+        ],
+    )
     question = "How high did the price of gold climb?"
-    vector = embedder.embed([question])[0].tolist()
+    vector = search.embedder.embed([question])[0].tolist()
     every = {h.doc_id for h in search.relevant(question, vector, 4, 0.1)}
     assert every == {"gold", "copper", "silver"}
     close = [h.doc_id for h in search.relevant(question, vector, 4, 0.1, None, 0.8)]
     assert sorted(close) == ["gold", "gold", "silver"]
-    store.close()
+    search.store.close()
+
+
+def test_the_closest_document_is_always_among_the_chunks(tmp_path: Path) -> None:
+    """BM25 ranks an article that says "cut" three times above the one the question is
+    about ("Fed" is not "Federal"); the closest document is kept all the same."""
+    search = _search_over(
+        tmp_path,
+        [
+            (
+                "fed",
+                "Federal Reserve trims rates by a quarter point. The Federal Reserve "
+                "lowered its benchmark federal funds range by 25 basis points.",
+            ),
+            (
+                "jobs",
+                "US payrolls grow less than expected. Revisions cut earlier months' "
+                "gains, and traders expect a rate cut and more cuts.",
+            ),
+            (
+                "boe",
+                "Bank of England holds rates in a split vote. The Bank of England kept "
+                "Bank Rate at 4%, with the minority preferring a cut.",
+            ),
+        ],
+    )
+    question = "By how much did the Fed cut rates?"
+    vector = search.embedder.embed([question])[0].tolist()
+    fused = search.relevant(question, vector, 3, 0.1, None, 0.5)
+    assert fused[0].doc_id == "jobs"  # the premise: fusion puts another article first
+    assert [h.doc_id for h in search.relevant(question, vector, 1, 0.1, None, 0.5)] == ["fed"]
+    search.store.close()

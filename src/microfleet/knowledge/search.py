@@ -112,7 +112,24 @@ class KnowledgeSearch:
         sparse = embedded if embedded.indices else None
         hits = self._fused(dense, sparse, k + TIE_MARGIN, flt)
         kept = [hit for hit in hits if hit.chunk_id in allowed]
-        if len(kept) < min(k, len(allowed)):  # the closest chunk ranks low when BM25 misses it
+        # The closest chunks rank low when BM25 misses them: read a wider fused list.
+        if len(kept) < min(k, len(allowed)) or not _has_doc(kept[:k], best.doc_id):
             hits = self._fused(dense, sparse, self.fusion.prefetch_limit, flt)
             kept = [hit for hit in hits if hit.chunk_id in allowed]
-        return kept[:k]
+        return _with_closest_doc(kept, best.doc_id, k)
+
+
+def _has_doc(hits: list[SearchHit], doc_id: str) -> bool:
+    return any(hit.doc_id == doc_id for hit in hits)
+
+
+def _with_closest_doc(kept: list[SearchHit], doc_id: str, k: int) -> list[SearchHit]:
+    """The first `k` of `kept` (fused order), with a chunk of the closest document among
+    them: it set the bar for the others, and BM25 may rank it below articles that merely
+    share a word ("By how much did the Fed cut rates?": "Fed" is not "Federal", and two
+    other articles say "cut")."""
+    first = kept[:k]
+    if k < 1 or _has_doc(first, doc_id):
+        return first
+    closest = next((hit for hit in kept if hit.doc_id == doc_id), None)
+    return first if closest is None else [*kept[: k - 1], closest]
