@@ -36,7 +36,8 @@ from microfleet.config import Settings
 from microfleet.core import threads
 from microfleet.features.ingest import load_context, run_ingest
 from microfleet.features.sources import resolve_inputs
-from microfleet.fleet.orchestrator import FleetOptions, Orchestrator, Progress
+from microfleet.fleet.calls import Progress
+from microfleet.fleet.orchestrator import FleetOptions, Orchestrator
 from microfleet.fleet.router import Router, ToolCall
 from microfleet.inference.assistant import Turn
 from microfleet.inference.runtime import build_runtime

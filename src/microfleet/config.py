@@ -163,6 +163,11 @@ class Settings(BaseSettings):
     )
     rate_limit_storage: str = Field(default="memory://", description="e.g. redis://host:6379")
     request_timeout_seconds: float = Field(default=120.0, gt=0)
+    quote_sources: bool = Field(
+        default=True,
+        description="Where no fine-tuned micromodel answers, the fleet answers with the "
+        "sentences of its sources that answer the question, not the base model's words.",
+    )
     source_footer: bool = Field(
         default=False,
         description="Append 'Sources: [1] ...' to an answer's text when it cites none inline, "

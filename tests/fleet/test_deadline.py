@@ -8,7 +8,8 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from microfleet.fleet.orchestrator import FleetOptions, Orchestrator, Progress
+from microfleet.fleet.calls import Progress
+from microfleet.fleet.orchestrator import FleetOptions, Orchestrator
 from microfleet.fleet.router import Plan, Router, ToolCall
 from microfleet.llm.generator import Delta, Generator, Messages
 from microfleet.micromodel.spec import load_fleet

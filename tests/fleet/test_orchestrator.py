@@ -146,6 +146,30 @@ def test_unfitting_question_is_answered_by_retrieval_alone(server: str) -> None:
     assert any("retrieval alone" in note for note in trace["notes"])
 
 
+def test_a_micromodel_without_an_adapter_quotes_its_sources(server: str) -> None:
+    """market_news ships no adapter: its answer is the article's own sentence, not the base
+    model's ("... 800 million euros for loan losses, a 13.3% increase from the previous day")."""
+    reply = ask_fleet(server, "How much has Halcyon Bank set aside for loan losses?")
+    trace = (reply.model_extra or {})["trace"]
+    assert [c["adapter"] for c in trace["calls"]] == ["sources"]
+    article = next(
+        json.loads(line)["text"]
+        for line in (REPO / "fleets/finance/corpus/news.jsonl").open()
+        if '"halcyon-bank-profit-warning"' in line
+    )
+    answer = (reply.choices[0].message.content or "").split(" [")[0]
+    assert "800 million euros" in answer and answer in article
+
+
+def test_what_a_typed_answer_leaves_out_comes_from_the_knowledge_base(server: str) -> None:
+    """tax_rates answers the standard rate; the question asks what it was before."""
+    reply = ask_fleet(server, "What was Estonia's VAT rate before the increase?")
+    answer = reply.choices[0].message.content or ""
+    assert "The standard VAT rate in Estonia is 24%" in answer and "from 22% to 24%" in answer
+    docs = [s["doc_id"] for s in (reply.model_extra or {})["sources"]]
+    assert "estonia-vat-rise" in docs
+
+
 def test_readyz_names_adapter_versions_and_micromodels_without_one(server: str) -> None:
     body = httpx.get(f"{server}/readyz").json()
     assert body["status"] == "ready" and "fleet" in body["models"]

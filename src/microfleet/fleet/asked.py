@@ -128,3 +128,14 @@ def _read_bounds(text: str, asked: Asked, labels: list[str]) -> str:
 
 def _number(text: str) -> float:
     return float(text.replace(",", ""))
+
+
+def vocabulary() -> frozenset[str]:
+    """Every word this module reads a question by: what the orchestrator answers from typed
+    results without a model ("second", "cheaper", "median", "how many")."""
+    sources = [_ABOVE, _BELOW, *_PREFIX.values(), *_POSTFIX.values(), _AGAINST_STAT.pattern]
+    sources += [_DESCENDING.pattern, _HOW_MANY.pattern, _SUPERLATIVE, _TOP_N.pattern, "between"]
+    words = {w for source in sources for w in re.findall(r"[a-z]{2,}", source)}
+    words |= set(NUMBER_WORDS) | set(ORDINALS) | set(COMPUTED) | set(STAT_WORDS)
+    words |= {"rank", "ranking", "order", "sort", "list", "compare", "comparison"}  # in order
+    return frozenset(words | LOW_WORDS | HIGH_WORDS)

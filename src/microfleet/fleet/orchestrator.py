@@ -16,20 +16,23 @@ import asyncio
 import contextlib
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
+from microfleet.core.hits import SearchFilter
 from microfleet.errors import first_line
+from microfleet.fleet.calls import Progress, parse_result
 from microfleet.fleet.compose import (
     COMPOSE_PROMPT,
     Fact,
     aggregate_answer,
     compose_user_message,
-    numeric_fields,
     whole_sentences,
 )
+from microfleet.fleet.coverage import Coverage
+from microfleet.fleet.results import CallResult, FleetOptions, Orchestration, round_messages
 from microfleet.fleet.router import Plan, Router, ToolCall
 from microfleet.knowledge.context import micromodel_hits
+from microfleet.knowledge.reader import Reading, SentenceReader
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Generator, Messages
 from microfleet.llm.repeats import RepeatGuard
@@ -39,86 +42,11 @@ from microfleet.micromodel.spec import FleetSpec, MicromodelSpec
 MAX_ROUNDS = 3
 
 
-@dataclass
-class CallResult:
-    call: ToolCall
-    adapter: str
-    output: str | None = None
-    data: dict[str, Any] | None = None  # the typed result, for a micromodel with `returns`
-    error: str | None = None
-    latency_ms: float = 0.0
-    sources: list[dict[str, Any]] = field(default_factory=list)
-    round: int = 1
-
-    def as_trace(self) -> dict[str, Any]:
-        return {
-            **self.call.as_dict(),
-            "round": self.round,
-            "adapter": self.adapter,
-            "latency_ms": round(self.latency_ms, 1),
-            "output": self.output,
-            "data": self.data,
-            "error": self.error,
-            "sources": [s["index"] for s in self.sources],
-        }
-
-    def label(self) -> str:
-        shown = ", ".join(f"{k}={v}" for k, v in self.call.arguments.items() if k != "question")
-        return f"{self.call.name}({shown})" if shown else self.call.name
-
-    def fact(self, spec: MicromodelSpec) -> Fact:
-        values = [v for v in self.call.arguments.values() if isinstance(v, str | int | float)]
-        return Fact(
-            label=", ".join(map(str, values)) or self.call.name,
-            micromodel=self.call.name,
-            sentence=self.output,
-            data=self.data,
-            numeric=numeric_fields(spec.returns),
-            cites="".join(f" [{s['index']}]" for s in self.sources),
-            error=self.error,
-        )
-
-    def content(self) -> str:
-        """The `tool` message: the answer with its source numbers, or what went wrong."""
-        if self.output is None:
-            return f"missing ({self.error})"
-        return self.output + "".join(f" [{s['index']}]" for s in self.sources)
-
-
-@dataclass
-class FleetOptions:
-    call_timeout_s: float = 60.0
-    call_max_tokens: int = 48
-
-
-@dataclass
-class Orchestration:
-    """What the tools produced: the compose prompt, its sources, and the trace."""
-
-    results: list[CallResult]
-    plan: Plan
-    sources: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    rounds: int = 0
-
-    def trace(self, router: str) -> dict[str, Any]:
-        return {
-            "router": router,
-            "rounds": self.rounds,
-            "scores": self.plan.scores,
-            "calls": [r.as_trace() for r in self.results],
-            "dropped": self.plan.dropped,
-            "notes": self.notes,
-        }
-
-    def results_block(self) -> str:
-        """Every micromodel answer, one line each, with the global source numbers."""
-        return "\n".join(f"- {r.label()}: {r.content()}" for r in self.results)
-
-
 class Orchestrator:
     """The fleet at work; built with named parts. `generators`: each micromodel's adapter
-    (`fallback`, the base model, answers for one without); `search`: None, no retrieval."""
+    (`fallback`, the base model, answers for one without); `search`: None, no retrieval;
+    `reader`: where set, a prose micromodel without an adapter answers with the sentences of
+    its context that answer the question, not with the base model's words."""
 
     def __init__(
         self,
@@ -130,10 +58,13 @@ class Orchestrator:
         search: KnowledgeSearch | None = None,
         options: FleetOptions | None = None,
         versions: dict[str, str] | None = None,
+        reader: SentenceReader | None = None,
     ) -> None:
         self.fleet, self.router, self.generators = fleet, router, generators
         self.fallback, self.search, self.options = fallback, search, options or FleetOptions()
         self.versions = versions or {}  # each adapter's version, for the trace
+        self.reader = reader
+        self.coverage = Coverage(fleet, reader.sparse) if reader is not None else None
 
     def missing_adapters(self) -> list[str]:
         return [s.name for s in self.fleet.micromodels if s.name not in self.generators]
@@ -150,7 +81,7 @@ class Orchestrator:
             calls = _new_calls(plan.calls, made)
             retry = [d for d in plan.dropped if self._feed_back(d, number, fed_back)]
             done.plan.dropped += [{**d, "fed_back": d in retry} for d in plan.dropped]
-            results = await self._round(calls, number, readers)
+            results = await self._round(question, calls, number, readers)
             done.results += results
             done.rounds = number
             if not retry and not (self.router.follows_up and calls):
@@ -159,7 +90,32 @@ class Orchestrator:
                 done.notes.append(f"stopped after {MAX_ROUNDS} tool rounds")
             transcript += round_messages(results, retry)
         self._finish(done)
+        await asyncio.to_thread(self._read_beyond, question, done, readers)
         return done
+
+    def _read_beyond(self, question: str, done: Orchestration, readers: tuple[str, ...]) -> None:
+        """When the question asks more than the typed micromodels called answer ("What was
+        Estonia's VAT rate before the increase?"), the sentences of the knowledge base that
+        answer it follow their answer, from documents the calls did not cite."""
+        typed = {r.call.name for r in done.results if r.data is not None}
+        if not typed or self.reader is None or self.search is None or self.coverage is None:
+            return
+        if not self.coverage.beyond(question, typed):
+            return
+        vector = self.search.embedder.embed([question])[0].tolist()
+        scope = SearchFilter().readable_by(readers) if readers else None
+        hits = micromodel_hits(self.search, question, scope, vector)
+        reading = self.reader.answer(question, hits, vector)
+        cited = {source["doc_id"]: source for source in done.sources}
+        if reading is None or all(hit.doc_id in cited for hit in reading.hits):
+            return
+        for hit in reading.hits:
+            cited.setdefault(hit.doc_id, hit.as_source(len(cited) + 1))
+        done.sources[:] = list(cited.values())
+        docs = dict.fromkeys(hit.doc_id for hit in reading.hits)
+        done.beyond = reading.text + "".join(f" [{cited[doc]['index']}]" for doc in docs)
+        asked = ", ".join(sorted(typed))
+        done.notes.append(f"the question asks beyond {asked}: the knowledge base's words follow")
 
     def _feed_back(self, dropped: dict[str, Any], number: int, fed_back: set[str]) -> bool:
         """Whether an invalid call goes back to the router: once per micromodel, if it reads."""
@@ -169,18 +125,19 @@ class Orchestrator:
         return True
 
     async def _round(
-        self, calls: list[ToolCall], number: int, readers: tuple[str, ...]
+        self, question: str, calls: list[ToolCall], number: int, readers: tuple[str, ...]
     ) -> list[CallResult]:
         # Retrieval for every call first (one embedding batch), then every generation at once:
         # the engine sees them together and batches them across adapters.
         contexts = await asyncio.to_thread(self._retrieve_all, calls, readers)
+        readings = await asyncio.to_thread(self._read_all, question, calls, contexts)
         progress = Progress(self.options.call_timeout_s)
         watchdog = asyncio.create_task(progress.watch())
         try:
             results = await asyncio.gather(
                 *[
-                    self._dispatch(call, hits, progress)
-                    for call, hits in zip(calls, contexts, strict=True)
+                    self._dispatch(call, hits, progress, reading)
+                    for call, hits, reading in zip(calls, contexts, readings, strict=True)
                 ]
             )
         finally:
@@ -195,6 +152,8 @@ class Orchestrator:
             done.notes.append("no micromodel fits this question: answered from retrieval alone")
         for name in sorted({r.call.name for r in done.results if r.adapter == "base"}):
             done.notes.append(f"{name}: no adapter in the registry; the base model answered")
+        for name in sorted({r.call.name for r in done.results if r.adapter == "sources"}):
+            done.notes.append(f"{name}: no adapter in the registry; its sources' sentences answer")
         done.notes += [
             f"dropped {d['name']}: {d['error']}"
             + (" (fed back to the router)" if d["fed_back"] else "")
@@ -215,14 +174,33 @@ class Orchestrator:
             for q, scope, v in zip(questions, scopes, vectors, strict=True)
         ]
 
-    async def _dispatch(self, call: ToolCall, hits: list[Any], progress: Progress) -> CallResult:
+    def _read_all(
+        self, question: str, calls: list[ToolCall], contexts: list[list[Any]]
+    ) -> list[Reading | None]:
+        """For each prose call that no adapter answers, the sentences of its context that
+        answer the user's question (None: the model answers)."""
+        readings: list[Reading | None] = []
+        for call, hits in zip(calls, contexts, strict=True):
+            spec = self.fleet.get(call.name)
+            prose = spec.context and spec.returns is None and call.name not in self.generators
+            reader = self.reader if prose and hits else None
+            readings.append(reader.answer(question, hits) if reader else None)
+        return readings
+
+    async def _dispatch(
+        self, call: ToolCall, hits: list[Any], progress: Progress, reading: Reading | None = None
+    ) -> CallResult:
         spec = self.fleet.get(call.name)
         generator = self.generators.get(call.name, self.fallback)
-        adapter = "base"
+        adapter = "base" if reading is None else "sources"
         if call.name in self.generators:
             adapter = f"{call.name}@{self.versions.get(call.name, 'unversioned')}"
         result = CallResult(call, adapter)
         started = time.perf_counter()
+        if reading is not None:
+            result.output = _with_disclaimer(reading.text, spec)
+            result.sources = [h.as_source(i) for i, h in enumerate(reading.hits, 1)]
+            return result
         answer = asyncio.create_task(self._answer(spec, call, generator, hits, progress))
         progress.tasks.append(answer)
         try:
@@ -291,7 +269,8 @@ class Orchestrator:
         answer = aggregate_answer(question, facts)
         if answer is not None and all(f.data is not None for f in facts):
             done.notes.append("answered from the micromodels' typed results")
-        elif answer is not None:
+            return answer if done.beyond is None else f"{answer}\n\n{done.beyond}"
+        if answer is not None:
             done.notes.append("answered by the one micromodel called, in its words")
         return answer
 
@@ -305,78 +284,6 @@ class Orchestrator:
             *history,
             {"role": "user", "content": compose_user_message(question, facts)},
         ]
-
-
-def round_messages(results: list[CallResult], invalid: list[dict[str, Any]]) -> Messages:
-    """One round as OpenAI messages: the assistant's calls, then a `tool` message for each
-    (an invalid call's message says what is wrong, so the router can correct it)."""
-    calls = [(r.call.id, r.call.name, r.call.arguments) for r in results]
-    calls += [(d["id"], d["name"], d["arguments"]) for d in invalid]
-    assistant = {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {
-                "id": call_id,
-                "type": "function",
-                "function": {
-                    "name": name,
-                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
-                },
-            }
-            for call_id, name, arguments in calls
-        ],
-    }
-    tools = [{"role": "tool", "tool_call_id": r.call.id, "content": r.content()} for r in results]
-    tools += [
-        {
-            "role": "tool",
-            "tool_call_id": d["id"],
-            "content": f"invalid call: {d['error']}. Call it again with valid arguments, "
-            "or leave it out.",
-        }
-        for d in invalid
-    ]
-    return [assistant, *tools] if calls else []
-
-
-class Progress:
-    """One deadline for a round's calls: it expires only when none of them has made progress
-    (a streamed token) for `timeout_s`, so calls queued behind a busy engine do not time out
-    while it works through them."""
-
-    def __init__(self, timeout_s: float) -> None:
-        self.timeout_s = timeout_s
-        self.last = time.monotonic()
-        self.expired = False
-        self.tasks: list[asyncio.Task[Any]] = []
-
-    def tick(self) -> None:
-        self.last = time.monotonic()
-
-    async def watch(self) -> None:
-        while True:
-            idle = time.monotonic() - self.last
-            if idle >= self.timeout_s:
-                self.expired = True
-                for task in self.tasks:
-                    task.cancel()
-                return
-            await asyncio.sleep(self.timeout_s - idle)
-
-
-def parse_result(text: str, schema: dict[str, Any]) -> dict[str, Any]:
-    """A typed result: the JSON a micromodel wrote under its schema, checked against it."""
-    from jsonschema import Draft202012Validator
-
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        raise ValueError(f"the result is not complete JSON: {text[:80]!r}") from None
-    error = next(iter(Draft202012Validator(schema).iter_errors(data)), None)
-    if error is not None:
-        raise ValueError(f"the result does not match its schema: {error.message}")
-    return dict(data)
 
 
 def _new_calls(calls: list[ToolCall], made: set[str]) -> list[ToolCall]:

@@ -32,6 +32,7 @@ from microfleet.inference.rag import (
     window,
 )
 from microfleet.inference.tracing import Tracer, TraceRecord
+from microfleet.knowledge.reader import SentenceReader
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Delta, Generator, Messages
 from microfleet.llm.repeats import RepeatGuard, guarded
@@ -142,6 +143,8 @@ class Assistant:
     cache: SemanticCache | None = None
     orchestrator: Orchestrator | None = None  # the "fleet" model's
     answers: FeedbackStore | None = None  # kept for ratings
+    # The fleet's answer from retrieval alone quotes its sources (knowledge/reader.py).
+    reader: SentenceReader | None = None
 
     def route(self, model: str) -> ModelRoute:
         if model not in self.routes:
@@ -179,7 +182,24 @@ class Assistant:
             return prepared
         if hits == []:
             hits = None  # a follow-up: the conversation is the only context
+        if fleet and hits and not (history or earlier) and self._quote(prepared, hits):
+            return prepared
         return self._ground(prepared, system, [*history, *earlier], hits)
+
+    def _quote(self, prepared: Prepared, hits: list[SearchHit]) -> bool:
+        """The fleet's answer from retrieval alone: the sentences of its sources that answer
+        the question (False: none does, and the base model answers)."""
+        if self.reader is None:
+            return False
+        reading = self.reader.answer(prepared.question, hits, prepared.vector)
+        if reading is None:
+            return False
+        prepared.sources = [hit.as_source(i) for i, hit in enumerate(reading.hits, 1)]
+        cites = "".join(f" [{source['index']}]" for source in prepared.sources)
+        prepared.fixed_answer = reading.text + cites
+        if prepared.fleet_trace is not None:
+            prepared.fleet_trace["notes"].append("answered with its sources' sentences")
+        return True
 
     def _ground(
         self,

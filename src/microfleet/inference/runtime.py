@@ -19,6 +19,7 @@ from microfleet.inference.cache import CacheIndex, SemanticCache
 from microfleet.inference.memory import Memory, RedisMemory, SQLiteMemory
 from microfleet.inference.tracing import make_tracer
 from microfleet.knowledge.connect import fusion_from, qdrant_client
+from microfleet.knowledge.reader import SentenceReader
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Generator
 from microfleet.llm.local import BatchingEngine, LocalGenerator
@@ -62,7 +63,8 @@ def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
         features.store, features.embedder, features.sparse, fusion_from(settings)
     )
     tokenizer = load_generator_tokenizer(settings.model_cache_dir)
-    orchestrator = _orchestrator(settings, fleet, routes, base, search, engine)
+    reader = SentenceReader(features.embedder, features.sparse) if settings.quote_sources else None
+    orchestrator = _orchestrator(settings, fleet, routes, base, search, engine, reader)
     if orchestrator is not None:
         routes[FLEET_MODEL] = _fleet_route(orchestrator, routes[base].generator)
     assistant = Assistant(
@@ -82,6 +84,7 @@ def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
         ),
         orchestrator=orchestrator,
         answers=FeedbackStore(settings.feedback_db_url),
+        reader=reader,
     )
     return Runtime(assistant, features, base, engine, ToolDecoder(engine) if engine else None)
 
@@ -93,6 +96,7 @@ def _orchestrator(
     base: str,
     search: KnowledgeSearch,
     engine: BatchingEngine | None,
+    reader: SentenceReader | None,
 ) -> Orchestrator | None:
     """The orchestrator behind the "fleet" model: every micromodel as a tool (the base model
     stands in for a missing adapter, and /readyz says so)."""
@@ -111,6 +115,7 @@ def _orchestrator(
         search=search,
         options=options,
         versions=versions,
+        reader=reader,
     )
 
 

@@ -1,0 +1,111 @@
+"""An extractive reader: the sentences of the retrieved chunks that answer a question.
+
+A small base model asked to answer from its context copies a figure and invents the rest
+("Halcyon Bank set aside 800 million euros for loan losses, a 13.3% increase from the
+previous day"). Where no specialist answers, the sources' own sentences are the answer: each
+sentence is scored by its MiniLM similarity to the question (embedded with its chunk's title,
+as chunks are) plus the share of the question's BM25 terms it holds, weighted by how few of
+the candidate sentences hold them (so "core" counts for more than "inflation" in an article
+about inflation). The best sentence is kept, and up to `most - 1` more that score nearly as
+well; they are returned in reading order, each with the hit it came from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sentencex import segment
+
+from microfleet.core.hits import SearchHit
+from microfleet.knowledge.embedding import Embedder
+from microfleet.knowledge.sparse import Bm25Encoder
+
+# Chosen on fleets/finance/eval/news_answers.jsonl (README: "Answers from sources").
+LEXICAL_WEIGHT = 0.3  # the BM25-term share's weight next to the cosine
+WITHIN = 0.9  # another sentence is kept when it scores this share of the best
+MOST = 2  # sentences in an answer
+FLOOR = 0.4  # below this cosine, no sentence answers the question: None
+SHORTEST = 4  # words: a heading or "Silver also rallied." alone answers nothing
+LEAD = 0.03  # added for a document's first sentence, which says what it is about
+
+
+@dataclass(frozen=True)
+class Quote:
+    text: str
+    hit: int  # the index of the hit it comes from
+
+
+@dataclass(frozen=True)
+class Reading:
+    """An answer quoted from its sources: the sentences, and the hits they come from."""
+
+    text: str
+    hits: list[SearchHit]
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    text: str
+    hit: int
+    terms: frozenset[int]
+    lead: bool  # the document's first sentence
+
+
+class SentenceReader:
+    def __init__(self, embedder: Embedder, sparse: Bm25Encoder, language: str = "en") -> None:
+        self.embedder, self.sparse, self.language = embedder, sparse, language
+
+    def answer(
+        self, question: str, hits: Sequence[SearchHit], vector: Sequence[float] | None = None
+    ) -> Reading | None:
+        """The quoted sentences as one answer, with only the hits they quote."""
+        quotes = self.read(question, hits, vector)
+        if not quotes:
+            return None
+        used = list(dict.fromkeys(quote.hit for quote in quotes))
+        return Reading(" ".join(quote.text for quote in quotes), [hits[i] for i in used])
+
+    def read(
+        self, question: str, hits: Sequence[SearchHit], vector: Sequence[float] | None = None
+    ) -> list[Quote] | None:
+        """The sentences of `hits` that answer `question`, in reading order; None when none
+        comes close enough (the caller answers another way)."""
+        candidates = self._candidates(hits)
+        if not candidates:
+            return None
+        query = np.asarray(
+            vector if vector is not None else self.embedder.embed([question])[0], dtype=float
+        )
+        titled = [f"{hits[c.hit].title}: {c.text}" for c in candidates]
+        cosines = self.embedder.embed(titled) @ query
+        if float(cosines.max()) < FLOOR:
+            return None
+        scores = cosines + LEXICAL_WEIGHT * self._lexical(question, candidates)
+        scores += LEAD * np.array([c.lead for c in candidates])
+        order = [int(i) for i in np.argsort(-scores, kind="stable")]
+        bar = WITHIN * scores[order[0]]
+        kept = [order[0]] + [i for i in order[1:MOST] if scores[i] >= bar]
+        return [Quote(candidates[i].text, candidates[i].hit) for i in sorted(kept)]
+
+    def _candidates(self, hits: Sequence[SearchHit]) -> list[_Candidate]:
+        found = []
+        for index, hit in enumerate(hits):
+            opens = hit.payload.get("chunk_index") == 0
+            for number, sentence in enumerate(segment(self.language, hit.text)):
+                text = " ".join(sentence.split())
+                if len(text.split()) >= SHORTEST:
+                    terms = frozenset(self.sparse.embed_query(text).indices)
+                    found.append(_Candidate(text, index, terms, opens and number == 0))
+        return found
+
+    def _lexical(self, question: str, candidates: list[_Candidate]) -> np.ndarray:
+        asked = set(self.sparse.embed_query(question).indices)
+        count = len(candidates)
+        weight = {
+            t: math.log(1 + count / (1 + sum(t in c.terms for c in candidates))) for t in asked
+        }
+        total = sum(weight.values()) or 1.0
+        return np.array([sum(weight[t] for t in asked & c.terms) / total for c in candidates])
