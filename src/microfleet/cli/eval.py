@@ -45,7 +45,10 @@ def retrieval(
 @friendly_errors
 def answers(
     questions: SetArg,
-    model: Annotated[str | None, typer.Option(help="Base model or micromodel name.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Base model, micromodel name, or fleet (the orchestrator, as served)."),
+    ] = None,
     mode: Annotated[str, typer.Option(help="none | rag | finetuned | both.")] = "rag",
     max_tokens: Annotated[int, typer.Option(min=1, max=2048)] = 64,
     as_json: JsonOpt = False,
@@ -54,7 +57,8 @@ def answers(
     """Exact match, token F1, numeric match, ROUGE-L, faithfulness, answer rate, latency, tokens/s.
 
     Lines are {question, answer: str | [str, ...]}. --mode finetuned/both use the micromodel's
-    registered adapter; rag/both add context retrieved within its scope."""
+    registered adapter; rag/both add context retrieved within its scope. --model fleet asks
+    the orchestrator as users do (routing, micromodels, composition; no cache)."""
     from microfleet.evaluation.service import eval_answers
 
     settings = Settings()

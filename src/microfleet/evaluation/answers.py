@@ -24,6 +24,7 @@ from microfleet.evaluation.metrics import (
     rouge_l,
     token_f1,
 )
+from microfleet.inference.assistant import Assistant, Turn
 from microfleet.knowledge.context import retrieve_context
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Generator
@@ -76,6 +77,36 @@ async def answer_all(
         if progress:
             progress()
         return Answered(reply.text.strip(), context, latency, reply.completion_tokens)
+
+    started = time.perf_counter()
+    answered = await asyncio.gather(*[one(q) for q in questions])
+    return list(answered), time.perf_counter() - started
+
+
+async def ask_all(
+    assistant: Assistant,
+    model: str,
+    questions: list[str],
+    max_tokens: int,
+    concurrency: int = 4,
+    progress: Callable[[], None] | None = None,
+) -> tuple[list[Answered], float]:
+    """Every question asked as a user asks it: a served model (the fleet's orchestrator) through
+    the assistant, each answer whole, with no cache."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(question: str) -> Answered:
+        async with gate:
+            messages = [{"role": "user", "content": question}]
+            turn = Turn(model, messages, max_tokens, use_cache=False)
+            started = time.perf_counter()
+            prepared = await assistant.prepare(turn)
+            parts = [delta async for delta in assistant.stream(prepared)]
+            latency = time.perf_counter() - started
+        if progress:
+            progress()
+        text = "".join(delta.text for delta in parts).strip()
+        return Answered(text, "", latency, sum(delta.completion_tokens for delta in parts))
 
     started = time.perf_counter()
     answered = await asyncio.gather(*[one(q) for q in questions])

@@ -10,11 +10,18 @@ from typing import Any
 
 from microfleet.config import Settings
 from microfleet.errors import UserError
-from microfleet.evaluation.answers import DEFAULT_PROMPT, MODES, Setup, answer_all, score
+from microfleet.evaluation.answers import (
+    DEFAULT_PROMPT,
+    MODES,
+    Setup,
+    answer_all,
+    ask_all,
+    score,
+)
 from microfleet.evaluation.data import answer_row, load_set, retrieval_row, routing_row
 from microfleet.evaluation.retrieval import evaluate_retrieval
 from microfleet.evaluation.routing import evaluate_router
-from microfleet.micromodel.spec import FleetSpec
+from microfleet.micromodel.spec import FLEET_MODEL, FleetSpec
 
 Progress = Callable[[str, int], Callable[[], None]]  # (label, total) -> tick
 
@@ -39,12 +46,15 @@ def eval_answers(
 ) -> dict[str, Any]:
     labelled = load_set(path, answer_row)
     runtime, fleet = open_runtime(settings)
+    questions = [row["question"] for row in labelled.rows]
+    references = [row["answers"] for row in labelled.rows]
     try:
-        setup = setup_for(runtime, fleet, model, mode)
-        questions = [row["question"] for row in labelled.rows]
-        report = run_setup(
-            runtime, setup, questions, [r["answers"] for r in labelled.rows], max_tokens, progress
-        )
+        if model == FLEET_MODEL:  # the orchestrator, as users ask it: --mode does not apply
+            mode = "served"
+            report = _ask_fleet(runtime, questions, references, max_tokens, progress)
+        else:
+            setup = setup_for(runtime, fleet, model, mode)
+            report = run_setup(runtime, setup, questions, references, max_tokens, progress)
     finally:
         asyncio.run(runtime.close())
     return {
@@ -114,6 +124,21 @@ def run_setup(
     tick = progress(setup.label, len(questions))
     search = runtime.assistant.search
     answered, wall = asyncio.run(answer_all(setup, questions, search, max_tokens, progress=tick))
+    return score(answered, references, wall)
+
+
+def _ask_fleet(
+    runtime: Any,
+    questions: list[str],
+    references: list[list[str]],
+    max_tokens: int,
+    progress: Progress,
+) -> dict[str, Any]:
+    if FLEET_MODEL not in runtime.assistant.routes:
+        raise UserError("--model fleet needs a fleet file with micromodels (MICROFLEET_FLEET)")
+    tick = progress(FLEET_MODEL, len(questions))
+    ask = ask_all(runtime.assistant, FLEET_MODEL, questions, max_tokens, progress=tick)
+    answered, wall = asyncio.run(ask)
     return score(answered, references, wall)
 
 
