@@ -29,10 +29,10 @@ from microfleet.fleet.compose import (
     whole_sentences,
 )
 from microfleet.fleet.coverage import Coverage
+from microfleet.fleet.reader import Reading, SentenceReader
 from microfleet.fleet.results import CallResult, FleetOptions, Orchestration, round_messages
 from microfleet.fleet.router import Plan, Router, ToolCall
 from microfleet.knowledge.context import micromodel_hits
-from microfleet.knowledge.reader import Reading, SentenceReader
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Generator, Messages
 from microfleet.llm.repeats import RepeatGuard

@@ -19,6 +19,7 @@ from microfleet.core.hits import SearchFilter, SearchHit
 from microfleet.errors import StoreError, UserError, first_line
 from microfleet.feedback.store import AnswerRecord, FeedbackStore
 from microfleet.fleet.orchestrator import Orchestrator
+from microfleet.fleet.reader import SentenceReader
 from microfleet.inference.cache import CacheKey, SemanticCache
 from microfleet.inference.memory import Memory
 from microfleet.inference.rag import (
@@ -32,7 +33,6 @@ from microfleet.inference.rag import (
     window,
 )
 from microfleet.inference.tracing import Tracer, TraceRecord
-from microfleet.knowledge.reader import SentenceReader
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Delta, Generator, Messages
 from microfleet.llm.repeats import RepeatGuard, guarded
@@ -143,7 +143,7 @@ class Assistant:
     cache: SemanticCache | None = None
     orchestrator: Orchestrator | None = None  # the "fleet" model's
     answers: FeedbackStore | None = None  # kept for ratings
-    # The fleet's answer from retrieval alone quotes its sources (knowledge/reader.py).
+    # The fleet's answer from retrieval alone quotes its sources (fleet/reader.py).
     reader: SentenceReader | None = None
 
     def route(self, model: str) -> ModelRoute:

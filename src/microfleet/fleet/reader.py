@@ -7,19 +7,24 @@ sentence is scored by its MiniLM similarity to the question (embedded with its c
 as chunks are) plus the share of the question's BM25 terms it holds, weighted by how few of
 the candidate sentences hold them (so "core" counts for more than "inflation" in an article
 about inflation). The best sentence is kept, and up to `most - 1` more that score nearly as
-well; they are returned in reading order, each with the hit it came from.
+well; they are returned in reading order, each with the hit it came from. A table (filings are
+mostly tables) is read row by row: each row is a candidate, scored with its table's caption
+and headers, and quoted with its values named by their column headers.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 from sentencex import segment
 
 from microfleet.core.hits import SearchHit
+from microfleet.documents.tables import Table, split_tables
 from microfleet.knowledge.embedding import Embedder
 from microfleet.knowledge.sparse import Bm25Encoder
 
@@ -29,6 +34,7 @@ WITHIN = 0.9  # another sentence is kept when it scores this share of the best
 MOST = 2  # sentences in an answer
 FLOOR = 0.4  # below this cosine, no sentence answers the question: None
 SHORTEST = 4  # words: a heading or "Silver also rallied." alone answers nothing
+CONTEXT_CHARS = 240  # of the line above a table, read as its caption
 LEAD = 0.03  # added for a document's first sentence, which says what it is about
 
 
@@ -48,10 +54,11 @@ class Reading:
 
 @dataclass(frozen=True)
 class _Candidate:
-    text: str
+    text: str  # as quoted
     hit: int
     terms: frozenset[int]
     lead: bool  # the document's first sentence
+    scored: str = ""  # as scored, where it differs (a row with its table's caption and headers)
 
 
 class SentenceReader:
@@ -79,7 +86,7 @@ class SentenceReader:
         query = np.asarray(
             vector if vector is not None else self.embedder.embed([question])[0], dtype=float
         )
-        titled = [f"{hits[c.hit].title}: {c.text}" for c in candidates]
+        titled = [f"{hits[c.hit].title}: {c.scored or c.text}" for c in candidates]
         cosines = self.embedder.embed(titled) @ query
         if float(cosines.max()) < FLOOR:
             return None
@@ -93,13 +100,29 @@ class SentenceReader:
     def _candidates(self, hits: Sequence[SearchHit]) -> list[_Candidate]:
         found = []
         for index, hit in enumerate(hits):
-            opens = hit.payload.get("chunk_index") == 0
-            for number, sentence in enumerate(segment(self.language, hit.text)):
-                text = " ".join(sentence.split())
-                if len(text.split()) >= SHORTEST:
-                    terms = frozenset(self.sparse.embed_query(text).indices)
-                    found.append(_Candidate(text, index, terms, opens and number == 0))
+            opens, above = hit.payload.get("chunk_index") == 0, ""
+            for block in split_tables(hit.text):
+                if isinstance(block, Table):  # the line above says what a bare table holds
+                    found += self._rows(block, block.context or above, index)
+                    continue
+                above = block.strip().split("\n")[-1][:CONTEXT_CHARS]
+                for sentence in segment(self.language, block):
+                    text = " ".join(sentence.split())
+                    if len(text.split()) >= SHORTEST:
+                        terms = frozenset(self.sparse.embed_query(text).indices)
+                        found.append(_Candidate(text, index, terms, opens and not found))
         return found
+
+    def _rows(self, table: Table, context: str, index: int) -> list[_Candidate]:
+        rows = []
+        headers = " ".join(chain.from_iterable(table.headers))
+        for row in table.rows:
+            quoted = row_sentence(table, row, context)
+            if quoted is not None:
+                scored = f"{context} {headers} {quoted}"
+                terms = frozenset(self.sparse.embed_query(scored).indices)
+                rows.append(_Candidate(quoted, index, terms, False, scored))
+        return rows
 
     def _lexical(self, question: str, candidates: list[_Candidate]) -> np.ndarray:
         asked = set(self.sparse.embed_query(question).indices)
@@ -109,3 +132,33 @@ class SentenceReader:
         }
         total = sum(weight.values()) or 1.0
         return np.array([sum(weight[t] for t in asked & c.terms) / total for c in candidates])
+
+
+_UNITS = re.compile(r"\([^()]*\b(?:thousands|millions|billions|percent)\b[^()]*\)", re.I)
+
+
+def row_sentence(table: Table, row: list[str], context: str = "") -> str | None:
+    """A table row as a sentence: its label, then each value named by its column's headers
+    ("Total net sales: Three Months Ended June 28, 2025 $94,036; ..."), then the table's units
+    where its caption (or `context`) gives them. None for a row with no value."""
+    label, values = (row[0], row[1:]) if row else ("", [])
+    names = _column_names(table, len(values))
+    named = [f"{name} {value}".strip() for name, value in zip(names, values, strict=True) if value]
+    if not named:
+        return None
+    units = _UNITS.search(context or table.context)
+    said = f"{label}: {'; '.join(named)}" if label else "; ".join(named)
+    return f"{said} {units.group(0)}" if units else said
+
+
+def _column_names(table: Table, width: int) -> list[str]:
+    """Each value column's name: its header cell, under the header above it that spans it
+    (two periods over three columns each)."""
+    header = [cell for cell in table.header if cell][-width:] if width else []
+    names = [""] * (width - len(header)) + header
+    for upper in table.headers[:-1]:
+        cells = [cell for cell in upper if cell]
+        if cells and width % len(cells) == 0 and len(cells) < width:
+            span = width // len(cells)
+            names = [f"{cells[i // span]} {name}".strip() for i, name in enumerate(names)]
+    return names

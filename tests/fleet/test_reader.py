@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from microfleet.core.hits import SearchHit
+from microfleet.fleet.reader import SentenceReader
 from microfleet.knowledge.embedding import load_embedder
-from microfleet.knowledge.reader import SentenceReader
 from microfleet.knowledge.sparse import Bm25Encoder
 
 HALCYON = (
@@ -58,3 +58,30 @@ def test_sentences_come_back_in_reading_order(reader: SentenceReader) -> None:
     assert quotes is not None
     positions = [HALCYON.index(q.text) for q in quotes]
     assert positions == sorted(positions)
+
+
+SALES = (
+    "The following table shows net sales by category for the three- and nine-month periods "
+    "(dollars in millions):\n"
+    "| Three Months Ended | Nine Months Ended |\n"
+    "| June 28, 2025 | June 29, 2024 | June 28, 2025 | June 29, 2024 |\n"
+    "|---|---|---|---|\n"
+    "| iPhone | $44,582 | $39,296 | $160,561 | $155,171 |\n"
+    "| Services | $27,423 | $24,213 | $80,442 | $71,197 |\n"
+    "| Total net sales | $94,036 | $85,777 | $313,695 | $296,105 |"
+)
+
+
+def test_a_table_is_read_row_by_row_with_its_headers(reader: SentenceReader) -> None:
+    """A filing's table: the row that answers, its values named by their headers (a header
+    over two columns names both), with the units of the line above."""
+    hits = [hit("apple", "Apple Inc. 10-Q, quarterly period ended June 28, 2025", SALES)]
+    reading = reader.answer("What were Apple's total net sales in the quarter?", hits)
+    assert reading is not None
+    assert (
+        "Total net sales: Three Months Ended June 28, 2025 $94,036; "
+        "Three Months Ended June 29, 2024 $85,777; Nine Months Ended June 28, 2025 $313,695"
+    ) in reading.text  # a row scoring nearly as well may come with it, in reading order
+    assert reading.text.endswith("(dollars in millions)")
+    services = reader.answer("How much did Apple's services bring in?", hits)
+    assert services is not None and services.text.startswith("Services: ")
