@@ -13,6 +13,7 @@ from microfleet.errors import UserError
 from microfleet.evaluation.answers import (
     DEFAULT_PROMPT,
     MODES,
+    Answered,
     Setup,
     answer_all,
     ask_all,
@@ -51,7 +52,8 @@ def eval_answers(
     try:
         if model == FLEET_MODEL:  # the orchestrator, as users ask it: --mode does not apply
             mode = "served"
-            report = _ask_fleet(runtime, questions, references, max_tokens, progress)
+            answered, wall = _ask_fleet(runtime, questions, max_tokens, progress)
+            report = score(answered, references, wall)
         else:
             setup = setup_for(runtime, fleet, model, mode)
             report = run_setup(runtime, setup, questions, references, max_tokens, progress)
@@ -128,18 +130,15 @@ def run_setup(
 
 
 def _ask_fleet(
-    runtime: Any,
-    questions: list[str],
-    references: list[list[str]],
-    max_tokens: int,
-    progress: Progress,
-) -> dict[str, Any]:
+    runtime: Any, questions: list[str], max_tokens: int, progress: Progress
+) -> tuple[list[Answered], float]:
+    """The orchestrator's answers, as users get them, and their wall time."""
     if FLEET_MODEL not in runtime.assistant.routes:
         raise UserError("--model fleet needs a fleet file with micromodels (MICROFLEET_FLEET)")
     tick = progress(FLEET_MODEL, len(questions))
-    ask = ask_all(runtime.assistant, FLEET_MODEL, questions, max_tokens, progress=tick)
-    answered, wall = asyncio.run(ask)
-    return score(answered, references, wall)
+    return asyncio.run(
+        ask_all(runtime.assistant, FLEET_MODEL, questions, max_tokens, progress=tick)
+    )
 
 
 def open_runtime(settings: Settings) -> tuple[Any, FleetSpec]:
