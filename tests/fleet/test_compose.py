@@ -74,14 +74,28 @@ def test_a_typed_answer_leads_with_what_was_asked() -> None:
     assert aggregate_answer("Malta?", [_fact("Malta", 18)]) == "The rate in Malta is 18%. [1]"
 
 
-def test_a_missing_or_untyped_part_leaves_the_answer_to_the_composer() -> None:
+def test_a_missing_part_leaves_the_answer_to_the_composer() -> None:
     from microfleet.fleet.compose import aggregate_answer
 
     failed = _fact("Cyprus", None, "timed out")
     assert aggregate_answer("Which is lowest?", [_fact("Malta", 18), failed]) is None
+    lost = Fact("gold", "news", None, None, [], "", "timed out")
+    assert aggregate_answer("Oil and gold?", [lost]) is None
+
+
+def test_typed_and_prose_results_are_answered_in_their_own_words() -> None:
+    """No composer when every part is there: each prose result once, then the typed answer."""
+    from microfleet.fleet.compose import aggregate_answer
+
     prose = Fact("oil", "news", "Oil rose 2%.", None, [], " [2]")
-    assert aggregate_answer("What about oil and Malta?", [_fact("Malta", 18), prose]) is None
-    assert aggregate_answer("And oil twice?", [prose, prose]) is None
+    gold = Fact("gold", "news", "Gold set a record.", None, [], " [3]")
+    malta = _fact("Malta", 18)
+    mixed = aggregate_answer("What about oil and Malta?", [malta, prose])
+    assert mixed == f"Oil rose 2%. [2]\n\n{malta.sentence} [1]"
+    assert aggregate_answer("And oil twice?", [prose, prose]) == "Oil rose 2%. [2]"
+    assert aggregate_answer("Oil and gold?", [prose, gold]) == (
+        "Oil rose 2%. [2]\n\nGold set a record. [3]"
+    )
 
 
 def test_one_prose_result_is_the_answer_in_whole_sentences() -> None:

@@ -225,14 +225,20 @@ def _bounded(valued: list[tuple[float, str]], field: str, bound: Bound) -> str |
 
 
 def aggregate_answer(question: str, facts: Sequence[Fact]) -> str | None:
-    """The whole answer, when every result is typed and present: the extremes the question
-    asks for, then the results in order; or when one micromodel answered in prose, its
-    answer (it was asked the question; a composer would only restate it, and a small one
-    adds errors). None: a model must compose (several prose results, or a missing part)."""
-    if len(facts) == 1 and facts[0].sentence is not None and facts[0].data is None:
-        return f"{facts[0].sentence}{facts[0].cites}"
-    if not facts or any(f.sentence is None or f.data is None for f in facts):
+    """The whole answer when every part is present: each prose result in its own words (it was
+    asked the question; a composer would only restate it, and a small one adds errors), then
+    what the typed results say (the extremes and statistics the question asks for, then the
+    results in order). None: a part is missing, and a model must say so."""
+    if not facts or any(f.sentence is None for f in facts):
         return None
+    typed = [f for f in facts if f.data is not None]
+    prose = list(dict.fromkeys(f"{f.sentence}{f.cites}" for f in facts if f.data is None))
+    if not typed:
+        return "\n\n".join(prose)
+    return "\n\n".join([*prose, _typed_answer(question, typed)])
+
+
+def _typed_answer(question: str, facts: list[Fact]) -> str:
     leads = _leads(facts, question)
     if len(facts) == 1:
         return "\n".join([*leads, f"{facts[0].sentence}{facts[0].cites}"])

@@ -262,17 +262,19 @@ class Orchestrator:
         return [r.fact(self.fleet.get(r.call.name)) for r in done.results]
 
     def typed_answer(self, question: str, done: Orchestration) -> str | None:
-        """The answer read off the typed results when every call returned one (the asked
-        extremes, then the results in order), or the one prose result; None when a model
-        must compose it."""
+        """The answer read off the results when every call returned one: the prose ones in
+        their own words, then what the typed ones say (the asked extremes, then the results in
+        order), then what the knowledge base adds; None when a part is missing and a model
+        must compose the answer."""
         facts = self.facts(done)
         answer = aggregate_answer(question, facts)
-        if answer is not None and all(f.data is not None for f in facts):
+        if answer is None:
+            return None
+        if all(f.data is not None for f in facts):
             done.notes.append("answered from the micromodels' typed results")
-            return answer if done.beyond is None else f"{answer}\n\n{done.beyond}"
-        if answer is not None:
-            done.notes.append("answered by the one micromodel called, in its words")
-        return answer
+        else:
+            done.notes.append("answered by the micromodels called, in their words")
+        return answer if done.beyond is None else f"{answer}\n\n{done.beyond}"
 
     def compose_messages(self, question: str, done: Orchestration, history: Messages) -> Messages:
         """System, history, then the question with the facts the calls established, laid

@@ -231,7 +231,7 @@ class Assistant:
             return False
         prepared.cacheable = bool(done.sources) and all(r.error is None for r in done.results)
         prepared.sources = done.sources
-        if typed is not None:  # every result is typed data: the answer is read off it
+        if typed is not None:  # every part is there: the answer is read off the results
             prepared.fixed_answer = typed
             return True
         budget = self.options.context_window - prepared.turn.max_tokens
