@@ -178,6 +178,7 @@ def test_readyz_names_adapter_versions_and_micromodels_without_one(server: str) 
     missing = [name for name, version in body["versions"].items() if "(no adapter)" in version]
     assert sorted(missing) == ["market_news", "personal_finance"]
     assert len(body["warnings"]) == len(missing)
+    assert all("its sources' sentences answer for it" in w for w in body["warnings"])
     models = httpx.get(f"{server}/v1/models", headers={"X-API-Key": KEY_A}).json()["data"]
     assert {m["id"]: m["version"] for m in models}["tax_rates"] == body["versions"]["tax_rates"]
 

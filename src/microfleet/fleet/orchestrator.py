@@ -69,6 +69,13 @@ class Orchestrator:
     def missing_adapters(self) -> list[str]:
         return [s.name for s in self.fleet.micromodels if s.name not in self.generators]
 
+    def quotes(self, name: str) -> bool:
+        """Whether a call of micromodel `name` is answered by its context's sentences: a
+        prose micromodel with context and no adapter, where there is a reader."""
+        spec = self.fleet.get(name)
+        prose = spec.context and spec.returns is None
+        return self.reader is not None and prose and name not in self.generators
+
     async def run(self, question: str, readers: tuple[str, ...] = ()) -> Orchestration:
         """Plan, call and collect; micromodels see only documents of `readers` (all: ())."""
         done = Orchestration([], Plan())
@@ -181,9 +188,7 @@ class Orchestrator:
         answer the user's question (None: the model answers)."""
         readings: list[Reading | None] = []
         for call, hits in zip(calls, contexts, strict=True):
-            spec = self.fleet.get(call.name)
-            prose = spec.context and spec.returns is None and call.name not in self.generators
-            reader = self.reader if prose and hits else None
+            reader = self.reader if hits and self.quotes(call.name) else None
             readings.append(reader.answer(question, hits) if reader else None)
         return readings
 

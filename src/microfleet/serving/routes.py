@@ -18,6 +18,7 @@ from microfleet.features.pipeline import (
     prepare_batch,
     write_batch,
 )
+from microfleet.fleet.orchestrator import Orchestrator
 from microfleet.knowledge.service import parse_filter
 from microfleet.serving.deps import Caller, ServerDep
 from microfleet.serving.schemas import IngestRequest, SearchRequest
@@ -51,10 +52,7 @@ async def readyz(server: ServerDep) -> JSONResponse:
         return JSONResponse({"status": "not ready", "reason": first_line(exc)}, status_code=503)
     models = list(runtime.assistant.routes)
     orchestrator = runtime.assistant.orchestrator
-    warnings = [
-        f"micromodel '{name}' has no adapter in the registry; the base model answers for it"
-        for name in (orchestrator.missing_adapters() if orchestrator else [])
-    ]
+    warnings = [] if orchestrator is None else _stand_ins(orchestrator)
     versions = {name: route.version for name, route in runtime.assistant.routes.items()}
     engine = runtime.engine
     body = {
@@ -177,3 +175,13 @@ async def metrics(server: ServerDep) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     return Response(generate_latest(server.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _stand_ins(orchestrator: Orchestrator) -> list[str]:
+    """What answers for each micromodel that has no adapter."""
+    quoted, generated = "its sources' sentences answer", "the base model answers"
+    return [
+        f"micromodel '{name}' has no adapter in the registry; "
+        f"{quoted if orchestrator.quotes(name) else generated} for it"
+        for name in orchestrator.missing_adapters()
+    ]
