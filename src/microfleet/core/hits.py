@@ -3,6 +3,7 @@ micromodel contract and everything above them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -71,3 +72,8 @@ class SearchFilter:
     def owned(self) -> tuple[list[str], bool]:
         """(the named owners, whether documents with no owner match too)."""
         return [o for o in self.owners if o != OPERATOR], OPERATOR in self.owners
+
+
+def cites(sources: Iterable[dict[str, Any]]) -> str:
+    """The inline citations of numbered sources: " [1] [2]"."""
+    return "".join(f" [{source['index']}]" for source in sources)

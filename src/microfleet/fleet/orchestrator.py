@@ -18,7 +18,7 @@ import json
 import time
 from typing import Any
 
-from microfleet.core.hits import SearchFilter
+from microfleet.core.hits import SearchFilter, cites
 from microfleet.errors import first_line
 from microfleet.fleet.calls import Progress, parse_result
 from microfleet.fleet.compose import (
@@ -76,9 +76,14 @@ class Orchestrator:
         prose = spec.context and spec.returns is None
         return self.reader is not None and prose and name not in self.generators
 
-    async def run(self, question: str, readers: tuple[str, ...] = ()) -> Orchestration:
-        """Plan, call and collect; micromodels see only documents of `readers` (all: ())."""
+    async def run(
+        self, question: str, readers: tuple[str, ...] = (), vector: list[float] | None = None
+    ) -> Orchestration:
+        """Plan, call and collect; micromodels see only documents of `readers` (all: ()).
+        `vector`: the question's embedding where the caller has it (else embedded once, if
+        the reader needs it)."""
         done = Orchestration([], Plan())
+        asked = _Asked(question, vector, self.search)
         transcript: Messages = []
         made: set[str] = set()
         fed_back: set[str] = set()
@@ -88,7 +93,7 @@ class Orchestrator:
             calls = _new_calls(plan.calls, made)
             retry = [d for d in plan.dropped if self._feed_back(d, number, fed_back)]
             done.plan.dropped += [{**d, "fed_back": d in retry} for d in plan.dropped]
-            results = await self._round(question, calls, number, readers)
+            results = await self._round(asked, calls, number, readers)
             done.results += results
             done.rounds = number
             if not retry and not (self.router.follows_up and calls):
@@ -97,22 +102,21 @@ class Orchestrator:
                 done.notes.append(f"stopped after {MAX_ROUNDS} tool rounds")
             transcript += round_messages(results, retry)
         self._finish(done)
-        await asyncio.to_thread(self._read_beyond, question, done, readers)
+        await asyncio.to_thread(self._read_beyond, asked, done, readers)
         return done
 
-    def _read_beyond(self, question: str, done: Orchestration, readers: tuple[str, ...]) -> None:
+    def _read_beyond(self, asked: _Asked, done: Orchestration, readers: tuple[str, ...]) -> None:
         """When the question asks more than the typed micromodels called answer ("What was
         Estonia's VAT rate before the increase?"), the sentences of the knowledge base that
         answer it follow their answer, from documents the calls did not cite."""
         typed = {r.call.name for r in done.results if r.data is not None}
         if not typed or self.reader is None or self.search is None or self.coverage is None:
             return
-        if not self.coverage.beyond(question, typed):
+        if not self.coverage.beyond(asked.question, typed):
             return
-        vector = self.search.embedder.embed([question])[0].tolist()
         scope = SearchFilter().readable_by(readers) if readers else None
-        hits = micromodel_hits(self.search, question, scope, vector)
-        reading = self.reader.answer(question, hits, vector)
+        hits = micromodel_hits(self.search, asked.question, scope, asked.vector())
+        reading = self.reader.answer(asked.question, hits, asked.vector())
         cited = {source["doc_id"]: source for source in done.sources}
         if reading is None or all(hit.doc_id in cited for hit in reading.hits):
             return
@@ -120,9 +124,9 @@ class Orchestrator:
             cited.setdefault(hit.doc_id, hit.as_source(len(cited) + 1))
         done.sources[:] = list(cited.values())
         docs = dict.fromkeys(hit.doc_id for hit in reading.hits)
-        done.beyond = reading.text + "".join(f" [{cited[doc]['index']}]" for doc in docs)
-        asked = ", ".join(sorted(typed))
-        done.notes.append(f"the question asks beyond {asked}: the knowledge base's words follow")
+        done.beyond = reading.text + cites(cited[doc] for doc in docs)
+        called = ", ".join(sorted(typed))
+        done.notes.append(f"the question asks beyond {called}: the knowledge base's words follow")
 
     def _feed_back(self, dropped: dict[str, Any], number: int, fed_back: set[str]) -> bool:
         """Whether an invalid call goes back to the router: once per micromodel, if it reads."""
@@ -132,12 +136,12 @@ class Orchestrator:
         return True
 
     async def _round(
-        self, question: str, calls: list[ToolCall], number: int, readers: tuple[str, ...]
+        self, asked: _Asked, calls: list[ToolCall], number: int, readers: tuple[str, ...]
     ) -> list[CallResult]:
         # Retrieval for every call first (one embedding batch), then every generation at once:
         # the engine sees them together and batches them across adapters.
         contexts = await asyncio.to_thread(self._retrieve_all, calls, readers)
-        readings = await asyncio.to_thread(self._read_all, question, calls, contexts)
+        readings = await asyncio.to_thread(self._read_all, asked, calls, contexts)
         progress = Progress(self.options.call_timeout_s)
         watchdog = asyncio.create_task(progress.watch())
         try:
@@ -182,30 +186,31 @@ class Orchestrator:
         ]
 
     def _read_all(
-        self, question: str, calls: list[ToolCall], contexts: list[list[Any]]
+        self, asked: _Asked, calls: list[ToolCall], contexts: list[list[Any]]
     ) -> list[Reading | None]:
         """For each prose call that no adapter answers, the sentences of its context that
         answer the user's question (None: the model answers)."""
         readings: list[Reading | None] = []
         for call, hits in zip(calls, contexts, strict=True):
             reader = self.reader if hits and self.quotes(call.name) else None
-            readings.append(reader.answer(question, hits) if reader else None)
+            quoted = reader.answer(asked.question, hits, asked.vector()) if reader else None
+            readings.append(quoted)
         return readings
 
     async def _dispatch(
         self, call: ToolCall, hits: list[Any], progress: Progress, reading: Reading | None = None
     ) -> CallResult:
         spec = self.fleet.get(call.name)
+        if reading is not None:  # quoted already (_read_all): nothing to generate
+            result = CallResult(call, "sources", _with_disclaimer(reading.text, spec))
+            result.sources = [h.as_source(i) for i, h in enumerate(reading.hits, 1)]
+            return result
         generator = self.generators.get(call.name, self.fallback)
-        adapter = "base" if reading is None else "sources"
+        adapter = "base"
         if call.name in self.generators:
             adapter = f"{call.name}@{self.versions.get(call.name, 'unversioned')}"
         result = CallResult(call, adapter)
         started = time.perf_counter()
-        if reading is not None:
-            result.output = _with_disclaimer(reading.text, spec)
-            result.sources = [h.as_source(i) for i, h in enumerate(reading.hits, 1)]
-            return result
         answer = asyncio.create_task(self._answer(spec, call, generator, hits, progress))
         progress.tasks.append(answer)
         try:
@@ -308,3 +313,15 @@ def _with_disclaimer(text: str, spec: MicromodelSpec) -> str:
     if spec.disclaimer and spec.disclaimer not in text:
         return f"{text} {spec.disclaimer}".strip()
     return text
+
+
+class _Asked:
+    """The question of one run, and its embedding, computed at most once and only if used."""
+
+    def __init__(self, question: str, vector: list[float] | None, search: KnowledgeSearch | None):
+        self.question, self._vector, self._search = question, vector, search
+
+    def vector(self) -> list[float] | None:
+        if self._vector is None and self._search is not None:
+            self._vector = self._search.embedder.embed([self.question])[0].tolist()
+        return self._vector

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from microfleet.core.hits import cites
 from microfleet.fleet.compose import Fact, numeric_fields
 from microfleet.fleet.router import Plan, ToolCall
 from microfleet.llm.generator import Messages
@@ -47,7 +48,7 @@ class CallResult:
             sentence=self.output,
             data=self.data,
             numeric=numeric_fields(spec.returns),
-            cites="".join(f" [{s['index']}]" for s in self.sources),
+            cites=cites(self.sources),
             error=self.error,
         )
 
@@ -55,7 +56,7 @@ class CallResult:
         """The `tool` message: the answer with its source numbers, or what went wrong."""
         if self.output is None:
             return f"missing ({self.error})"
-        return self.output + "".join(f" [{s['index']}]" for s in self.sources)
+        return self.output + cites(self.sources)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from microfleet.core.hits import SearchFilter, SearchHit
+from microfleet.core.hits import SearchFilter, SearchHit, cites
 from microfleet.errors import StoreError, UserError, first_line
 from microfleet.feedback.store import AnswerRecord, FeedbackStore
 from microfleet.fleet.orchestrator import Orchestrator
@@ -195,8 +195,7 @@ class Assistant:
         if reading is None:
             return False
         prepared.sources = [hit.as_source(i) for i, hit in enumerate(reading.hits, 1)]
-        cites = "".join(f" [{source['index']}]" for source in prepared.sources)
-        prepared.fixed_answer = reading.text + cites
+        prepared.fixed_answer = reading.text + cites(prepared.sources)
         if prepared.fleet_trace is not None:
             prepared.fleet_trace["notes"].append("answered with its sources' sentences")
         return True
@@ -224,7 +223,9 @@ class Assistant:
     async def _orchestrate(self, prepared: Prepared, history: Messages) -> bool:
         """Run the micromodels; False when none fits (the question gets plain RAG)."""
         assert self.orchestrator is not None
-        done = await self.orchestrator.run(prepared.question, prepared.turn.readers)
+        done = await self.orchestrator.run(
+            prepared.question, prepared.turn.readers, prepared.vector
+        )
         typed = self.orchestrator.typed_answer(prepared.question, done) if done.results else None
         prepared.fleet_trace = done.trace(self.orchestrator.router.name)
         if not done.results:
