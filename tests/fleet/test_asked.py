@@ -52,3 +52,26 @@ def test_higher_than_the_average_asks_for_the_average_not_an_end() -> None:
     asked = read_question("Does Ireland have a higher VAT than the EU average?", LABELS)
     assert (asked.stats, asked.ends, asked.bounds) == (["mean"], [], [])
     assert read_question("Which are below the median?").stats == ["median"]
+
+
+def test_how_much_higher_asks_for_the_difference() -> None:
+    two = ["Denmark", "Germany"]
+    assert read_question("How much higher is Denmark's VAT than Germany's?", two).stats == [
+        "difference"
+    ]
+    assert read_question("By how much does Denmark's rate exceed Germany's?", two).stats == [
+        "difference"
+    ]
+    assert read_question("How many points lower is Germany's rate?", two).stats == ["difference"]
+    assert read_question("How much VAT does Germany charge?", two).stats == []
+    against = read_question("How much higher than the average is Denmark's rate?", LABELS)
+    assert against.stats == ["mean"]
+
+
+def test_a_bare_value_with_its_unit_asks_for_the_results_at_that_value() -> None:
+    assert read_question("Which EU countries charge 21% VAT?", LABELS).bounds == [Bound("=", 21.0)]
+    assert read_question("Who has a 25 percent rate?").bounds == [Bound("=", 25.0)]
+    assert read_question("Which raised VAT by 2%?").bounds == []
+    assert read_question("Which is 2 percentage points higher?").bounds == []
+    assert read_question("Which charge more than 24%?").bounds == [Bound(">", 24.0)]
+    assert read_question("What did the 2025 budget change?").bounds == []

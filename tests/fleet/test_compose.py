@@ -218,3 +218,17 @@ def test_a_named_result_asked_against_an_end_or_the_average_is_placed() -> None:
         "The average rate over 6 is 21.",
         "Spain's rate (21) is at the average (21).",
     ]
+
+
+def test_how_much_higher_gives_the_gap_and_a_bare_value_its_holders() -> None:
+    from microfleet.fleet.compose import aggregate_answer
+
+    two = [_fact("Germany", 19), _fact("Denmark", 25)]
+    answer = aggregate_answer("How much higher is Denmark's VAT than Germany's?", two) or ""
+    assert answer.splitlines()[:2] == [
+        "Denmark has the higher rate (25).",
+        "Denmark's rate is 6 above Germany's (25 against 19).",
+    ]
+    assert first("Which countries charge 21% VAT?") == (
+        "2 of 6 have a rate equal to 21: Latvia (21), Spain (21)."
+    )

@@ -1,8 +1,8 @@
 """What a question asks of a set of typed results, read from English words alone: the ends
-of a comparison ("lowest", "higher", "most"), statistics ("average", "median", "difference"),
-bounds ("above 22%", "at least 20", "lower than France", "the same rate as Germany",
-"between 19 and 21"), "how many", how many to name ("the three highest"), a place ("the
-second lowest") and the order of a ranking ("highest first").
+of a comparison ("lowest", "higher", "most"), statistics ("average", "median", "difference",
+"how much higher"), bounds ("above 22%", "at least 20", "lower than France", "the same rate as
+Germany", "between 19 and 21", a bare "21%"), "how many", how many to name ("the three
+highest"), a place ("the second lowest") and the order of a ranking ("highest first").
 Nothing here knows a domain: the labels are the calls' argument values."""
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ _DESCENDING = re.compile(
     r"|\bfrom (?:the )?(?:highest|largest|most|biggest|greatest) to\b"
 )
 _HOW_MANY = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b")
+_HOW_MUCH = re.compile(  # "how much higher", "by how much", "how many points lower": the gap
+    r"\bby how (?:much|many)\b|\bhow (?:much|many (?:percentage )?points?)\s+"
+    r"(?:higher|lower|more|less|bigger|smaller|greater|larger|cheaper|dearer)\b"
+)
+_AT = re.compile(  # "charge 21% VAT", "a 25 percent rate": that value, when nothing bounds it
+    rf"(?<![\w.])(?<!by )({_NUM})\s*(?:%|percent\b|per cent\b)"
+    r"(?!\s*(?:points?|higher|lower|more|less|above|below|over|under)\b)"
+)
 _COUNTED = r"(\d+|" + "|".join(NUMBER_WORDS) + r")"
 _SUPERLATIVE = r"(?:lowest|highest|cheapest|largest|smallest|biggest|most|least|greatest|priciest)"
 _TOP_N = re.compile(
@@ -81,6 +89,8 @@ def read_question(question: str, labels: Sequence[str] = ()) -> Asked:
     asked.others = bool(re.search(r"\b(?:others?|rest|remaining)\b", text))
     asked.named = [label for label in labels if re.search(rf"\b{re.escape(label.lower())}\b", text)]
     text = _read_bounds(text, asked, [] if len(labels) <= 2 else list(labels))
+    if _HOW_MUCH.search(text):
+        asked.stats.append("difference")
     for word in re.findall(r"[a-z]+", text):
         end = "low" if word in LOW_WORDS else "high" if word in HIGH_WORDS else None
         if end and end not in asked.ends:
@@ -123,7 +133,8 @@ def _read_bounds(text: str, asked: Asked, labels: list[str]) -> str:
         pattern = re.compile(rf"({_NUM}){_UNIT}\s+{words}\b")
         asked.bounds += [Bound(op, _number(m.group(1))) for m in pattern.finditer(text)]
         text = pattern.sub(" ", text)
-    return text
+    asked.bounds += [Bound("=", _number(m.group(1))) for m in _AT.finditer(text)]
+    return _AT.sub(" ", text)
 
 
 def _number(text: str) -> float:
@@ -134,7 +145,8 @@ def vocabulary() -> frozenset[str]:
     """Every word this module reads a question by: what the orchestrator answers from typed
     results without a model ("second", "cheaper", "median", "how many")."""
     sources = [_ABOVE, _BELOW, *_PREFIX.values(), *_POSTFIX.values(), _AGAINST_STAT.pattern]
-    sources += [_DESCENDING.pattern, _HOW_MANY.pattern, _SUPERLATIVE, _TOP_N.pattern, "between"]
+    sources += [_DESCENDING.pattern, _HOW_MANY.pattern, _HOW_MUCH.pattern, _SUPERLATIVE]
+    sources += [_TOP_N.pattern, "between"]
     words = {w for source in sources for w in re.findall(r"[a-z]{2,}", source)}
     words |= set(NUMBER_WORDS) | set(ORDINALS) | set(COMPUTED) | set(STAT_WORDS)
     words |= {"rank", "ranking", "order", "sort", "list", "compare", "comparison"}  # in order
