@@ -85,3 +85,46 @@ def test_a_table_is_read_row_by_row_with_its_headers(reader: SentenceReader) -> 
     assert reading.text.endswith("(dollars in millions)")
     services = reader.answer("How much did Apple's services bring in?", hits)
     assert services is not None and services.text.startswith("Services: ")
+
+
+GOLD = (
+    "Gold climbed above 4,000 dollars an ounce for the first time, extending a rally driven by "
+    "central-bank buying. Silver also rallied."
+)
+COPPER = (
+    "Copper prices rose to 11,000 dollars a tonne in London after an accident at a large mine. "
+    "Traders expect the market to stay tight."
+)
+LUMEN = (
+    "Lumen Cloud lowered its full-year revenue forecast, saying large customers were cutting "
+    "unused capacity. Its shares fell 14%."
+)
+NORTHWIND = (
+    "Northwind Semiconductors reported third-quarter revenue of 4.1 billion dollars, up 38% "
+    "from a year earlier. Shares rose 9% in after-hours trading."
+)
+
+
+def test_each_side_of_a_comparison_gets_its_own_sentence(reader: SentenceReader) -> None:
+    hits = [
+        hit("copper", "Copper climbs as mine disruptions tighten supply", COPPER),
+        hit("gold", "Gold sets a record above 4,000 dollars an ounce", GOLD),
+    ]
+    one = reader.answer("How much did copper rise?", hits)
+    assert one is not None and [h.doc_id for h in one.hits] == ["copper"]
+    both = reader.answer("Which rose more, gold or copper?", hits)
+    assert both is not None and {h.doc_id for h in both.hits} == {"copper", "gold"}
+    assert "11,000 dollars a tonne" in both.text and "4,000 dollars an ounce" in both.text
+
+
+def test_sources_named_side_by_side_answer_even_when_no_sentence_is_close(
+    reader: SentenceReader,
+) -> None:
+    hits = [
+        hit("lumen", "Lumen Cloud cuts guidance as customers optimise spending", LUMEN),
+        hit("northwind", "Northwind Semiconductors beats estimates", NORTHWIND),
+    ]
+    both = reader.answer("Compare Northwind and Lumen Cloud.", hits)
+    assert both is not None and {h.doc_id for h in both.hits} == {"lumen", "northwind"}
+    # A side that no source is about leaves the floor where it was.
+    assert reader.answer("Should I buy stocks or bonds?", hits) is None

@@ -6,6 +6,7 @@ the composer reads comparisons and statistics from them. Nothing here knows a do
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 NEGATIONS = frozenset(
     ["not", "no", "never", "none", "nor", "cannot", "without", "neither", "nobody", "nothing"]
@@ -75,3 +76,45 @@ def contrast_marks(question: str) -> set[str]:
         elif mark := SIDES.get(word) or STAT_WORDS.get(word):
             marks.add(mark)
     return marks
+
+
+_JOINS = frozenset({"and", "or", "vs", "versus"})
+_FUNCTION = frozenset(
+    str.split(
+        "the a an which what who whom whose how why when where whether did does do is are was"
+        " were has have had be been will would can could should shall may might must in on of"
+        " for to with by at from than that this these those it its their between both either"
+        " compare compared comparing about"
+    )
+)
+_SIDE_WORDS = 3  # at most, on each side of the join
+_TOKEN = re.compile(r"[^\W_](?:[\w'-]|\.(?=\w))*|[^\w\s]")
+
+
+def sides(question: str) -> list[str]:
+    """What a question sets side by side: "gold or copper", "Northwind and Lumen Cloud", "the
+    Fed vs the ECB". Each side is the words next to the first "and", "or", "vs" or "versus",
+    up to punctuation, a function word or three words; [] when either side is empty ("which
+    cut rates and which held?")."""
+    tokens = _TOKEN.findall(question.replace("\u2019", "'"))
+    join = next((i for i, t in enumerate(tokens) if t.lower() in _JOINS), None)
+    if join is None:
+        return []
+    left = _side(reversed(tokens[:join]))[::-1]
+    right = _side(_skip_articles(tokens[join + 1 :]))
+    return [" ".join(left), " ".join(right)] if left and right else []
+
+
+def _skip_articles(tokens: list[str]) -> list[str]:
+    while tokens and tokens[0].lower() in ("the", "a", "an", "."):  # "vs. the ECB"
+        tokens = tokens[1:]
+    return tokens
+
+
+def _side(tokens: Iterable[str]) -> list[str]:
+    side: list[str] = []
+    for token in tokens:
+        if not token[0].isalnum() or token.lower() in _FUNCTION or len(side) == _SIDE_WORDS:
+            break
+        side.append(token)
+    return side

@@ -24,6 +24,7 @@ import numpy as np
 from sentencex import segment
 
 from microfleet.core.hits import SearchHit
+from microfleet.core.questions import sides
 from microfleet.documents.tables import Table, split_tables
 from microfleet.knowledge.embedding import Embedder
 from microfleet.knowledge.sparse import Bm25Encoder
@@ -88,14 +89,52 @@ class SentenceReader:
         )
         titled = [f"{hits[c.hit].title}: {c.scored or c.text}" for c in candidates]
         cosines = self.embedder.embed(titled) @ query
-        if float(cosines.max()) < FLOOR:
-            return None
         scores = cosines + LEXICAL_WEIGHT * self._lexical(question, candidates)
         scores += LEAD * np.array([c.lead for c in candidates])
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
         bar = WITHIN * scores[order[0]]
         kept = [order[0]] + [i for i in order[1:MOST] if scores[i] >= bar]
-        return [Quote(candidates[i].text, candidates[i].hit) for i in sorted(kept)]
+        if float(cosines.max()) < FLOOR:
+            kept = []
+        kept = self._each_side(question, candidates, scores, hits, kept)
+        if not kept:
+            return None
+        return [Quote(candidates[i].text, candidates[i].hit) for i in sorted(set(kept))]
+
+    def _each_side(
+        self,
+        question: str,
+        candidates: list[_Candidate],
+        scores: np.ndarray,
+        hits: Sequence[SearchHit],
+        kept: list[int],
+    ) -> list[int]:
+        """`kept`, with a sentence for each thing the question sets side by side ("gold or
+        copper") that no kept sentence names: the best one that names it from a source about
+        it (its title names it too). With nothing kept (no sentence came close enough), the
+        sides answer only when each has one: the question names its sources."""
+        picks = []
+        titles = [frozenset(self.sparse.embed_query(hit.title).indices) for hit in hits]
+        for side in sides(question):
+            term = self._rarest(side, candidates)
+            about = [
+                i for i, c in enumerate(candidates) if term in c.terms and term in titles[c.hit]
+            ]
+            if about and not any(term in candidates[i].terms for i in kept):
+                picks.append(max(about, key=lambda i: float(scores[i])))
+            elif not about and not kept:
+                return []
+        return kept + picks
+
+    def _rarest(self, text: str, candidates: list[_Candidate]) -> int | None:
+        """The BM25 term of `text` that the fewest candidates hold (at least one): what names
+        a side ("copper" of "copper rise more")."""
+        held = {
+            term: count
+            for term in self.sparse.embed_query(text).indices
+            if (count := sum(term in c.terms for c in candidates))
+        }
+        return min(held, key=held.__getitem__) if held else None
 
     def _candidates(self, hits: Sequence[SearchHit]) -> list[_Candidate]:
         found = []
