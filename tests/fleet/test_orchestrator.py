@@ -273,3 +273,31 @@ def test_a_call_repeated_within_a_round_runs_once(runtime: Runtime) -> None:
     done = asyncio.run(orchestrator.run("What is the VAT rate in Malta?"))
     assert [r.call.arguments for r in done.results] == [{"country": "Malta"}]
     assert done.rounds == 2  # round 2 asked again, got nothing new, and the loop ended
+
+
+def test_a_follow_up_is_asked_as_it_reads_on_its_own(server: str) -> None:
+    """ "And France's?" after Germany's rate calls tax_rates for France; "Which of the two is
+    lower?" compares both; "And the Fed?" after the ECB quotes the Fed's article."""
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key=KEY_A, max_retries=0, timeout=600)
+    dialogue: Messages = []
+
+    def ask(question: str) -> Any:
+        dialogue.append({"role": "user", "content": question})
+        reply = client.chat.completions.create(
+            model=FLEET_MODEL, messages=dialogue, max_tokens=48,  # type: ignore[arg-type]
+            extra_headers={"Cache-Control": "no-cache"},
+        )  # fmt: skip
+        dialogue.append({"role": "assistant", "content": reply.choices[0].message.content})
+        return reply
+
+    ask("What is Germany's VAT rate?")
+    france = ask("And France's?")
+    calls = (france.model_extra or {})["trace"]["calls"]
+    assert [c["arguments"]["country"] for c in calls] == ["France"]
+    assert "20%" in (france.choices[0].message.content or "")
+    lower = ask("Which of the two is lower?").choices[0].message.content or ""
+    assert lower.startswith("Germany has the lower rate (19).")
+    dialogue.clear()
+    ask("What did the ECB decide?")
+    fed = ask("And the Fed?")
+    assert [s["doc_id"] for s in (fed.model_extra or {})["sources"]] == ["fed-cuts-quarter-point"]

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from microfleet.core.followups import standalone
 from microfleet.core.hits import SearchFilter, SearchHit, cites
 from microfleet.errors import StoreError, UserError, first_line
 from microfleet.feedback.store import AnswerRecord, FeedbackStore
@@ -104,6 +105,9 @@ class Prepared:
     turn: Turn
     route: ModelRoute
     question: str
+    # The question as it reads on its own: joined to the ones before when it follows on from
+    # them ("And France's?"). Retrieval, the micromodels and the reader get this one.
+    standalone: str = ""
     messages: Messages = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
     fixed_answer: str | None = None  # a cache hit, or "no sources"
@@ -159,7 +163,10 @@ class Assistant:
             refused.finish, refused.cacheable = "content_filter", False
             return refused
         history = await asyncio.to_thread(self._history, turn.memory_key)
-        prepared = Prepared(turn, route, question, vector=turn.vector)
+        before = [m["content"] for m in [*history, *earlier] if m["role"] == "user"]
+        asked = standalone([*before, question])
+        vector = turn.vector if asked == question else None
+        prepared = Prepared(turn, route, question, asked, vector=vector)
         if self.tracer.enabled:
             prepared.trace = TraceRecord(turn.model, question)
         plain = not turn.stop and turn.schema is None  # what the cache's key describes
@@ -182,7 +189,7 @@ class Assistant:
             return prepared
         if hits == []:
             hits = None  # a follow-up: the conversation is the only context
-        if fleet and hits and not (history or earlier) and self._quote(prepared, hits):
+        if fleet and hits and self._quote(prepared, hits):
             return prepared
         return self._ground(prepared, system, [*history, *earlier], hits)
 
@@ -191,7 +198,7 @@ class Assistant:
         the question (False: none does, and the base model answers)."""
         if self.reader is None:
             return False
-        reading = self.reader.answer(prepared.question, hits, prepared.vector)
+        reading = self.reader.answer(prepared.standalone, hits, prepared.vector)
         if reading is None:
             return False
         prepared.sources = [hit.as_source(i) for i, hit in enumerate(reading.hits, 1)]
@@ -224,9 +231,9 @@ class Assistant:
         """Run the micromodels; False when none fits (the question gets plain RAG)."""
         assert self.orchestrator is not None
         done = await self.orchestrator.run(
-            prepared.question, prepared.turn.readers, prepared.vector
+            prepared.standalone, prepared.turn.readers, prepared.vector
         )
-        typed = self.orchestrator.typed_answer(prepared.question, done) if done.results else None
+        typed = self.orchestrator.typed_answer(prepared.standalone, done) if done.results else None
         prepared.fleet_trace = done.trace(self.orchestrator.router.name)
         if not done.results:
             return False
@@ -237,7 +244,7 @@ class Assistant:
             return True
         budget = self.options.context_window - prepared.turn.max_tokens
         history = window(history, max(budget // 4, 0), self.count_tokens)
-        prepared.messages = self.orchestrator.compose_messages(prepared.question, done, history)
+        prepared.messages = self.orchestrator.compose_messages(prepared.standalone, done, history)
         prepared.appendix = APPENDIX_HEADING + done.results_block()
         return True
 
@@ -271,7 +278,7 @@ class Assistant:
         if prepared.vector is None:
             if self.search is None:
                 raise UserError("no embedder: the semantic cache needs the knowledge base")
-            prepared.vector = self.search.embedder.embed([prepared.question])[0].tolist()
+            prepared.vector = self.search.embedder.embed([prepared.standalone])[0].tolist()
         return prepared.vector
 
     def _lookup(self, prepared: Prepared) -> bool:
@@ -289,7 +296,7 @@ class Assistant:
         if prepared.trace:
             found = [{"doc_id": h.doc_id, "title": h.title, "score": h.score} for h in hits]
             prepared.trace.step(
-                "retrieve", started, {"question": prepared.question}, {"hits": found}
+                "retrieve", started, {"question": prepared.standalone}, {"hits": found}
             )
         return hits
 
@@ -299,7 +306,7 @@ class Assistant:
         if prepared.turn.readers:
             flt = (flt or SearchFilter()).readable_by(prepared.turn.readers)
         return self.search.relevant(
-            prepared.question,
+            prepared.standalone,
             self._vector(prepared),
             self.options.k,
             self.options.min_similarity,

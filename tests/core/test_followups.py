@@ -1,0 +1,51 @@
+"""A follow-up made whole: a phrase put in place of the one of its form in the question
+before, or the question read together with the ones it leans on."""
+
+from __future__ import annotations
+
+from microfleet.core.followups import follows_on, standalone
+
+
+def test_a_continued_phrase_takes_the_place_of_its_kind() -> None:
+    assert standalone(["What is Germany's VAT rate?", "And France's?"]) == (
+        "What is France's VAT rate?"
+    )
+    assert standalone(["What is the VAT rate in Germany?", "And France?"]) == (
+        "What is the VAT rate in France?"
+    )
+    assert standalone(["What did the ECB decide?", "What about the Bank of England?"]) == (
+        "What did the Bank of England decide?"
+    )
+    assert standalone(["What did the ECB decide?", "And the Fed?"]) == "What did the Fed decide?"
+    assert standalone(["Which EU country has the highest VAT?", "And the lowest?"]) == (
+        "Which EU country has the lowest VAT?"
+    )
+    assert standalone(["What was Apple's revenue in 2025?", "And in 2024?"]) == (
+        "What was Apple's revenue in 2024?"
+    )
+
+
+def test_a_reference_back_reads_with_the_questions_it_leans_on() -> None:
+    chain = ["What is Germany's VAT rate?", "And France's?", "Which of the two is lower?"]
+    assert standalone(chain) == (
+        "What is Germany's VAT rate? What is France's VAT rate? Which of the two is lower?"
+    )
+    assert standalone(["Tell me about Halcyon Bank.", "How much did its shares fall?"]) == (
+        "Tell me about Halcyon Bank. How much did its shares fall?"
+    )
+    # No name of the same kind to replace: read together.
+    assert standalone(["Which EU country has the highest VAT?", "What about Estonia?"]) == (
+        "Which EU country has the highest VAT? What about Estonia?"
+    )
+    assert standalone(["What is Ireland's VAT rate?", "And for restaurants?"]) == (
+        "What is Ireland's VAT rate? And for restaurants?"
+    )
+
+
+def test_a_new_question_stands_alone() -> None:
+    assert standalone(["What is Germany's VAT rate?", "What did the ECB decide?"]) == (
+        "What did the ECB decide?"
+    )
+    assert standalone(["How do I build an emergency fund?"]) == "How do I build an emergency fund?"
+    assert not follows_on("Which EU country has the lowest standard VAT rate?")
+    assert follows_on("Why?") and follows_on("And the Fed?") and follows_on("Are they higher?")
