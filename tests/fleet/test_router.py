@@ -80,6 +80,8 @@ def test_argument_filling_from_the_schema_and_the_specs_fill(fleet: FleetSpec) -
     pair = fill_arguments(fleet.get("tax_rates"), "VAT in the Czech Republic or Holland?")
     assert pair == [{"country": "Czechia"}, {"country": "Netherlands"}]  # the spec's aliases
     assert len(fill_arguments(fleet.get("tax_rates"), "VAT across Europe, lowest?")) == EU27
+    baltic = fill_arguments(fleet.get("tax_rates"), "Rank the Baltic states by VAT rate.")
+    assert baltic == [{"country": c} for c in ("Estonia", "Latvia", "Lithuania")]  # a group
     assert fleet.get("tax_rates").as_tool()["function"]["parameters"]["required"] == ["country"]
 
 
@@ -111,6 +113,7 @@ def test_a_fill_must_name_a_parameter_and_its_values(tmp_path: Path) -> None:
     for fill, error in [
         ({"x": {}}, "fill: 'x' is not one of the parameters"),
         ({"c": {"aliases": {"B": "Z"}}}, "fill.c.aliases: 'Z' is not one of its values"),
+        ({"c": {"aliases": {"G": ["A", "Y"]}}}, "fill.c.aliases: 'Y' is not one of its values"),
         ({"c": {"every": ["(unclosed"]}}, "not a valid regular expression"),
     ]:
         path = tmp_path / "fleet.yaml"

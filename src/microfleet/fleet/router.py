@@ -111,10 +111,13 @@ def measures_against(question: str, values: list[str]) -> bool:
     return by_value or asked.others or one_at_an_end or bool({"mean", "median"} & set(asked.stats))
 
 
-def as_values(question: str, aliases: dict[str, str]) -> str:
-    """The question with each alias written as the value it stands for."""
+def as_values(question: str, aliases: dict[str, str | list[str]]) -> str:
+    """The question with each alias written as the value it stands for, or the values of the
+    group it names ("the Baltic states": "the Estonia, Latvia, Lithuania states")."""
     for other in sorted(aliases, key=len, reverse=True):
-        question = re.sub(rf"\b{re.escape(other)}\b", aliases[other], question, flags=re.I)
+        value = aliases[other]
+        values = value if isinstance(value, str) else ", ".join(value)
+        question = re.sub(rf"\b{re.escape(other)}\b", values, question, flags=re.I)
     return question
 
 

@@ -91,8 +91,10 @@ class FillSpec(BaseModel):
         description="Regular expressions (any case) meaning 'every value of the enum', "
         "e.g. 'across (the )?Europe'.",
     )
-    aliases: dict[str, str] = Field(
-        default_factory=dict, description="Other names of enum values: {other name: value}."
+    aliases: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Other names of enum values: {other name: value}, or {name of a group: "
+        "[values]} ('Baltic': [Estonia, Latvia, Lithuania]).",
     )
     pattern: str | None = Field(
         default=None,
@@ -187,7 +189,8 @@ class MicromodelSpec(BaseModel):
             if name not in properties:
                 raise ValueError(f"fill: '{name}' is not one of the parameters")
             enum = [str(v) for v in properties[name].get("enum", [])]
-            wrong = [v for v in fill.aliases.values() if v not in enum]
+            named = [[v] if isinstance(v, str) else v for v in fill.aliases.values()]
+            wrong = [v for values in named for v in values if v not in enum]
             if wrong:
                 raise ValueError(f"fill.{name}.aliases: '{wrong[0]}' is not one of its values")
         return self
