@@ -21,6 +21,9 @@ def test_a_new_fleet_is_valid_data_and_show_checks_it(
     assert shown.returncode == 0, shown.stderr
     listed = json.loads(shown.stdout.splitlines()[-1])
     assert [m["name"] for m in listed["micromodels"]] == ["assistant"]
+    plain = _run(subprocess_env, "fleet", "show", "--fleet", str(spec)).stdout
+    said = "its sources where they answer, else the base model"  # as /readyz says
+    assert f"assistant(question)  [no adapter: {said}]" in plain
     fleet = load_fleet(spec)
     assert len(expand_seed_questions(fleet.get("assistant"), fleet)) == 3
     routing = [

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from microfleet.cli.errors import friendly_errors
 from microfleet.config import Settings
+
+if TYPE_CHECKING:
+    from microfleet.micromodel.spec import MicromodelSpec
 
 fleet_app = typer.Typer(help="The fleet: micromodels the orchestrator calls as tools.")
 
@@ -48,9 +51,16 @@ def show(
     typer.echo(f"{fleet.name}: {fleet.description}")
     for spec, entry in zip(fleet.micromodels, entries, strict=True):
         args = ", ".join(spec.parameters.get("properties", {}))
-        champion = f"v{entry['champion']}" if entry["champion"] else "no adapter (base model)"
+        champion = f"v{entry['champion']}" if entry["champion"] else _stand_in(settings, spec)
         typer.echo(f"  {entry['name']}({args})  [{champion}]")
         typer.echo(f"      {entry['description']}")
+
+
+def _stand_in(settings: Settings, spec: MicromodelSpec) -> str:
+    """What answers for a micromodel with no adapter (as /readyz says)."""
+    quoted = settings.quote_sources and spec.quotable
+    said = "its sources where they answer, else the base model" if quoted else "the base model"
+    return f"no adapter: {said}"
 
 
 @fleet_app.command("new")

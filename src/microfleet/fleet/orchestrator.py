@@ -72,9 +72,8 @@ class Orchestrator:
     def quotes(self, name: str) -> bool:
         """Whether a call of micromodel `name` is answered by its context's sentences: a
         prose micromodel with context and no adapter, where there is a reader."""
-        spec = self.fleet.get(name)
-        prose = spec.context and spec.returns is None
-        return self.reader is not None and prose and name not in self.generators
+        quotable = self.fleet.get(name).quotable
+        return self.reader is not None and quotable and name not in self.generators
 
     async def run(
         self, question: str, readers: tuple[str, ...] = (), vector: list[float] | None = None

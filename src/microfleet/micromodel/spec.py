@@ -195,6 +195,12 @@ class MicromodelSpec(BaseModel):
                 raise ValueError(f"fill.{name}.aliases: '{wrong[0]}' is not one of its values")
         return self
 
+    @property
+    def quotable(self) -> bool:
+        """Whether its sources' sentences can answer for it when it has no adapter: a prose
+        micromodel (no `returns`) served with context (fleet/reader.py)."""
+        return self.context and self.returns is None
+
     def result_schema(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
         """`returns` for one call: a result field named like one of the call's scalar
         arguments is that argument (a `const`), so the answer is about what was asked."""
