@@ -3,7 +3,12 @@ before, or the question read together with the ones it leans on."""
 
 from __future__ import annotations
 
-from microfleet.core.followups import follows_on, standalone
+from microfleet.core.followups import follows_on
+from microfleet.core.followups import standalone as whole
+
+
+def standalone(asked: list[str]) -> str:
+    return whole(asked).text
 
 
 def test_a_continued_phrase_takes_the_place_of_its_kind() -> None:
@@ -22,6 +27,9 @@ def test_a_continued_phrase_takes_the_place_of_its_kind() -> None:
     )
     assert standalone(["What was Apple's revenue in 2025?", "And in 2024?"]) == (
         "What was Apple's revenue in 2024?"
+    )
+    assert standalone(["How is euro area inflation doing?", "And UK inflation?"]) == (
+        "How is UK inflation doing?"  # the words that end in the same word
     )
 
 
@@ -49,3 +57,11 @@ def test_a_new_question_stands_alone() -> None:
     assert standalone(["How do I build an emergency fund?"]) == "How do I build an emergency fund?"
     assert not follows_on("Which EU country has the lowest standard VAT rate?")
     assert follows_on("Why?") and follows_on("And the Fed?") and follows_on("Are they higher?")
+
+
+def test_a_joined_follow_up_keeps_its_own_words_as_the_focus() -> None:
+    joined = whole(["What did Northwind report?", "How big is its buyback?"])
+    assert joined.text == "What did Northwind report? How big is its buyback?"
+    assert joined.focus == "How big is its buyback?"
+    put = whole(["What is Germany's VAT rate?", "And France's?"])
+    assert put.focus == put.text == "What is France's VAT rate?"

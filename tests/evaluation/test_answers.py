@@ -61,16 +61,17 @@ def test_eval_answers_asks_the_fleet_as_served(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
     """--model fleet: routing, micromodels and the answer as users get it, scored on the facts
-    (one news question, one typed tax question)."""
+    (one news question, one typed tax question, one follow-up asked after its question)."""
     assert _cli(subprocess_env, "ingest", str(CORPUS), "--json").returncode == 0
     subset = tmp_path / "fleet.jsonl"
     news = (SETS / "eval" / "news_answers.jsonl").read_text().splitlines()
     tax = (SETS / "eval" / "answers.jsonl").read_text().splitlines()
-    subset.write_text("\n".join([news[6], tax[0]]) + "\n")  # Halcyon's provision; Austria
+    talk = (SETS / "eval" / "conversations.jsonl").read_text().splitlines()
+    subset.write_text("\n".join([news[6], tax[0], talk[0]]) + "\n")  # Halcyon; Austria; France
     result = _cli(
         subprocess_env, "eval", "answers", str(subset), "--model", "fleet", "--json", "--no-track"
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["model"] == "fleet" and report["mode"] == "served" and report["n"] == 2
+    assert report["model"] == "fleet" and report["mode"] == "served" and report["n"] == 3
     assert report["numeric_match"] == 1.0 and report["answer_rate"] == 1.0

@@ -25,6 +25,15 @@ def test_malformed_lines_are_skipped_with_their_numbers(tmp_path: Path) -> None:
     assert [s.split(":")[0] for s in labelled.skipped] == ["line 2", "line 4", "line 5"]
 
 
+def test_an_answer_row_may_carry_the_questions_asked_before_it() -> None:
+    row = answer_row({"before": ["What is Germany's VAT rate?"], "question": "And France's?",
+                      "answer": "20%"})  # fmt: skip
+    assert row["before"] == ["What is Germany's VAT rate?"]
+    assert answer_row({"question": "Q", "answer": "1"})["before"] == []
+    with pytest.raises(ValueError, match="before"):
+        answer_row({"before": [1], "question": "Q", "answer": "1"})
+
+
 def test_each_kind_names_the_field_it_needs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="relevant_ids"):
         retrieval_row({"question": "Q", "relevant_ids": []})

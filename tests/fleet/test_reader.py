@@ -128,3 +128,19 @@ def test_sources_named_side_by_side_answer_even_when_no_sentence_is_close(
     assert both is not None and {h.doc_id for h in both.hits} == {"lumen", "northwind"}
     # A side that no source is about leaves the floor where it was.
     assert reader.answer("Should I buy stocks or bonds?", hits) is None
+
+
+def test_a_follow_up_is_answered_for_its_own_words(reader: SentenceReader) -> None:
+    """Joined to the question before, the follow-up decides which sentence answers; the
+    whole question decides whether one does."""
+    text = (
+        "Northwind Semiconductors reported third-quarter revenue of 4.1 billion dollars. "
+        "The company raised its full-year guidance and announced a 2 billion dollar share "
+        "buyback. Shares rose 9% in after-hours trading."
+    )
+    hits = [hit("northwind", "Northwind Semiconductors beats estimates", text)]
+    joined = "What did Northwind Semiconductors report? How big is its buyback?"
+    alone = reader.answer(joined, hits)
+    assert alone is not None and "buyback" not in alone.text
+    focused = reader.answer(joined, hits, focus="How big is its buyback?")
+    assert focused is not None and focused.text.startswith("The company raised")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from microfleet.core.questions import HIGH_WORDS, LOW_WORDS, words
 
@@ -35,6 +36,11 @@ _NOT_NAMES = frozenset(  # capitalised as a question's first word, not as names
         " also or but then plus i"
     )
 )
+_FUNCTION = frozenset(
+    str.split(
+        "the a an of in on at to for from by with about is are was were be been its their this"
+    )
+)
 _NAME = re.compile(r"[A-Z][\w&.-]*(?:\s+(?:of\s+|&\s+)?[A-Z][\w&.-]*)*(?:'s)?")
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
@@ -48,21 +54,31 @@ def follows_on(question: str) -> bool:
     return bool(continues or _REFERS.search(text) or len(words(text)) <= FRAGMENT)
 
 
-def standalone(asked: Sequence[str], most: int = 3) -> str:
+@dataclass(frozen=True)
+class Whole:
+    """A conversation's last question as it reads on its own."""
+
+    text: str
+    # What the sentences quoted must answer: the last question's own words where `text` joins
+    # it to the ones it leans on ("How big is its buyback?"), else `text`.
+    focus: str
+
+
+def standalone(asked: Sequence[str], most: int = 3) -> Whole:
     """The last of a conversation's questions `asked` as it reads on its own: with a phrase
     put in place ("What is France's VAT rate?"), or joined to the questions it leans on, `most`
     at most ("What is Germany's VAT rate? What is France's VAT rate? Which of the two is
     lower?")."""
     kept: list[str] = []  # the chain of questions the last one leans on, each made whole
-    current = ""
+    whole = Whole("", "")
     for question in asked:
         if not kept or not follows_on(question):
-            kept, current = [question], question
+            kept, whole = [question], Whole(question, question)
             continue
-        whole = substituted(kept[-1], question)
-        kept.append(whole or question)
-        current = whole or " ".join(kept[-most:])
-    return current
+        put = substituted(kept[-1], question)
+        kept.append(put or question)
+        whole = Whole(put, put) if put else Whole(" ".join(kept[-most:]), question)
+    return whole
 
 
 def substituted(previous: str, followup: str) -> str | None:
@@ -82,7 +98,7 @@ def substituted(previous: str, followup: str) -> str | None:
         return _replace_last(previous, _NUMBER, phrase)
     if _NAME.fullmatch(phrase) and not set(words(phrase)) & _NOT_NAMES:
         return _replace_name(previous, phrase)
-    return None
+    return _replace_head(previous, phrase)
 
 
 def _phrase(followup: str) -> str | None:
@@ -103,6 +119,20 @@ def _replace_last(text: str, pattern: re.Pattern[str], by: str) -> str | None:
         return None
     last = found[-1]
     return text[: last.start()] + by + text[last.end() :]
+
+
+def _replace_head(previous: str, phrase: str) -> str | None:
+    """`previous` with `phrase` in place of its words that end in the same word ("UK inflation"
+    for "euro area inflation"); None when no run of its words ends so."""
+    head = re.escape(phrase.split()[-1])
+    runs = list(re.finditer(rf"\b(?:[\w'-]+\s+){{0,3}}?{head}\b", previous, re.I))
+    if not runs:
+        return None
+    start, end = runs[-1].span()
+    kept = previous[start:end].split()
+    while len(kept) > 1 and kept[0].lower() in _NOT_NAMES | _FUNCTION:
+        start += len(kept.pop(0)) + 1
+    return previous[:start] + phrase + previous[end:]
 
 
 def _replace_name(previous: str, name: str) -> str | None:

@@ -86,30 +86,34 @@ async def answer_all(
 async def ask_all(
     assistant: Assistant,
     model: str,
-    questions: list[str],
+    conversations: list[list[str]],
     max_tokens: int,
     concurrency: int = 4,
     progress: Callable[[], None] | None = None,
 ) -> tuple[list[Answered], float]:
-    """Every question asked as a user asks it: a served model (the fleet's orchestrator) through
-    the assistant, each answer whole, with no cache."""
+    """Each conversation's last question answered as a user asks it: a served model (the
+    fleet's orchestrator) through the assistant, after the earlier questions were asked and
+    answered in turn, each answer whole, with no cache."""
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(question: str) -> Answered:
+    async def one(questions: list[str]) -> Answered:
+        messages: list[dict[str, str]] = []
         async with gate:
-            messages = [{"role": "user", "content": question}]
-            turn = Turn(model, messages, max_tokens, use_cache=False)
-            started = time.perf_counter()
-            prepared = await assistant.prepare(turn)
-            parts = [delta async for delta in assistant.stream(prepared)]
-            latency = time.perf_counter() - started
+            for question in questions:
+                messages.append({"role": "user", "content": question})
+                turn = Turn(model, list(messages), max_tokens, use_cache=False)
+                started = time.perf_counter()
+                prepared = await assistant.prepare(turn)
+                parts = [delta async for delta in assistant.stream(prepared)]
+                latency = time.perf_counter() - started
+                text = "".join(delta.text for delta in parts).strip()
+                messages.append({"role": "assistant", "content": text})
         if progress:
             progress()
-        text = "".join(delta.text for delta in parts).strip()
         return Answered(text, "", latency, sum(delta.completion_tokens for delta in parts))
 
     started = time.perf_counter()
-    answered = await asyncio.gather(*[one(q) for q in questions])
+    answered = await asyncio.gather(*[one(q) for q in conversations])
     return list(answered), time.perf_counter() - started
 
 

@@ -43,7 +43,15 @@ def answer_row(row: dict[str, Any]) -> dict[str, Any]:
     question, answers = _question(row), _strings(row.get("answer"))
     if answers is None:
         raise ValueError("'answer' must be a string or a list of strings")
-    return {"question": question, "answers": answers, "relevant_ids": row.get("relevant_ids")}
+    before = _strings(row["before"]) if "before" in row else []
+    if before is None:
+        raise ValueError("'before' must be a list of strings (the user's earlier questions)")
+    return {
+        "question": question,
+        "answers": answers,
+        "relevant_ids": row.get("relevant_ids"),
+        "before": before,
+    }
 
 
 def routing_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -52,7 +52,8 @@ def eval_answers(
     try:
         if model == FLEET_MODEL:  # the orchestrator, as users ask it: --mode does not apply
             mode = "served"
-            answered, wall = _ask_fleet(runtime, questions, max_tokens, progress)
+            asked = [[*row["before"], row["question"]] for row in labelled.rows]
+            answered, wall = _ask_fleet(runtime, asked, max_tokens, progress)
             report = score(answered, references, wall)
         else:
             setup = setup_for(runtime, fleet, model, mode)
@@ -130,14 +131,15 @@ def run_setup(
 
 
 def _ask_fleet(
-    runtime: Any, questions: list[str], max_tokens: int, progress: Progress
+    runtime: Any, conversations: list[list[str]], max_tokens: int, progress: Progress
 ) -> tuple[list[Answered], float]:
-    """The orchestrator's answers, as users get them, and their wall time."""
+    """The orchestrator's answers to each conversation's last question, as users get them
+    (the earlier ones asked and answered first), and their wall time."""
     if FLEET_MODEL not in runtime.assistant.routes:
         raise UserError("--model fleet needs a fleet file with micromodels (MICROFLEET_FLEET)")
-    tick = progress(FLEET_MODEL, len(questions))
+    tick = progress(FLEET_MODEL, len(conversations))
     return asyncio.run(
-        ask_all(runtime.assistant, FLEET_MODEL, questions, max_tokens, progress=tick)
+        ask_all(runtime.assistant, FLEET_MODEL, conversations, max_tokens, progress=tick)
     )
 
 

@@ -76,13 +76,18 @@ class Orchestrator:
         return self.reader is not None and quotable and name not in self.generators
 
     async def run(
-        self, question: str, readers: tuple[str, ...] = (), vector: list[float] | None = None
+        self,
+        question: str,
+        readers: tuple[str, ...] = (),
+        vector: list[float] | None = None,
+        focus: str | None = None,
     ) -> Orchestration:
         """Plan, call and collect; micromodels see only documents of `readers` (all: ()).
         `vector`: the question's embedding where the caller has it (else embedded once, if
-        the reader needs it)."""
+        the reader needs it). `focus`: what quoted sentences must answer, where it is not the
+        whole question (a follow-up's own words; core/followups.py)."""
         done = Orchestration([], Plan())
-        asked = _Asked(question, vector, self.search)
+        asked = _Asked(question, vector, self.search, focus)
         transcript: Messages = []
         made: set[str] = set()
         fed_back: set[str] = set()
@@ -115,7 +120,7 @@ class Orchestrator:
             return
         scope = SearchFilter().readable_by(readers) if readers else None
         hits = micromodel_hits(self.search, asked.question, scope, asked.vector())
-        reading = self.reader.answer(asked.question, hits, asked.vector())
+        reading = self.reader.answer(asked.question, hits, asked.vector(), asked.focus)
         cited = {source["doc_id"]: source for source in done.sources}
         if reading is None or all(hit.doc_id in cited for hit in reading.hits):
             return
@@ -192,7 +197,9 @@ class Orchestrator:
         readings: list[Reading | None] = []
         for call, hits in zip(calls, contexts, strict=True):
             reader = self.reader if hits and self.quotes(call.name) else None
-            quoted = reader.answer(asked.question, hits, asked.vector()) if reader else None
+            quoted = None
+            if reader is not None:
+                quoted = reader.answer(asked.question, hits, asked.vector(), asked.focus)
             readings.append(quoted)
         return readings
 
@@ -315,10 +322,18 @@ def _with_disclaimer(text: str, spec: MicromodelSpec) -> str:
 
 
 class _Asked:
-    """The question of one run, and its embedding, computed at most once and only if used."""
+    """The question of one run, what quoted sentences must answer where that is not the whole
+    question (`focus`), and the question's embedding, computed at most once and only if used."""
 
-    def __init__(self, question: str, vector: list[float] | None, search: KnowledgeSearch | None):
+    def __init__(
+        self,
+        question: str,
+        vector: list[float] | None,
+        search: KnowledgeSearch | None,
+        focus: str | None = None,
+    ):
         self.question, self._vector, self._search = question, vector, search
+        self.focus = focus if focus and focus != question else None
 
     def vector(self) -> list[float] | None:
         if self._vector is None and self._search is not None:

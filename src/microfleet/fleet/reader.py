@@ -67,20 +67,31 @@ class SentenceReader:
         self.embedder, self.sparse, self.language = embedder, sparse, language
 
     def answer(
-        self, question: str, hits: Sequence[SearchHit], vector: Sequence[float] | None = None
+        self,
+        question: str,
+        hits: Sequence[SearchHit],
+        vector: Sequence[float] | None = None,
+        focus: str | None = None,
     ) -> Reading | None:
         """The quoted sentences as one answer, with only the hits they quote."""
-        quotes = self.read(question, hits, vector)
+        quotes = self.read(question, hits, vector, focus)
         if not quotes:
             return None
         used = list(dict.fromkeys(quote.hit for quote in quotes))
         return Reading(" ".join(quote.text for quote in quotes), [hits[i] for i in used])
 
     def read(
-        self, question: str, hits: Sequence[SearchHit], vector: Sequence[float] | None = None
+        self,
+        question: str,
+        hits: Sequence[SearchHit],
+        vector: Sequence[float] | None = None,
+        focus: str | None = None,
     ) -> list[Quote] | None:
         """The sentences of `hits` that answer `question`, in reading order; None when none
-        comes close enough (the caller answers another way)."""
+        comes close enough (the caller answers another way). `focus`: what they must answer
+        where it is not the whole question (a follow-up's own words, joined to the questions
+        it leans on: "How big is its buyback?"): sentences are ranked by it, and the whole
+        question decides whether any comes close enough."""
         candidates = self._candidates(hits)
         if not candidates:
             return None
@@ -88,8 +99,10 @@ class SentenceReader:
             vector if vector is not None else self.embedder.embed([question])[0], dtype=float
         )
         titled = [f"{hits[c.hit].title}: {c.scored or c.text}" for c in candidates]
-        cosines = self.embedder.embed(titled) @ query
-        scores = cosines + LEXICAL_WEIGHT * self._lexical(question, candidates)
+        embedded = self.embedder.embed(titled)
+        cosines = embedded @ query
+        ranked = cosines if focus is None else embedded @ self.embedder.embed([focus])[0]
+        scores = ranked + LEXICAL_WEIGHT * self._lexical(focus or question, candidates)
         scores += LEAD * np.array([c.lead for c in candidates])
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
         bar = WITHIN * scores[order[0]]

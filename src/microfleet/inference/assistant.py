@@ -108,6 +108,7 @@ class Prepared:
     # The question as it reads on its own: joined to the ones before when it follows on from
     # them ("And France's?"). Retrieval, the micromodels and the reader get this one.
     standalone: str = ""
+    focus: str = ""  # what quoted sentences must answer: a follow-up's own words, if joined
     messages: Messages = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
     fixed_answer: str | None = None  # a cache hit, or "no sources"
@@ -164,9 +165,9 @@ class Assistant:
             return refused
         history = await asyncio.to_thread(self._history, turn.memory_key)
         before = [m["content"] for m in [*history, *earlier] if m["role"] == "user"]
-        asked = standalone([*before, question])
-        vector = turn.vector if asked == question else None
-        prepared = Prepared(turn, route, question, asked, vector=vector)
+        whole = standalone([*before, question])
+        vector = turn.vector if whole.text == question else None
+        prepared = Prepared(turn, route, question, whole.text, whole.focus, vector=vector)
         if self.tracer.enabled:
             prepared.trace = TraceRecord(turn.model, question)
         plain = not turn.stop and turn.schema is None  # what the cache's key describes
@@ -198,7 +199,8 @@ class Assistant:
         the question (False: none does, and the base model answers)."""
         if self.reader is None:
             return False
-        reading = self.reader.answer(prepared.standalone, hits, prepared.vector)
+        focus = prepared.focus if prepared.focus != prepared.standalone else None
+        reading = self.reader.answer(prepared.standalone, hits, self._vector(prepared), focus)
         if reading is None:
             return False
         prepared.sources = [hit.as_source(i) for i, hit in enumerate(reading.hits, 1)]
@@ -231,7 +233,7 @@ class Assistant:
         """Run the micromodels; False when none fits (the question gets plain RAG)."""
         assert self.orchestrator is not None
         done = await self.orchestrator.run(
-            prepared.standalone, prepared.turn.readers, prepared.vector
+            prepared.standalone, prepared.turn.readers, prepared.vector, prepared.focus
         )
         typed = self.orchestrator.typed_answer(prepared.standalone, done) if done.results else None
         prepared.fleet_trace = done.trace(self.orchestrator.router.name)
