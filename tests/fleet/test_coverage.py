@@ -21,6 +21,7 @@ def coverage() -> Coverage:
         "What was Estonia's VAT rate before the increase?",
         "What rate will Ireland apply to restaurant food?",
         "Into what single rate did Romania merge its reduced VAT rates?",
+        "What is the standard VAT rate in Estonia? What was it before?",  # a stop word to BM25
     ],
 )
 def test_a_question_about_more_than_the_standard_rate_asks_beyond(
