@@ -39,8 +39,8 @@ from microfleet.features.sources import resolve_inputs
 from microfleet.fleet.calls import Progress
 from microfleet.fleet.orchestrator import FleetOptions, Orchestrator
 from microfleet.fleet.router import Router, ToolCall
-from microfleet.inference.assistant import Turn
 from microfleet.inference.runtime import build_runtime
+from microfleet.inference.turns import Turn
 from microfleet.llm.local import BatchingEngine, LocalGenerator
 from microfleet.micromodel.spec import FleetSpec, load_fleet
 

@@ -18,8 +18,8 @@ from microfleet.evaluation.retrieval import evaluate_retrieval
 from microfleet.evaluation.routing import evaluate_router
 from microfleet.features.ingest import load_context, run_ingest
 from microfleet.features.sources import resolve_inputs
-from microfleet.inference.assistant import Turn
 from microfleet.inference.runtime import Runtime, build_runtime
+from microfleet.inference.turns import Turn
 from microfleet.training.service import fleet_of, models_overview
 from tests.conftest import REPO
 

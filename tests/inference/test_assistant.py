@@ -20,9 +20,10 @@ from microfleet.features.pipeline import (
     write_batch,
 )
 from microfleet.feedback.store import FeedbackStore
-from microfleet.inference.assistant import AnswerOptions, Assistant, ModelRoute, Turn
+from microfleet.inference.assistant import Assistant
 from microfleet.inference.memory import SQLiteMemory
 from microfleet.inference.tracing import Tracer
+from microfleet.inference.turns import AnswerOptions, ModelRoute, Turn
 from microfleet.knowledge.edge import EdgeVectorStore
 from microfleet.knowledge.embedding import HashingEmbedder
 from microfleet.knowledge.search import KnowledgeSearch

@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from microfleet.config import Settings
-from microfleet.inference.assistant import Turn
 from microfleet.inference.runtime import build_runtime
+from microfleet.inference.turns import Turn
 from microfleet.training.registry import list_versions, tracking
 from tests.feedback.test_store import test_ratings_are_stored_with_the_answer_they_rate
 from tests.scale import engines

@@ -22,8 +22,8 @@ import pytest
 from microfleet.config import Settings
 from microfleet.features.ingest import load_context, run_ingest
 from microfleet.features.sources import resolve_inputs
-from microfleet.inference.assistant import Turn
 from microfleet.inference.runtime import BASE_MODEL_NAME, Runtime, build_runtime
+from microfleet.inference.turns import Turn
 from microfleet.llm.base_model import smollm2_dir
 from microfleet.serving.app import create_app
 from tests.conftest import CORPUS, REPO, running_server

@@ -142,7 +142,7 @@ class Session:
 
 
 async def _ask_local(session: Session, question: str, out: Printer) -> dict[str, Any]:
-    from microfleet.inference.assistant import Turn
+    from microfleet.inference.turns import Turn
 
     runtime = session._runtime
     turn = Turn(

@@ -24,7 +24,8 @@ from microfleet.evaluation.metrics import (
     rouge_l,
     token_f1,
 )
-from microfleet.inference.assistant import Assistant, Turn
+from microfleet.inference.assistant import Assistant
+from microfleet.inference.turns import Turn
 from microfleet.knowledge.context import retrieve_context
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Generator

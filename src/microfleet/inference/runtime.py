@@ -15,10 +15,11 @@ from microfleet.fleet.constrained import ToolDecoder
 from microfleet.fleet.orchestrator import FleetOptions, Orchestrator
 from microfleet.fleet.reader import SentenceReader
 from microfleet.fleet.router import Router, SemanticRouter, ToolCallingRouter
-from microfleet.inference.assistant import AnswerOptions, Assistant, ModelRoute
+from microfleet.inference.assistant import Assistant
 from microfleet.inference.cache import CacheIndex, SemanticCache
 from microfleet.inference.memory import Memory, RedisMemory, SQLiteMemory
 from microfleet.inference.tracing import make_tracer
+from microfleet.inference.turns import AnswerOptions, ModelRoute
 from microfleet.knowledge.connect import fusion_from, qdrant_client
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Generator

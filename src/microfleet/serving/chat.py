@@ -13,7 +13,7 @@ from sse_starlette import EventSourceResponse
 from starlette.requests import HTTPConnection
 
 from microfleet.errors import MicrofleetError, UserError
-from microfleet.inference.assistant import Turn
+from microfleet.inference.turns import Turn
 from microfleet.knowledge.service import parse_filter
 from microfleet.llm.generator import BackendUnavailable, Delta
 from microfleet.llm.guided import bounded, schema_problem

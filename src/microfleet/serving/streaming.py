@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from microfleet.errors import MicrofleetError, first_line
-from microfleet.inference.assistant import Prepared
+from microfleet.inference.turns import Prepared
 from microfleet.llm.generator import Delta
 from microfleet.serving.drain import Drain, ShuttingDown
 
