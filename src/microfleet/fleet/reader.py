@@ -126,9 +126,12 @@ class SentenceReader:
         copper") that no kept sentence names: the best one that names it from a source about
         it (its title names it too). With nothing kept (no sentence came close enough), the
         sides answer only when each has one: the question names its sources."""
+        asked = sides(question)
+        if not asked:  # most questions: no titles to read
+            return kept
         picks = []
         titles = [frozenset(self.sparse.embed_query(hit.title).indices) for hit in hits]
-        for side in sides(question):
+        for side in asked:
             term = self._rarest(side, candidates)
             about = [
                 i for i, c in enumerate(candidates) if term in c.terms and term in titles[c.hit]
