@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     # Serving: grounding, memory, cache.
     rag: bool = Field(default=True, description="Ground answers in the knowledge base.")
     rag_k: int = Field(default=3, ge=1)
+    rag_quote_k: int = Field(
+        default=5,
+        ge=1,
+        description="Chunks whose sentences the fleet reads when it answers by quoting its "
+        "sources (a filing's table often ranks 4th or 5th); the model's context keeps rag_k.",
+    )
     rag_min_similarity: float = Field(default=0.3, ge=-1, le=1)
     rag_others_within: float = Field(
         default=0.8,

@@ -1,8 +1,11 @@
-"""English words of a question that the answer depends on: what it sets side by side."""
+"""English words of a question that the answer depends on: what it sets side by side, and
+whether it asks for a figure."""
 
 from __future__ import annotations
 
-from microfleet.core.questions import sides
+import pytest
+
+from microfleet.core.questions import asks_amount, has_figure, sides
 
 
 def test_the_words_next_to_a_join_are_its_sides() -> None:
@@ -17,3 +20,35 @@ def test_a_join_with_an_empty_side_sets_nothing_side_by_side() -> None:
     assert sides("Which central banks cut rates and which held?") == []
     assert sides("What did the ECB decide?") == []
     assert sides("And then?") == []
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How much did gold rise?", True),
+        ("How many cars are affected?", True),
+        ("What share of revenue came from China?", True),
+        ("What was Apple's effective tax rate in Q3?", True),
+        ("What's the VAT rate in Spain?", True),
+        ("What drove the rise in gold?", False),
+        ("Why did the ECB hold rates?", False),
+        ("Who leads the Bank of England?", False),
+    ],
+)
+def test_a_question_that_asks_for_a_figure(question: str, expected: bool) -> None:
+    assert asks_amount(question) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Effective tax rate: Three Months Ended June 28, 2025 16.4%", True),
+        ("Brent rose 2% in 2025.", True),
+        ("Revenue was $46,743 million.", True),
+        ("The rate for the third quarter of 2025 was lower.", False),
+        ("The rate rose on 1 July and again on Sept. 30.", False),
+        ("Sales grew in Q2 2025.", False),
+    ],
+)
+def test_a_figure_is_not_a_year_or_a_day(text: str, expected: bool) -> None:
+    assert has_figure(text) is expected

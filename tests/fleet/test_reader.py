@@ -144,3 +144,34 @@ def test_a_follow_up_is_answered_for_its_own_words(reader: SentenceReader) -> No
     assert alone is not None and "buyback" not in alone.text
     focused = reader.answer(joined, hits, focus="How big is its buyback?")
     assert focused is not None and focused.text.startswith("The company raised")
+
+
+TAX_NOTE = (
+    "The Company's effective tax rate for the third quarter of 2025 was lower than the "
+    "statutory federal income tax rate due primarily to a lower effective tax rate on foreign "
+    "earnings and the impact of the U.S. federal R&D credit."
+)
+TAX_TABLE = (
+    "Provision for income taxes and effective tax rate for the three-month periods:\n"
+    "| Three Months Ended |\n"
+    "| June 28, 2025 | June 29, 2024 |\n"
+    "|---|---|\n"
+    "| Provision for income taxes | $4,597 | $4,046 |\n"
+    "| Effective tax rate | 16.4% | 15.9% |"
+)
+
+
+def test_a_question_that_asks_for_a_figure_quotes_one(reader: SentenceReader) -> None:
+    """The note's sentence is closer to the question in words, but says no figure (only its
+    year): the table row that states the rate answers."""
+    title = "Apple Inc. 10-Q, quarterly period ended June 28, 2025"
+    hits = [hit("note", title, TAX_NOTE), hit("table", title, TAX_TABLE)]
+    question = "What was Apple's effective tax rate in the third quarter of 2025?"
+    quotes = reader.read(question, hits)
+    assert quotes is not None
+    said = [quote.text for quote in quotes]
+    assert any(text.startswith("Effective tax rate: ") and "16.4%" in text for text in said)
+    assert TAX_NOTE not in said
+    # a question that does not ask for a figure still gets the closest sentence
+    why = reader.read("Why was Apple's effective tax rate lower than the statutory rate?", hits)
+    assert why is not None and why[0].text == TAX_NOTE

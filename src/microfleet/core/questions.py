@@ -118,3 +118,39 @@ def _side(tokens: Iterable[str]) -> list[str]:
             break
         side.append(token)
     return side
+
+
+# Questions whose answer is a figure: "how much", "by how much", "what share", and "what"
+# questions about a rate, a price, a total... (general English, not one domain's words).
+_ASKS_AMOUNT = re.compile(
+    r"\bhow (?:much|many|big|large|high|low|fast|far|long)\b"
+    r"|\bwhat (?:percent|percentage|share|proportion|fraction|portion)\b"
+)
+_AMOUNT_NOUNS = frozenset(
+    str.split(
+        "rate rates price prices cost costs amount amounts total totals number level levels"
+        " value values size percentage percentages share ratio figure figures sum count"
+    )
+)
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"  # January, Sept.
+# What has digits without being a figure: a date's day, a year, a quarter's name ("Q2").
+_NOT_FIGURES = re.compile(
+    rf"\b{_MONTH} \d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)? {_MONTH}|\b(?:19|20)\d\d\b|\b[qh][1-4]\b",
+    re.IGNORECASE,
+)
+
+
+def asks_amount(question: str) -> bool:
+    """Whether the answer to `question` is a figure: "How much did gold rise?", "What was
+    the effective tax rate?" (not "What drove the rise?")."""
+    said = " ".join(words(question))
+    if _ASKS_AMOUNT.search(said):
+        return True
+    asked = said.split()
+    return bool(asked) and asked[0] in ("what", "what's") and not _AMOUNT_NOUNS.isdisjoint(asked)
+
+
+def has_figure(text: str) -> bool:
+    """Whether `text` states a figure: a digit that is not a year, a date's day or a
+    quarter's name ("rose 2% in 2025" does; "in the third quarter of 2025" does not)."""
+    return any(c.isdigit() for c in _NOT_FIGURES.sub(" ", text))

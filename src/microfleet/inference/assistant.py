@@ -98,15 +98,19 @@ class Assistant:
         fleet = turn.model == FLEET_MODEL and self.orchestrator is not None and not turn.guard
         if fleet and await self._orchestrate(prepared, [*history, *earlier]):
             return prepared
-        hits = await self._retrieve(prepared) if turn.rag and self.search else None
+        quoting = fleet and self.reader is not None
+        depth = self.options.quote_k if quoting else self.options.k
+        hits = await self._retrieve(prepared, depth) if turn.rag and self.search else None
         if hits == [] and not (history or earlier):
             prepared.fixed_answer = NO_SOURCES_ANSWER  # rather than an invented answer
             prepared.cacheable = False  # the knowledge base may have the answer tomorrow
             return prepared
         if hits == []:
             hits = None  # a follow-up: the conversation is the only context
-        if fleet and hits and self._quote(prepared, hits):
+        if quoting and hits and self._quote(prepared, hits):
             return prepared
+        if hits and depth != self.options.k:  # the model reads its own top k
+            hits = await self._retrieve(prepared, self.options.k)
         return self._ground(prepared, system, [*history, *earlier], hits)
 
     def _quote(self, prepared: Prepared, hits: list[SearchHit]) -> bool:
@@ -207,9 +211,9 @@ class Assistant:
         prepared.fixed_answer, prepared.sources = answer["text"], answer["sources"]
         return True
 
-    async def _retrieve(self, prepared: Prepared) -> list[SearchHit]:
+    async def _retrieve(self, prepared: Prepared, k: int) -> list[SearchHit]:
         started = time.time_ns()
-        hits = await asyncio.to_thread(self._search, prepared)
+        hits = await asyncio.to_thread(self._search, prepared, k)
         if prepared.trace:
             found = [{"doc_id": h.doc_id, "title": h.title, "score": h.score} for h in hits]
             prepared.trace.step(
@@ -217,7 +221,7 @@ class Assistant:
             )
         return hits
 
-    def _search(self, prepared: Prepared) -> list[SearchHit]:
+    def _search(self, prepared: Prepared, k: int) -> list[SearchHit]:
         assert self.search is not None
         flt = _merge(prepared.route.scope, prepared.turn.filter)
         if prepared.turn.readers:
@@ -225,7 +229,7 @@ class Assistant:
         return self.search.relevant(
             prepared.standalone,
             self._vector(prepared),
-            self.options.k,
+            k,
             self.options.min_similarity,
             flt,
             self.options.others_within,

@@ -82,6 +82,7 @@ def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
             settings.context_window,
             settings.memory_tokens,
             settings.source_footer,
+            settings.rag_quote_k,
         ),
         orchestrator=orchestrator,
         answers=FeedbackStore(settings.feedback_db_url),

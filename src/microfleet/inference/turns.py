@@ -95,3 +95,4 @@ class AnswerOptions:
     context_window: int = 2048
     memory_tokens: int = 1024
     source_footer: bool = False  # a "Sources: ..." list in the text when it cites none inline
+    quote_k: int = 5  # chunks the fleet's reader reads when it quotes its sources
