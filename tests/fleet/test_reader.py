@@ -175,3 +175,24 @@ def test_a_question_that_asks_for_a_figure_quotes_one(reader: SentenceReader) ->
     # a question that does not ask for a figure still gets the closest sentence
     why = reader.read("Why was Apple's effective tax rate lower than the statutory rate?", hits)
     assert why is not None and why[0].text == TAX_NOTE
+
+
+def test_a_sentence_in_two_overlapping_chunks_is_quoted_once(reader: SentenceReader) -> None:
+    first, second = HALCYON.split(" Its common")
+    overlap = "The lender said office valuations in several European cities had fallen further "
+    title = "Halcyon Bank warns on profit as loan losses rise"
+    hits = [
+        hit("halcyon", title, first),
+        SearchHit(
+            "halcyon",
+            "halcyon:1",
+            0.5,
+            title,
+            None,
+            f"{overlap}than planned. Its common{second}",
+            {"chunk_index": 1},
+        ),
+    ]
+    reading = reader.answer("What did the lender say about office valuations?", hits)
+    assert reading is not None
+    assert reading.text.count("office valuations") == 1

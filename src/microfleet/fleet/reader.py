@@ -156,7 +156,16 @@ class SentenceReader:
         return min(held, key=held.__getitem__) if held else None
 
     def _candidates(self, hits: Sequence[SearchHit]) -> list[_Candidate]:
-        found = []
+        """Each sentence and table row of `hits`, once: chunks overlap, and a sentence in two
+        of them was quoted twice ("Income tax expense was $4.8 billion ... Income tax expense
+        was $4.8 billion ...")."""
+        once: dict[str, _Candidate] = {}
+        for candidate in self._all_candidates(hits):
+            once.setdefault(candidate.text, candidate)
+        return list(once.values())
+
+    def _all_candidates(self, hits: Sequence[SearchHit]) -> list[_Candidate]:
+        found: list[_Candidate] = []
         for index, hit in enumerate(hits):
             opens, above = hit.payload.get("chunk_index") == 0, ""
             for block in split_tables(hit.text):
