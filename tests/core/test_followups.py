@@ -31,6 +31,26 @@ def test_a_continued_phrase_takes_the_place_of_its_kind() -> None:
     assert standalone(["How is euro area inflation doing?", "And UK inflation?"]) == (
         "How is UK inflation doing?"  # the words that end in the same word
     )
+    # what the question ends on after a preposition, the same one where the follow-up has one
+    assert standalone(["What is happening to Brent crude?", "And gold?"]) == (
+        "What is happening to gold?"
+    )
+    assert standalone(["What's the price of gold?", "What about silver?"]) == (
+        "What's the price of silver?"
+    )
+    assert standalone(["Any news on tariffs?", "And on steel?"]) == "Any news on steel?"
+    assert standalone(["What is the outlook for the economy?", "And inflation?"]) == (
+        "What is the outlook for inflation?"
+    )
+
+
+def test_a_phrase_does_not_take_the_place_of_a_date_or_another_preposition() -> None:
+    assert standalone(["How much did copper rise in October?", "And gold?"]) == (
+        "How much did copper rise in October? And gold?"
+    )
+    assert standalone(["What's the VAT rate in Spain?", "And for food?"]) == (
+        "What's the VAT rate in Spain? And for food?"
+    )
 
 
 def test_a_reference_back_reads_with_the_questions_it_leans_on() -> None:

@@ -2,8 +2,9 @@
 VAT rate?" asks "What is France's VAT rate?"; "Which of the two is lower?" leans on both.
 Retrieval and the micromodels see one question, so a follow-up is made whole first: a phrase
 that continues the question before replaces the phrase of the same form in it (a name for a
-name, an end for an end, a number for a number); any other follow-up is read together with
-the questions it leans on. English words only; nothing here knows a domain."""
+name, an end for an end, a number for a number, or what the question ends on after a
+preposition: "And gold?" after "What is happening to Brent crude?"); any other follow-up is
+read together with the questions it leans on. English words only; nothing here knows a domain."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from microfleet.core.questions import HIGH_WORDS, LOW_WORDS, words
+from microfleet.core.questions import HIGH_WORDS, LOW_WORDS, SERIES, words
 
 _CONTINUES = re.compile(
     r"^\W*(?:(?:and|also|or|but|then|plus)\b\W*)?"
@@ -40,6 +41,19 @@ _FUNCTION = frozenset(
     str.split(
         "the a an of in on at to for from by with about is are was were be been its their this"
     )
+)
+# What a question ends on after a preposition: "Brent crude" of "What is happening to Brent
+# crude?" (an article before it stays).
+_PREPOSITION = re.compile(r"(?:to|of|on|in|for|about|with|at|from)\b", re.I)
+_ENDS_ON = re.compile(
+    rf"\b(?P<on>{_PREPOSITION.pattern})\s+(?P<thing>(?:(?:the|a|an)\s+)?"
+    r"(?P<object>[\w'-]+(?:\s+[\w'-]+){0,2}))\W*$",
+    re.I,
+)
+_SAYS_PREPOSITION = re.compile(
+    r"^\W*(?:(?:and|also|or|but|then|plus)\b\W*)?(?:(?:what|how) about\s+)?"
+    rf"({_PREPOSITION.pattern})",
+    re.I,
 )
 _NAME = re.compile(r"[A-Z][\w&.-]*(?:\s+(?:of\s+|&\s+)?[A-Z][\w&.-]*)*(?:'s)?")
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
@@ -98,7 +112,7 @@ def substituted(previous: str, followup: str) -> str | None:
         return _replace_last(previous, _NUMBER, phrase)
     if _NAME.fullmatch(phrase) and not set(words(phrase)) & _NOT_NAMES:
         return _replace_name(previous, phrase)
-    return _replace_head(previous, phrase)
+    return _replace_head(previous, phrase) or _replace_object(previous, phrase, followup)
 
 
 def _phrase(followup: str) -> str | None:
@@ -133,6 +147,26 @@ def _replace_head(previous: str, phrase: str) -> str | None:
     while len(kept) > 1 and kept[0].lower() in _NOT_NAMES | _FUNCTION:
         start += len(kept.pop(0)) + 1
     return previous[:start] + phrase + previous[end:]
+
+
+def _replace_object(previous: str, phrase: str, followup: str) -> str | None:
+    """`previous` with `phrase` in place of what it ends on after a preposition ("gold" for
+    "Brent crude" in "What is happening to Brent crude?"), the same one where the follow-up
+    names one ("And for restaurants?" is not "in Ireland"); None when it ends otherwise, or
+    on a number, a date or one of a series ("in October" is not a thing to swap for "gold")."""
+    found = _ENDS_ON.search(previous)
+    if found is None:
+        return None
+    ending = found.group("object")
+    if set(words(ending)) & (SERIES | _FUNCTION) or any(c.isdigit() for c in ending):
+        return None
+    said = _SAYS_PREPOSITION.match(_plain(followup))
+    if said and said.group(1).lower() != found.group("on").lower():
+        return None
+    # the thing with its article ("for the economy" -> "for inflation"), or with its
+    # preposition where the phrase brings one ("And on steel?")
+    start = found.start() if _PREPOSITION.match(phrase) else found.start("thing")
+    return previous[:start] + phrase + previous[found.end("object") :]
 
 
 def _replace_name(previous: str, name: str) -> str | None:
