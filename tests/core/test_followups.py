@@ -77,6 +77,7 @@ def test_a_new_question_stands_alone() -> None:
     assert standalone(["How do I build an emergency fund?"]) == "How do I build an emergency fund?"
     assert not follows_on("Which EU country has the lowest standard VAT rate?")
     assert follows_on("Why?") and follows_on("And the Fed?") and follows_on("Are they higher?")
+    assert follows_on("Which one is cheaper?")
 
 
 def test_a_joined_follow_up_keeps_its_own_words_as_the_focus() -> None:

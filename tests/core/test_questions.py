@@ -45,9 +45,12 @@ def test_a_question_that_asks_for_a_figure(question: str, expected: bool) -> Non
         ("Effective tax rate: Three Months Ended June 28, 2025 16.4%", True),
         ("Brent rose 2% in 2025.", True),
         ("Revenue was $46,743 million.", True),
+        ("Two policymakers dissented in favour of holding.", True),
         ("The rate for the third quarter of 2025 was lower.", False),
         ("The rate rose on 1 July and again on Sept. 30.", False),
         ("Sales grew in Q2 2025.", False),
+        ("The rate for the first nine months of 2025 was lower.", False),
+        ("Margins for the three- and nine-month periods were as follows:", False),
     ],
 )
 def test_a_figure_is_not_a_year_or_a_day(text: str, expected: bool) -> None:

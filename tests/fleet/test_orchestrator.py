@@ -301,3 +301,28 @@ def test_a_follow_up_is_asked_as_it_reads_on_its_own(server: str) -> None:
     ask("What did the ECB decide?")
     fed = ask("And the Fed?")
     assert [s["doc_id"] for s in (fed.model_extra or {})["sources"]] == ["fed-cuts-quarter-point"]
+
+
+def test_a_question_read_alone_finds_nothing_so_it_is_read_with_the_one_before(
+    server: str,
+) -> None:
+    """ "How long was the trial?" says whose trial only through the question before: read
+    alone, no sentence came close and the base model invented "12 months"; read with it, the
+    article's sentence with "68 weeks" is quoted. A question that shares no word with that
+    article does not quote it."""
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key=KEY_A, max_retries=0, timeout=600)
+    first = {"role": "user", "content": "What did Solace Pharma report?"}
+    said = {"role": "assistant", "content": "Solace Pharma reported trial results."}
+
+    def ask(question: str) -> Any:
+        return client.chat.completions.create(
+            model=FLEET_MODEL, max_tokens=48,
+            messages=[first, said, {"role": "user", "content": question}],  # type: ignore[list-item]
+            extra_headers={"Cache-Control": "no-cache"},
+        )  # fmt: skip
+
+    trial = ask("How long was the trial?")
+    assert "68 weeks" in (trial.choices[0].message.content or "")
+    assert [s["doc_id"] for s in (trial.model_extra or {})["sources"]] == ["solace-pharma-trial"]
+    haiku = ask("Write a haiku about autumn.")
+    assert "solace-pharma-trial" not in [s["doc_id"] for s in (haiku.model_extra or {})["sources"]]

@@ -196,3 +196,14 @@ def test_a_sentence_in_two_overlapping_chunks_is_quoted_once(reader: SentenceRea
     reading = reader.answer("What did the lender say about office valuations?", hits)
     assert reading is not None
     assert reading.text.count("office valuations") == 1
+
+
+def test_with_own_words_only_a_sentence_holding_one_is_quoted(reader: SentenceReader) -> None:
+    hits = [hit("halcyon", "Halcyon Bank warns on profit as loan losses rise", HALCYON)]
+    joined = "Tell me about Halcyon Bank. How far did the shares drop?"
+    shares = reader.read(joined, hits, focus="How far did the shares drop?", own_words=True)
+    assert shares is not None and [q.text for q in shares] == [
+        "The shares fell 12%, their biggest one-day drop since 2020."
+    ]
+    haiku = "Tell me about Halcyon Bank. Write a haiku about autumn."
+    assert reader.read(haiku, hits, focus="Write a haiku about autumn.", own_words=True) is None

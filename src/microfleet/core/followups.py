@@ -24,7 +24,8 @@ _OPENS = re.compile(
 )
 _REFERS = re.compile(
     r"\b(?:it|its|they|them|their|theirs|he|she|his|her|this one|that one|these|those"
-    r"|the two|the three|both|either|neither|the other|the others|the former|the latter)\b",
+    r"|the two|the three|both|either|neither|the other|the others|the former|the latter"
+    r"|which one|which ones)\b",
     re.I,
 )
 FRAGMENT = 3  # words: "The lowest?", "France?" lean on the question before

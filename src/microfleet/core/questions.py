@@ -150,7 +150,20 @@ def asks_amount(question: str) -> bool:
     return bool(asked) and asked[0] in ("what", "what's") and not _AMOUNT_NOUNS.isdisjoint(asked)
 
 
+# A number in words, not naming a period ("two policymakers"; not "the first nine months" or
+# "the three- and nine-month periods").
+_NUMBER_WORDS = re.compile(
+    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty"
+    r"|fifty|hundred|thousand|million|billion|trillion|dozens?)\b"
+    r"(?![\w\s-]{0,16}?\b(?:months?|weeks?|days?|years?|quarters?|hours?)\b)",
+    re.IGNORECASE,
+)
+
+
 def has_figure(text: str) -> bool:
     """Whether `text` states a figure: a digit that is not a year, a date's day or a
-    quarter's name ("rose 2% in 2025" does; "in the third quarter of 2025" does not)."""
-    return any(c.isdigit() for c in _NOT_FIGURES.sub(" ", text))
+    quarter's name, or a number word ("rose 2% in 2025" and "two policymakers dissented" do;
+    "in the third quarter of 2025" does not)."""
+    if any(c.isdigit() for c in _NOT_FIGURES.sub(" ", text)):
+        return True
+    return _NUMBER_WORDS.search(text) is not None

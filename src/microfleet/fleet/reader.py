@@ -73,9 +73,10 @@ class SentenceReader:
         hits: Sequence[SearchHit],
         vector: Sequence[float] | None = None,
         focus: str | None = None,
+        own_words: bool = False,
     ) -> Reading | None:
         """The quoted sentences as one answer, with only the hits they quote."""
-        quotes = self.read(question, hits, vector, focus)
+        quotes = self.read(question, hits, vector, focus, own_words)
         if not quotes:
             return None
         used = list(dict.fromkeys(quote.hit for quote in quotes))
@@ -87,12 +88,14 @@ class SentenceReader:
         hits: Sequence[SearchHit],
         vector: Sequence[float] | None = None,
         focus: str | None = None,
+        own_words: bool = False,
     ) -> list[Quote] | None:
         """The sentences of `hits` that answer `question`, in reading order; None when none
         comes close enough (the caller answers another way). `focus`: what they must answer
         where it is not the whole question (a follow-up's own words, joined to the questions
         it leans on: "How big is its buyback?"): sentences are ranked by it, and the whole
-        question decides whether any comes close enough."""
+        question decides whether any comes close enough. With `own_words`, only sentences
+        that hold one of the focus's own words are quoted."""
         candidates = self._candidates(hits)
         if not candidates:
             return None
@@ -105,12 +108,14 @@ class SentenceReader:
         ranked = cosines if focus is None else embedded @ self.embedder.embed([focus])[0]
         scores = ranked + LEXICAL_WEIGHT * self._lexical(focus or question, candidates)
         scores += LEAD * np.array([c.lead for c in candidates])
+        if own_words:
+            scores = self._holding(focus or question, candidates, scores)
         if asks_amount(focus or question):
             scores = _figures_first(scores, candidates)
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
         bar = WITHIN * scores[order[0]]
         kept = [order[0]] + [i for i in order[1:MOST] if scores[i] >= bar]
-        if float(cosines.max()) < FLOOR:
+        if float(cosines.max()) < FLOOR or not np.isfinite(scores[order[0]]):
             kept = []
         kept = self._each_side(question, candidates, scores, hits, kept)
         if not kept:
@@ -144,6 +149,11 @@ class SentenceReader:
             elif not about and not kept:
                 return []
         return kept + picks
+
+    def _holding(self, words: str, candidates: list[_Candidate], scores: np.ndarray) -> np.ndarray:
+        """`scores`, with the candidates that hold none of `words`' BM25 terms left out."""
+        asked = frozenset(self.sparse.embed_query(words).indices)
+        return np.where([bool(c.terms & asked) for c in candidates], scores, -np.inf)
 
     def _rarest(self, text: str, candidates: list[_Candidate]) -> int | None:
         """The BM25 term of `text` that the fewest candidates hold (at least one): what names

@@ -98,10 +98,22 @@ class Assistant:
         fleet = turn.model == FLEET_MODEL and self.orchestrator is not None and not turn.guard
         if fleet and await self._orchestrate(prepared, [*history, *earlier]):
             return prepared
+        return await self._from_sources(prepared, fleet, system, [*history, *earlier], before)
+
+    async def _from_sources(
+        self,
+        prepared: Prepared,
+        fleet: bool,
+        system: list[str],
+        dialogue: Messages,
+        before: list[str],
+    ) -> Prepared:
+        """The answer from retrieval: quoted (the fleet's, where its sources answer), else
+        the model's, grounded in the top k."""
         quoting = fleet and self.reader is not None
         depth = self.options.quote_k if quoting else self.options.k
-        hits = await self._retrieve(prepared, depth) if turn.rag and self.search else None
-        if hits == [] and not (history or earlier):
+        hits = await self._retrieve(prepared, depth) if prepared.turn.rag and self.search else None
+        if hits == [] and not dialogue:
             prepared.fixed_answer = NO_SOURCES_ANSWER  # rather than an invented answer
             prepared.cacheable = False  # the knowledge base may have the answer tomorrow
             return prepared
@@ -109,17 +121,35 @@ class Assistant:
             hits = None  # a follow-up: the conversation is the only context
         if quoting and hits and self._quote(prepared, hits):
             return prepared
+        if quoting and before and await self._quote_in_context(prepared, before):
+            return prepared
         if hits and depth != self.options.k:  # the model reads its own top k
             hits = await self._retrieve(prepared, self.options.k)
-        return self._ground(prepared, system, [*history, *earlier], hits)
+        return self._ground(prepared, system, dialogue, hits)
 
-    def _quote(self, prepared: Prepared, hits: list[SearchHit]) -> bool:
+    async def _quote_in_context(self, prepared: Prepared, before: list[str]) -> bool:
+        """A question that nothing answers on its own, in a conversation, read with the one
+        before it ("How long was the trial?" after "What did Solace Pharma report?"): quoted
+        when a sentence close to the conversation holds one of the question's own words."""
+        if prepared.standalone != prepared.question or self.search is None:
+            return False  # made whole already, or nothing to search
+        alone = (prepared.standalone, prepared.focus, prepared.vector)
+        prepared.standalone = f"{standalone(before).text} {prepared.question}"
+        prepared.focus, prepared.vector = prepared.question, None
+        hits = await self._retrieve(prepared, self.options.quote_k)
+        if hits and self._quote(prepared, hits, own_words=True):
+            return True
+        prepared.standalone, prepared.focus, prepared.vector = alone
+        return False
+
+    def _quote(self, prepared: Prepared, hits: list[SearchHit], own_words: bool = False) -> bool:
         """The fleet's answer from retrieval alone: the sentences of its sources that answer
         the question (False: none does, and the base model answers)."""
         if self.reader is None:
             return False
         focus = prepared.focus if prepared.focus != prepared.standalone else None
-        reading = self.reader.answer(prepared.standalone, hits, self._vector(prepared), focus)
+        vector = self._vector(prepared)
+        reading = self.reader.answer(prepared.standalone, hits, vector, focus, own_words)
         if reading is None:
             return False
         prepared.sources = [hit.as_source(i) for i, hit in enumerate(reading.hits, 1)]
