@@ -324,5 +324,6 @@ def test_a_question_read_alone_finds_nothing_so_it_is_read_with_the_one_before(
     trial = ask("How long was the trial?")
     assert "68 weeks" in (trial.choices[0].message.content or "")
     assert [s["doc_id"] for s in (trial.model_extra or {})["sources"]] == ["solace-pharma-trial"]
+    assert "read with the question before it" in (trial.model_extra or {})["trace"]["notes"]
     haiku = ask("Write a haiku about autumn.")
     assert "solace-pharma-trial" not in [s["doc_id"] for s in (haiku.model_extra or {})["sources"]]

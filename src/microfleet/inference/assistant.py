@@ -138,6 +138,8 @@ class Assistant:
         prepared.focus, prepared.vector = prepared.question, None
         hits = await self._retrieve(prepared, self.options.quote_k)
         if hits and self._quote(prepared, hits, own_words=True):
+            if prepared.fleet_trace is not None:
+                prepared.fleet_trace["notes"].append("read with the question before it")
             return True
         prepared.standalone, prepared.focus, prepared.vector = alone
         return False
