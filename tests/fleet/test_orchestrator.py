@@ -327,3 +327,13 @@ def test_a_question_read_alone_finds_nothing_so_it_is_read_with_the_one_before(
     assert "read with the question before it" in (trial.model_extra or {})["trace"]["notes"]
     haiku = ask("Write a haiku about autumn.")
     assert "solace-pharma-trial" not in [s["doc_id"] for s in (haiku.model_extra or {})["sources"]]
+
+
+def test_a_short_form_in_the_glossary_finds_what_the_documents_spell_out(server: str) -> None:
+    """ "What did the Fed do?": the article says "Federal Reserve"; read alone, the question
+    came too far from it to be quoted, and the base model called the cut an increase."""
+    reply = ask_fleet(server, "What did the Fed do?")
+    assert [s["doc_id"] for s in (reply.model_extra or {})["sources"]] == ["fed-cuts-quarter-point"]
+    assert "lowered its benchmark federal funds range by 25 basis points" in (
+        reply.choices[0].message.content or ""
+    )

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from microfleet.core.followups import standalone
+from microfleet.core.glossary import Glossary
 from microfleet.core.hits import SearchFilter, SearchHit, cites
 from microfleet.errors import StoreError, UserError, first_line
 from microfleet.feedback.store import AnswerRecord, FeedbackStore
@@ -65,6 +66,7 @@ class Assistant:
     answers: FeedbackStore | None = None  # kept for ratings
     # The fleet's answer from retrieval alone quotes its sources (fleet/reader.py).
     reader: SentenceReader | None = None
+    glossary: Glossary = field(default_factory=Glossary)  # the fleet's short forms
 
     def route(self, model: str) -> ModelRoute:
         if model not in self.routes:
@@ -81,8 +83,9 @@ class Assistant:
         history = await asyncio.to_thread(self._history, turn.memory_key)
         before = [m["content"] for m in [*history, *earlier] if m["role"] == "user"]
         whole = standalone([*before, question])
-        vector = turn.vector if whole.text == question else None
-        prepared = Prepared(turn, route, question, whole.text, whole.focus, vector=vector)
+        text, focus = self.glossary.expand(whole.text), self.glossary.expand(whole.focus)
+        vector = turn.vector if text == question else None
+        prepared = Prepared(turn, route, question, text, focus, vector=vector)
         if self.tracer.enabled:
             prepared.trace = TraceRecord(turn.model, question)
         plain = not turn.stop and turn.schema is None  # what the cache's key describes
@@ -131,11 +134,12 @@ class Assistant:
         """A question that nothing answers on its own, in a conversation, read with the one
         before it ("How long was the trial?" after "What did Solace Pharma report?"): quoted
         when a sentence close to the conversation holds one of the question's own words."""
-        if prepared.standalone != prepared.question or self.search is None:
+        own = self.glossary.expand(prepared.question)
+        if prepared.standalone != own or self.search is None:
             return False  # made whole already, or nothing to search
         alone = (prepared.standalone, prepared.focus, prepared.vector)
-        prepared.standalone = f"{standalone(before).text} {prepared.question}"
-        prepared.focus, prepared.vector = prepared.question, None
+        prepared.standalone = self.glossary.expand(f"{standalone(before).text} {own}")
+        prepared.focus, prepared.vector = own, None
         hits = await self._retrieve(prepared, self.options.quote_k)
         if hits and self._quote(prepared, hits, own_words=True):
             if prepared.fleet_trace is not None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from microfleet.config import Settings
 from microfleet.core import threads
+from microfleet.core.glossary import Glossary
 from microfleet.errors import UserError
 from microfleet.features.chunking import load_generator_tokenizer
 from microfleet.features.ingest import load_context
@@ -87,6 +88,7 @@ def build_runtime(settings: Settings, with_micromodels: bool = True) -> Runtime:
         orchestrator=orchestrator,
         answers=FeedbackStore(settings.feedback_db_url),
         reader=reader,
+        glossary=Glossary(fleet.glossary if fleet else None),
     )
     return Runtime(assistant, features, base, engine, ToolDecoder(engine) if engine else None)
 

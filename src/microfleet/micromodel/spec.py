@@ -283,6 +283,11 @@ class FleetSpec(BaseModel):
         default_factory=DocumentsSpec,
         description="How the feature pipeline reads this fleet's documents (title rules).",
     )
+    glossary: dict[str, str] = Field(
+        default_factory=dict,
+        description="Short forms users write for what the documents spell out ({Fed: Federal "
+        "Reserve}): a question is searched and read with the long form after the short one.",
+    )
     root: Path = Field(default=Path("."), exclude=True)
 
     def get(self, name: str) -> MicromodelSpec:
