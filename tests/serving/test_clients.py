@@ -116,8 +116,9 @@ def test_llamaindex_chat_stream_chat_and_complete(server: str) -> None:
     said = llm.chat(asked).message.content
     assert "Paris" in said
     assert "".join(r.delta or "" for r in llm.stream_chat(asked)) == said
-    colour = llm.complete("Name one primary colour.").text.lower()
-    assert any(c in colour for c in ("red", "blue", "yellow")), colour
+    # complete() is a chat of one user message: the same greedy answer. (It asked for "one
+    # primary colour" before: SmolLM2 named one on the AVX2-only hosts, "white" on AVX-512.)
+    assert llm.complete(CAPITAL).text == said
 
 
 @pytest.mark.parametrize("calls", [True, False])
