@@ -80,6 +80,7 @@ def test_argument_filling_from_the_schema_and_the_specs_fill(fleet: FleetSpec) -
     pair = fill_arguments(fleet.get("tax_rates"), "VAT in the Czech Republic or Holland?")
     assert pair == [{"country": "Czechia"}, {"country": "Netherlands"}]  # the spec's aliases
     assert len(fill_arguments(fleet.get("tax_rates"), "VAT across Europe, lowest?")) == EU27
+    assert len(fill_arguments(fleet.get("tax_rates"), "The mean VAT across the union?")) == EU27
     baltic = fill_arguments(fleet.get("tax_rates"), "Rank the Baltic states by VAT rate.")
     assert baltic == [{"country": c} for c in ("Estonia", "Latvia", "Lithuania")]  # a group
     assert fleet.get("tax_rates").as_tool()["function"]["parameters"]["required"] == ["country"]
