@@ -138,6 +138,11 @@ def test_search_route_keeps_the_cli_contract(server: str, auth: dict[str, str]) 
     assert set(hits[0]) == {"doc_id", "chunk_id", "score", "title", "url", "text"}
     bad = httpx.post(f"{server}/v1/search", json={"query": "x", "since": "yesterday"}, headers=auth)
     assert bad.status_code == 400 and "yesterday" in bad.json()["error"]["message"]
+    # the fleet's glossary: the article says "Federal Reserve", never "Fed"
+    # (without it, the payrolls and Bank of England articles, which say "cut", came first)
+    body = {"query": "By how much did the Fed cut rates?", "k": 1}
+    fed = httpx.post(f"{server}/v1/search", json=body, headers=auth)
+    assert [hit["doc_id"] for hit in fed.json()["data"]] == ["fed-cuts-quarter-point"]
 
 
 def _poster(server: str, auth: dict[str, str]) -> Any:

@@ -186,7 +186,7 @@ def search(
 ) -> None:
     """Hybrid (dense + BM25) search over the knowledge base."""
     from microfleet.core.hits import QueryMode
-    from microfleet.knowledge.service import open_search, parse_filter
+    from microfleet.knowledge.service import fleet_glossary, open_search, parse_filter
 
     modes: dict[str, QueryMode] = {"hybrid": "hybrid", "dense": "dense", "sparse": "sparse"}
     if mode not in modes:
@@ -194,7 +194,8 @@ def search(
     flt = parse_filter(since, symbol or [], tag or [])
     settings = Settings()
     with open_search(settings) as searcher:
-        hits = searcher.search(query, k=k, flt=flt, mode=modes[mode])
+        asked = fleet_glossary(settings).expand(query)
+        hits = searcher.search(asked, k=k, flt=flt, mode=modes[mode])
     if as_json:
         typer.echo(json.dumps([h.as_dict() for h in hits], ensure_ascii=False))
         return

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from microfleet.config import Settings
+from microfleet.core.glossary import Glossary
 from microfleet.core.hits import SearchFilter
 from microfleet.errors import UserError
 from microfleet.knowledge.connect import fusion_from, open_store
@@ -14,6 +15,7 @@ from microfleet.knowledge.edge import shard_exists
 from microfleet.knowledge.embedding import load_embedder
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.knowledge.sparse import Bm25Encoder
+from microfleet.micromodel.spec import load_fleet
 
 
 @contextmanager
@@ -24,6 +26,11 @@ def open_search(settings: Settings) -> Iterator[KnowledgeSearch]:
         yield KnowledgeSearch(store, embedder, Bm25Encoder(), fusion_from(settings))
     finally:
         store.close()
+
+
+def fleet_glossary(settings: Settings) -> Glossary:
+    """The fleet file's glossary (README: "Glossary"); empty without a fleet file."""
+    return Glossary(load_fleet(settings.fleet).glossary if settings.fleet.exists() else None)
 
 
 def knowledge_stats(settings: Settings) -> dict[str, int]:

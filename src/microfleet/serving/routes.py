@@ -89,7 +89,8 @@ async def search(body: SearchRequest, server: ServerDep, who: Caller) -> dict[st
     if knowledge is None:
         raise UserError("this server has no knowledge base to search")
     flt = parse_filter(body.since, body.symbols, body.tags).readable_by(server.readers(who))
-    hits = await asyncio.to_thread(knowledge.search, body.query, body.k, flt, body.mode)
+    query = server.assistant.glossary.expand(body.query)  # "the Fed (Federal Reserve)"
+    hits = await asyncio.to_thread(knowledge.search, query, body.k, flt, body.mode)
     return {"object": "list", "data": [hit.as_dict() for hit in hits]}
 
 
