@@ -14,11 +14,13 @@ import httpx
 import openai
 
 from microfleet.fleet.orchestrator import MAX_ROUNDS, Orchestrator
-from microfleet.fleet.router import Plan, Router, admit
+from microfleet.fleet.results import FleetOptions
+from microfleet.fleet.router import Plan, Router, ToolCall, admit
 from microfleet.inference.assistant import APPENDIX_HEADING
 from microfleet.inference.runtime import Runtime
 from microfleet.llm.generator import Messages
 from microfleet.llm.openai_backend import OpenAIGenerator
+from microfleet.micromodel.prompt import CONTEXT_K
 from microfleet.micromodel.spec import FLEET_MODEL, FleetSpec
 from tests.conftest import KEY_A, REPO
 
@@ -265,6 +267,27 @@ def test_the_composer_reads_the_typed_results_ordered(runtime: Runtime) -> None:
     assert "Lowest rate: Malta (18).\nHighest rate: France (20)." in user
     assert user.index("in Malta is 18%") < user.index("in Germany is 19%") < user.index("France")
     assert user.endswith(f"Question: {question}")
+
+
+def test_a_call_its_sources_answer_reads_the_readers_depth(runtime: Runtime) -> None:
+    """market_news (no adapter) is answered by the reader, which reads `quote_k` chunks (a
+    filing's figure is often in the third or fourth); a model's prompt keeps CONTEXT_K."""
+    real = runtime.assistant.orchestrator
+    assert real is not None and real.reader is not None
+    topic = "central banks and interest rates"
+    calls = [ToolCall("market_news", {"topic": topic}), ToolCall("tax_rates", {"country": "Malta"})]
+    for depth in (1, 3):
+        orchestrator = Orchestrator(
+            fleet=real.fleet,
+            router=real.router,
+            generators=real.generators,
+            fallback=real.fallback,
+            search=real.search,
+            options=FleetOptions(quote_k=depth),
+            reader=real.reader,
+        )
+        news, rates = orchestrator._retrieve_all(calls)
+        assert len(news) == depth and len(rates) <= CONTEXT_K
 
 
 def test_a_call_repeated_within_a_round_runs_once(runtime: Runtime) -> None:

@@ -36,7 +36,7 @@ from microfleet.knowledge.context import micromodel_hits
 from microfleet.knowledge.search import KnowledgeSearch
 from microfleet.llm.generator import Generator, Messages
 from microfleet.llm.repeats import RepeatGuard
-from microfleet.micromodel.prompt import build_messages, context_block
+from microfleet.micromodel.prompt import CONTEXT_K, build_messages, context_block
 from microfleet.micromodel.spec import FleetSpec, MicromodelSpec
 
 MAX_ROUNDS = 3
@@ -145,7 +145,7 @@ class Orchestrator:
         # Retrieval for every call first (one embedding batch), then every generation at once:
         # the engine sees them together and batches them across adapters.
         contexts = await asyncio.to_thread(self._retrieve_all, calls, readers)
-        readings = await asyncio.to_thread(self._read_all, asked, calls, contexts)
+        readings = await asyncio.to_thread(self._read_all, asked, calls, contexts, readers)
         progress = Progress(self.options.call_timeout_s)
         watchdog = asyncio.create_task(progress.watch())
         try:
@@ -178,28 +178,45 @@ class Orchestrator:
     def _retrieve_all(
         self, calls: list[ToolCall], readers: tuple[str, ...] = ()
     ) -> list[list[Any]]:
+        """Each call's context: the micromodel's top chunks, or, for a call its sources'
+        sentences answer, the reader's `quote_k` (a figure is often in the third or fourth)."""
         if not calls or self.search is None:
             return [[] for _ in calls]
-        search = self.search
         questions = [self.fleet.get(c.name).question_for(c.arguments) for c in calls]
-        vectors = search.embedder.embed(questions).tolist()
-        scopes = [self.fleet.get(c.name).scope.as_filter().readable_by(readers) for c in calls]
+        vectors = self.search.embedder.embed(questions).tolist()
+        depths = [self.options.quote_k if self.quotes(c.name) else CONTEXT_K for c in calls]
         return [
-            micromodel_hits(search, q, scope, v)
-            for q, scope, v in zip(questions, scopes, vectors, strict=True)
+            self._context(call, question, vector, readers, k)
+            for call, question, vector, k in zip(calls, questions, vectors, depths, strict=True)
         ]
 
+    def _context(
+        self, call: ToolCall, question: str, vector: list[float], readers: tuple[str, ...], k: int
+    ) -> list[Any]:
+        assert self.search is not None
+        scope = self.fleet.get(call.name).scope.as_filter().readable_by(readers)
+        return micromodel_hits(self.search, question, scope, vector, k)
+
     def _read_all(
-        self, asked: _Asked, calls: list[ToolCall], contexts: list[list[Any]]
+        self,
+        asked: _Asked,
+        calls: list[ToolCall],
+        contexts: list[list[Any]],
+        readers: tuple[str, ...] = (),
     ) -> list[Reading | None]:
         """For each prose call that no adapter answers, the sentences of its context that
-        answer the user's question (None: the model answers)."""
+        answer the user's question (None: the model answers, from the micromodel's own top
+        chunks, which replace the reader's wider context in `contexts`)."""
         readings: list[Reading | None] = []
-        for call, hits in zip(calls, contexts, strict=True):
+        for index, (call, hits) in enumerate(zip(calls, contexts, strict=True)):
             reader = self.reader if hits and self.quotes(call.name) else None
             quoted = None
             if reader is not None:
                 quoted = reader.answer(asked.question, hits, asked.vector(), asked.focus)
+                if quoted is None:
+                    question = self.fleet.get(call.name).question_for(call.arguments)
+                    vector = reader.embedder.embed([question])[0].tolist()
+                    contexts[index] = self._context(call, question, vector, readers, CONTEXT_K)
             readings.append(quoted)
         return readings
 

@@ -63,6 +63,7 @@ class CallResult:
 class FleetOptions:
     call_timeout_s: float = 60.0
     call_max_tokens: int = 48
+    quote_k: int = 5  # chunks a call answered by its sources' sentences reads (the reader)
 
 
 @dataclass

@@ -108,7 +108,9 @@ def _orchestrator(
         return None
     names = [spec.name for spec in fleet.micromodels if routes[spec.name].champion]
     generators = {name: routes[name].generator for name in names}
-    options = FleetOptions(settings.tool_timeout_seconds, settings.tool_max_tokens)
+    options = FleetOptions(
+        settings.tool_timeout_seconds, settings.tool_max_tokens, settings.rag_quote_k
+    )
     router = make_router(settings, fleet, search, engine)
     versions = {name: routes[name].version for name in names}
     return Orchestrator(

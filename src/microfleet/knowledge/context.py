@@ -22,12 +22,14 @@ def micromodel_hits(
     question: str,
     scope: SearchFilter | None,
     vector: list[float] | None = None,
+    k: int = CONTEXT_K,
 ) -> list[SearchHit]:
     """The chunks a micromodel sees for `question`: hybrid top-k within its scope, above the
-    similarity floor. `vector` is the question's embedding when the caller has it already."""
+    similarity floor. `vector` is the question's embedding when the caller has it already;
+    `k` more than the contract's CONTEXT_K is for a reader, not for a model's prompt."""
     if vector is None:
         vector = search.embedder.embed([question])[0].tolist()
-    return search.relevant(question, vector, CONTEXT_K, MIN_SIMILARITY, scope, OTHERS_WITHIN)
+    return search.relevant(question, vector, k, MIN_SIMILARITY, scope, OTHERS_WITHIN)
 
 
 def retrieve_context(
