@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from microfleet.core.questions import asks_amount, has_figure, sides
+from microfleet.core.questions import (
+    asks_amount,
+    asks_change,
+    asks_percentage,
+    asks_reason,
+    has_figure,
+    has_level,
+    has_percentage,
+    sides,
+)
 
 
 def test_the_words_next_to_a_join_are_its_sides() -> None:
@@ -55,3 +64,38 @@ def test_a_question_that_asks_for_a_figure(question: str, expected: bool) -> Non
 )
 def test_a_figure_is_not_a_year_or_a_day(text: str, expected: bool) -> None:
     assert has_figure(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("question", "reason", "change", "percentage"),
+    [
+        ("Why did Union Pacific's other revenues fall?", True, True, False),
+        ("What drove the increase in services revenue?", True, True, False),
+        ("How much did gold rise?", False, True, False),
+        ("By how much did net sales change?", False, True, False),
+        ("How much intermodal revenue did UP earn?", False, False, False),
+        ("What was the gross margin percentage?", False, False, True),
+        ("What % of sales came from China?", False, False, True),
+    ],
+)
+def test_what_kind_of_answer_a_question_asks(
+    question: str, reason: bool, change: bool, percentage: bool
+) -> None:
+    assert (asks_reason(question), asks_change(question)) == (reason, change)
+    assert asks_percentage(question) is percentage
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("Freight revenues increased 4%, driven by 4% volume increases.", False),
+        ("Net income rose 59% from a year ago.", False),
+        ("Revenue was up 50 basis points.", False),
+        ("Mexico revenues increased 1% to $751 million.", True),
+        ("Data Center compute revenue was $33.8 billion, up 50%.", True),
+        ("The effective tax rate was 16.4%.", True),
+    ],
+)
+def test_a_level_is_a_figure_that_is_not_only_a_change(text: str, level: bool) -> None:
+    assert has_level(text) is level
+    assert has_percentage(text) is ("%" in text)

@@ -52,3 +52,17 @@ def test_a_regular_table_keeps_its_columns_and_joins_signs_to_figures() -> None:
     table = _table(REGULAR)
     assert table.headers == [["Quarter", "2015"]]
     assert table.rows == [["Lease", "$888,012"], ["Loss", "(127,841)"]]
+
+
+# As trafilatura writes Union Pacific's freight revenues: a row of years under the periods.
+YEARS = """| | | | | | | | | |
+| Freight revenues | Three months ended June 30, | | Six months ended June 30, | |
+| Millions | 2025 | 2024 | Change | | 2025 | 2024 | Change | |
+| Grain & grain products | $ | 964 | | $ | 901 | | 7% | $ | 1,914 | | $ | 1,844 | | 4% |
+| Intermodal | 1,098 | | 1,135 | | (3) | | | 2,290 | | 2,219 | | 3 | | |"""
+
+
+def test_a_row_of_years_heads_the_table() -> None:
+    table = _table(YEARS)
+    assert table.headers[-1] == ["Millions", "2025", "2024", "Change", "2025", "2024", "Change"]
+    assert table.rows[-1] == ["Intermodal", "1,098", "1,135", "(3)", "2,290", "2,219", "3"]

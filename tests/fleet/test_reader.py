@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from microfleet.core.hits import SearchHit
-from microfleet.fleet.reader import SentenceReader
+from microfleet.documents.tables import Table, split_tables
+from microfleet.fleet.reader import SentenceReader, row_sentence
 from microfleet.knowledge.embedding import load_embedder
 from microfleet.knowledge.sparse import Bm25Encoder
 
@@ -21,6 +22,12 @@ OIL = (
     "Brent crude rose 2% to 66 dollars a barrel after OPEC+ agreed to pause planned output "
     "increases. The group cited seasonally weaker demand. US crude stocks rose for a second week."
 )
+
+
+FREIGHT = """| Freight revenues | Three months ended June 30, | | Six months ended June 30, | |
+| Millions | 2025 | 2024 | Change | | 2025 | 2024 | Change | |
+| Grain & grain products | $ | 964 | | $ | 901 | | 7% | $ | 1,914 | | $ | 1,844 | | 4% |
+| Intermodal | 1,098 | | 1,135 | | (3) | | | 2,290 | | 2,219 | | 3 | | |"""
 
 
 def hit(doc: str, title: str, text: str) -> SearchHit:
@@ -85,6 +92,17 @@ def test_a_table_is_read_row_by_row_with_its_headers(reader: SentenceReader) -> 
     assert reading.text.endswith("(dollars in millions)")
     services = reader.answer("How much did Apple's services bring in?", hits)
     assert services is not None and services.text.startswith("Services: ")
+
+
+def test_a_row_names_its_values_by_the_period_and_year_above_them() -> None:
+    """Periods over a row of years, with the row labels' own header on the left ("Freight
+    revenues | Three months ended June 30, | Six months ended June 30,")."""
+    (table,) = [b for b in split_tables(FREIGHT) if isinstance(b, Table)]
+    assert row_sentence(table, table.rows[-1]) == (
+        "Intermodal: Three months ended June 30, 2025 1,098; Three months ended June 30, 2024 "
+        "1,135; Three months ended June 30, Change (3); Six months ended June 30, 2025 2,290; "
+        "Six months ended June 30, 2024 2,219; Six months ended June 30, Change 3"
+    )
 
 
 GOLD = (
@@ -207,3 +225,35 @@ def test_with_own_words_only_a_sentence_holding_one_is_quoted(reader: SentenceRe
     ]
     haiku = "Tell me about Halcyon Bank. Write a haiku about autumn."
     assert reader.read(haiku, hits, focus="Write a haiku about autumn.", own_words=True) is None
+
+
+FREIGHT_NOTE = (
+    "Freight revenues increased 4% in the second quarter of 2025 compared to the same period "
+    "in 2024, driven by 4% volume increases and core pricing gains, partially offset by "
+    "business mix (relative increases in shipments such as coal and intermodal)."
+)
+SERVICES_NOTE = (
+    "Services net sales increased during the third quarter of 2025 compared to the same "
+    "period in 2024 due primarily to higher net sales from advertising, the App Store and "
+    "cloud services."
+)
+
+
+def test_a_level_is_answered_by_a_level_and_a_reason_by_a_sentence(
+    reader: SentenceReader,
+) -> None:
+    """ "How much revenue did it earn?" asks for a level: the row that states it, not the
+    sentence that says revenue "increased 4%". "Why ...?" asks for a reason: the sentence that
+    gives it, not the row of figures its words are close to."""
+    title = "Union Pacific Corporation 10-Q, quarterly period ended June 30, 2025"
+    freight = [hit("note", title, FREIGHT_NOTE), hit("table", title, FREIGHT)]
+    question = "How much intermodal freight revenue did Union Pacific earn in the second quarter?"
+    quotes = reader.read(question, freight)
+    assert quotes is not None and "Intermodal" in [q.text.split(":")[0] for q in quotes]
+    assert FREIGHT_NOTE not in [q.text for q in quotes]
+    grew = reader.read("By how much did Union Pacific's freight revenues grow?", freight)
+    assert grew is not None and grew[0].text == FREIGHT_NOTE  # a change: the note's 4%
+    title = "Apple Inc. 10-Q, quarterly period ended June 28, 2025"
+    sales = [hit("table", title, SALES), hit("note", title, SERVICES_NOTE)]
+    why = reader.read("Why did Apple's Services net sales increase in the third quarter?", sales)
+    assert why is not None and [q.text for q in why] == [SERVICES_NOTE]

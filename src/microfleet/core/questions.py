@@ -167,3 +167,57 @@ def has_figure(text: str) -> bool:
     if any(c.isdigit() for c in _NOT_FIGURES.sub(" ", text)):
         return True
     return _NUMBER_WORDS.search(text) is not None
+
+
+# What asks for a reason, not a fact: "Why did ... fall?", "What drove the rise?".
+_ASKS_REASON = re.compile(
+    r"^\W*(?:why|how come)\b|\bwhat (?:drove|drives|caused|causes|led to|explains|was behind"
+    r"|were behind|is behind|are behind)\b|\breasons? (?:for|behind|why)\b",
+    re.IGNORECASE,
+)
+_CHANGE_WORDS = (
+    r"(?:increas|decreas|ris|rose|fell|fall|grew|grow|declin|drop|gain|los|climb|jump|slid"
+    r"|slump|surg|up|down|higher|lower|change)\w*"
+)
+_SHARE = r"[-+]?\d[\d.,]*\s*(?:%|percent\b|per cent\b|percentage points?\b|basis points?\b|bps\b)"
+# A change stated as a share ("increased 4%", "up 50%", "4% volume increases"), not a level.
+_CHANGE_SHARE = re.compile(
+    rf"\b{_CHANGE_WORDS}(?:\s+by)?(?:\s+(?:about|approximately|nearly|almost|some))?\s+{_SHARE}"
+    rf"|{_SHARE}(?:\s+\w+){{0,2}}?\s+{_CHANGE_WORDS}",
+    re.IGNORECASE,
+)
+_PERCENTAGE = re.compile(r"\d\s*(?:%|percent\b|per cent\b)", re.IGNORECASE)
+
+
+# The words of SIDES that say something moved (not "up", "over", ...: "What did UP earn?").
+_MOVES = frozenset(w for w, side in SIDES.items() if side in ("up", "down")) - frozenset(
+    ["up", "down", "above", "below", "over", "under", "loss", "losses"]
+)
+
+
+def asks_reason(question: str) -> bool:
+    """Whether `question` asks why something happened ("Why did revenue fall?", "What drove
+    the rise?"): a sentence that explains answers it, not a row of figures."""
+    return _ASKS_REASON.search(question) is not None
+
+
+def asks_change(question: str) -> bool:
+    """Whether `question` asks about a change ("How much did gold rise?", "By how much did
+    sales grow?"), not a level ("How much revenue did it earn?")."""
+    asked = words(question)
+    return any(w in _MOVES for w in asked) or any(w.startswith("chang") for w in asked)
+
+
+def asks_percentage(question: str) -> bool:
+    """Whether the figure asked for is a percentage ("What was the gross margin percentage?")."""
+    return re.search(r"\b(?:percent|percentage|per cent)\b|%", question, re.IGNORECASE) is not None
+
+
+def has_level(text: str) -> bool:
+    """Whether `text` states a figure other than a change given as a share: "increased 1% to
+    $751 million" does ($751 million); "increased 4%, driven by 4% volume increases" does not."""
+    return has_figure(_CHANGE_SHARE.sub(" ", text))
+
+
+def has_percentage(text: str) -> bool:
+    return _PERCENTAGE.search(text) is not None

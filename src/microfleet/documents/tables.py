@@ -16,6 +16,7 @@ _CAPTION = re.compile(r"^(table|exhibit|figure|schedule|note)\b", re.IGNORECASE)
 _CURRENCY = re.compile(r"^[$€£¥]$")
 _CLOSER = re.compile(r"^\)?%?\)?$")
 _FIGURE = re.compile(r"^[($€£¥-]*\s*[\d.,]+\s*%?\)?%?$|^[\u2014\u2013-]$")
+_YEAR = re.compile(r"^(?:19|20)\d\d$")
 CAPTION_CHARS = 160  # a short line right above a table is its caption
 
 
@@ -156,9 +157,11 @@ def _ragged(rows: list[list[str]]) -> list[list[str]]:
 
 def _first_figures(rows: list[list[str]]) -> int:
     """How many rows head the table: those above the first row that is a label followed by
-    figures, or a lone label ("Net sales:"); at most three, else the first row alone."""
+    figures, or a lone label ("Net sales:"); at most three, else the first row alone. Years
+    are not figures there: "Millions | 2025 | 2024 | Change" names columns."""
     for i, row in enumerate(rows[:4]):
-        figures = not _FIGURE.match(row[0]) and any(_FIGURE.match(c) for c in row[1:])
+        values = [c for c in row[1:] if _FIGURE.match(c) and not _YEAR.match(c)]
+        figures = not _FIGURE.match(row[0]) and bool(values)
         if i and (figures or (row[0] and not any(row[1:]))):
             return i
     return 1

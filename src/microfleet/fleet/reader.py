@@ -24,7 +24,16 @@ import numpy as np
 from sentencex import segment
 
 from microfleet.core.hits import SearchHit
-from microfleet.core.questions import asks_amount, has_figure, sides
+from microfleet.core.questions import (
+    asks_amount,
+    asks_change,
+    asks_percentage,
+    asks_reason,
+    has_figure,
+    has_level,
+    has_percentage,
+    sides,
+)
 from microfleet.documents.tables import Table, split_tables
 from microfleet.knowledge.embedding import Embedder
 from microfleet.knowledge.sparse import Bm25Encoder
@@ -61,6 +70,10 @@ class _Candidate:
     terms: frozenset[int]
     lead: bool  # the document's first sentence
     scored: str = ""  # as scored, where it differs (a row with its table's caption and headers)
+
+    @property
+    def row(self) -> bool:
+        return bool(self.scored)
 
 
 class SentenceReader:
@@ -111,7 +124,9 @@ class SentenceReader:
         if own_words:
             scores = self._holding(focus or question, candidates, scores)
         if asks_amount(focus or question):
-            scores = _figures_first(scores, candidates)
+            scores = _figures_first(focus or question, scores, candidates)
+        elif asks_reason(focus or question):
+            scores = _prose_first(scores, candidates)
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
         bar = WITHIN * scores[order[0]]
         kept = [order[0]] + [i for i in order[1:MOST] if scores[i] >= bar]
@@ -211,15 +226,32 @@ class SentenceReader:
         return np.array([sum(weight[t] for t in asked & c.terms) / total for c in candidates])
 
 
-def _figures_first(scores: np.ndarray, candidates: list[_Candidate]) -> np.ndarray:
+def _figures_first(question: str, scores: np.ndarray, candidates: list[_Candidate]) -> np.ndarray:
     """`scores`, where the question asks for a figure, with the candidates that state none
-    left out, when one that does scores at least FIGURES_WITHIN of the best: "What was the
-    effective tax rate?" quotes the table's 16.4%, not "The effective tax rate for the third
-    quarter of 2025 was lower than the statutory rate"."""
-    figured = np.array([has_figure(c.text) for c in candidates])
-    if not figured.any() or scores[figured].max() < FIGURES_WITHIN * scores.max():
+    of its kind left out, when one that does scores at least FIGURES_WITHIN of the best: "What
+    was the effective tax rate?" quotes the table's 16.4%, not "The effective tax rate for the
+    third quarter of 2025 was lower than the statutory rate". A question about a level ("How
+    much revenue did it earn?") wants more than a change ("increased 4%"); one that asks for a
+    percentage wants one."""
+    if asks_percentage(question):
+        states = has_percentage
+    elif asks_change(question):
+        states = has_figure
+    else:
+        states = has_level
+    return _preferred(scores, np.array([states(c.text) for c in candidates]))
+
+
+def _prose_first(scores: np.ndarray, candidates: list[_Candidate]) -> np.ndarray:
+    """`scores`, where the question asks why, with the table rows left out when a sentence
+    scores at least FIGURES_WITHIN of the best: a row of figures explains nothing."""
+    return _preferred(scores, np.array([not c.row for c in candidates]))
+
+
+def _preferred(scores: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    if not kept.any() or scores[kept].max() < FIGURES_WITHIN * scores.max():
         return scores
-    return np.where(figured, scores, -np.inf)
+    return np.where(kept, scores, -np.inf)
 
 
 _UNITS = re.compile(r"\([^()]*\b(?:thousands|millions|billions|percent)\b[^()]*\)", re.I)
@@ -246,7 +278,20 @@ def _column_names(table: Table, width: int) -> list[str]:
     names = [""] * (width - len(header)) + header
     for upper in table.headers[:-1]:
         cells = [cell for cell in upper if cell]
-        if cells and width % len(cells) == 0 and len(cells) < width:
-            span = width // len(cells)
+        spans = _spans(names, len(cells))
+        if spans:
+            span = width // spans
+            cells = cells[-spans:]
             names = [f"{cells[i // span]} {name}".strip() for i, name in enumerate(names)]
     return names
+
+
+def _spans(names: list[str], cells: int) -> int:
+    """How many of a header row's `cells` span the columns `names`: as many as the names
+    repeat ("2025 | 2024 | Change" twice: the last two, the first naming the row labels), else
+    all of them where they divide the columns evenly; 0 where neither fits."""
+    width = len(names)
+    for period in range(1, width):
+        if width % period == 0 and all(names[i] == names[i % period] for i in range(width)):
+            return width // period if width // period <= cells else 0
+    return cells if cells and width % cells == 0 and cells < width else 0
