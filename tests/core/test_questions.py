@@ -91,6 +91,7 @@ def test_what_kind_of_answer_a_question_asks(
         ("Freight revenues increased 4%, driven by 4% volume increases.", False),
         ("Net income rose 59% from a year ago.", False),
         ("Revenue was up 50 basis points.", False),
+        ("It was driven by a 68% and 69% increase in compute.", False),
         ("Mexico revenues increased 1% to $751 million.", True),
         ("Data Center compute revenue was $33.8 billion, up 50%.", True),
         ("The effective tax rate was 16.4%.", True),

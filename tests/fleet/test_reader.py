@@ -105,6 +105,20 @@ def test_a_row_names_its_values_by_the_period_and_year_above_them() -> None:
     )
 
 
+SUMMARY = """| | Three Months Ended | | Year-over-Year Change |
+| | Jul 27, 2025 | | Jul 28, 2024 | | |
+| Revenue | $ | 46,743 | | | $ | 30,040 | | | 56 | % |"""
+
+
+def test_a_short_header_names_the_first_values() -> None:
+    """Two dates under "Three Months Ended", then a change column with no date: the dates
+    name the first two values, not the last two."""
+    (table,) = [b for b in split_tables(SUMMARY) if isinstance(b, Table)]
+    assert row_sentence(table, table.rows[-1]) == (
+        "Revenue: Jul 27, 2025 $46,743; Jul 28, 2024 $30,040; 56%"
+    )
+
+
 GOLD = (
     "Gold climbed above 4,000 dollars an ounce for the first time, extending a rally driven by "
     "central-bank buying. Silver also rallied."

@@ -181,9 +181,10 @@ _CHANGE_WORDS = (
 )
 _SHARE = r"[-+]?\d[\d.,]*\s*(?:%|percent\b|per cent\b|percentage points?\b|basis points?\b|bps\b)"
 # A change stated as a share ("increased 4%", "up 50%", "4% volume increases"), not a level.
+_SHARES = rf"{_SHARE}(?:\s*(?:,|and|or|to)\s*{_SHARE})*"  # "68% and 69%"
 _CHANGE_SHARE = re.compile(
-    rf"\b{_CHANGE_WORDS}(?:\s+by)?(?:\s+(?:about|approximately|nearly|almost|some))?\s+{_SHARE}"
-    rf"|{_SHARE}(?:\s+\w+){{0,2}}?\s+{_CHANGE_WORDS}",
+    rf"\b{_CHANGE_WORDS}(?:\s+by)?(?:\s+(?:about|approximately|nearly|almost|some))?\s+{_SHARES}"
+    rf"|{_SHARES}(?:\s+\w+){{0,2}}?\s+{_CHANGE_WORDS}",
     re.IGNORECASE,
 )
 _PERCENTAGE = re.compile(r"\d\s*(?:%|percent\b|per cent\b)", re.IGNORECASE)

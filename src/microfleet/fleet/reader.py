@@ -273,9 +273,11 @@ def row_sentence(table: Table, row: list[str], context: str = "") -> str | None:
 
 def _column_names(table: Table, width: int) -> list[str]:
     """Each value column's name: its header cell, under the header above it that spans it
-    (two periods over three columns each)."""
+    (two periods over three columns each). A header with fewer cells than the values names
+    the first ones: the columns after them are named by the row above alone ("Three Months
+    Ended" over three dates, then "Year-over-Year Change")."""
     header = [cell for cell in table.header if cell][-width:] if width else []
-    names = [""] * (width - len(header)) + header
+    names = header + [""] * (width - len(header))
     for upper in table.headers[:-1]:
         cells = [cell for cell in upper if cell]
         spans = _spans(names, len(cells))
