@@ -13,6 +13,7 @@ from microfleet.core.questions import (
     has_figure,
     has_level,
     has_percentage,
+    names,
     sides,
 )
 
@@ -100,3 +101,17 @@ def test_what_kind_of_answer_a_question_asks(
 def test_a_level_is_a_figure_that_is_not_only_a_change(text: str, level: bool) -> None:
     assert has_level(text) is level
     assert has_percentage(text) is ("%" in text)
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("What is the VAT rate in Switzerland?", ["Switzerland"]),
+        ("Norway's standard VAT rate?", ["Norway"]),
+        ("Who dissented at the Bank of England?", ["Bank", "England"]),
+        ("Up to what share of its cost may it borrow?", []),  # a first word, not a name
+        ("What is the VAT rate in the UK?", []),  # acronyms are often spelled out
+    ],
+)
+def test_the_names_a_question_uses(question: str, named: list[str]) -> None:
+    assert names(question) == named

@@ -148,6 +148,17 @@ def test_unfitting_question_is_answered_by_retrieval_alone(server: str) -> None:
     assert any("retrieval alone" in note for note in trace["notes"])
 
 
+def test_a_country_the_knowledge_base_never_names_gets_no_other_countrys_rate(
+    server: str,
+) -> None:
+    """Switzerland is no EU member: tax_rates cannot be called, and the VAT table's sentences
+    ("Hungary charges 27%...") are not its answer."""
+    reply = ask_fleet(server, "What is the VAT rate in Switzerland?")
+    answer = reply.choices[0].message.content or ""
+    assert "nothing in the knowledge base about Switzerland" in answer
+    assert "%" not in answer
+
+
 def test_a_micromodel_without_an_adapter_quotes_its_sources(server: str) -> None:
     """market_news ships no adapter: its answer is the article's own sentence, not the base
     model's ("... 800 million euros for loan losses, a 13.3% increase from the previous day")."""

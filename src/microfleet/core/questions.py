@@ -222,3 +222,22 @@ def has_level(text: str) -> bool:
 
 def has_percentage(text: str) -> bool:
     return _PERCENTAGE.search(text) is not None
+
+
+# A capitalised word that is not all capitals ("Switzerland", "Lagarde", "Fed"), with its
+# possessive dropped; acronyms ("VAT", "UK") are left out: documents often spell them out.
+_NAME = re.compile(r"(?<![\w'])[A-Z][a-z][\w-]*(?:'s)?")
+
+
+def names(question: str) -> list[str]:
+    """The proper names `question` uses ("What is the VAT rate in Switzerland?" -> Switzerland).
+    A sentence's first word is one only as a possessive ("Norway's rate?"): "Up to what share
+    ..." starts with a capital too."""
+    found = []
+    for match in _NAME.finditer(question.replace("\u2019", "'")):
+        word = match.group(0)
+        before = question[: match.start()].rstrip()
+        if (not before or before[-1] in ".?!:") and not word.endswith("'s"):
+            continue
+        found.append(word.removesuffix("'s"))
+    return found

@@ -27,7 +27,9 @@ from microfleet.inference.rag import (
     Grounding,
     citation_footer,
     ground,
+    nothing_on,
     split_messages,
+    unmentioned,
     window,
 )
 from microfleet.inference.tracing import Tracer, TraceRecord
@@ -122,6 +124,10 @@ class Assistant:
             return prepared
         if hits == []:
             hits = None  # a follow-up: the conversation is the only context
+        if quoting and hits and (missing := unmentioned(prepared.standalone, hits)):
+            prepared.fixed_answer = nothing_on(missing)  # not another country's rate
+            prepared.cacheable = False
+            return prepared
         if quoting and hits and self._quote(prepared, hits):
             return prepared
         if quoting and before and await self._quote_in_context(prepared, before):
