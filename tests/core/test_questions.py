@@ -108,7 +108,9 @@ def test_a_level_is_a_figure_that_is_not_only_a_change(text: str, level: bool) -
     [
         ("What is the VAT rate in Switzerland?", ["Switzerland"]),
         ("Norway's standard VAT rate?", ["Norway"]),
-        ("Who dissented at the Bank of England?", ["Bank", "England"]),
+        ("Who dissented at the Bank of England?", ["Bank of England"]),
+        ("What did the Swiss National Bank decide?", ["Swiss National Bank"]),
+        ("Compare Apple and Microsoft.", ["Apple", "Microsoft"]),
         ("Up to what share of its cost may it borrow?", []),  # a first word, not a name
         ("What is the VAT rate in the UK?", []),  # acronyms are often spelled out
     ],

@@ -157,6 +157,10 @@ def test_a_country_the_knowledge_base_never_names_gets_no_other_countrys_rate(
     answer = reply.choices[0].message.content or ""
     assert "nothing in the knowledge base about Switzerland" in answer
     assert "%" not in answer
+    # market_news is called, and its sources (Northwind's results) never name Microsoft
+    reply = ask_fleet(server, "What did Microsoft report last quarter?")
+    answer = reply.choices[0].message.content or ""
+    assert "nothing in the knowledge base about Microsoft" in answer
 
 
 def test_a_micromodel_without_an_adapter_quotes_its_sources(server: str) -> None:

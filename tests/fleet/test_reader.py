@@ -7,7 +7,7 @@ import pytest
 
 from microfleet.core.hits import SearchHit
 from microfleet.documents.tables import Table, split_tables
-from microfleet.fleet.reader import SentenceReader, row_sentence
+from microfleet.fleet.reader import SentenceReader, nothing_on, row_sentence, unmentioned
 from microfleet.knowledge.embedding import load_embedder
 from microfleet.knowledge.sparse import Bm25Encoder
 
@@ -271,3 +271,16 @@ def test_a_level_is_answered_by_a_level_and_a_reason_by_a_sentence(
     sales = [hit("table", title, SALES), hit("note", title, SERVICES_NOTE)]
     why = reader.read("Why did Apple's Services net sales increase in the third quarter?", sales)
     assert why is not None and [q.text for q in why] == [SERVICES_NOTE]
+
+
+def test_a_question_naming_nothing_the_sources_name_is_told_so() -> None:
+    """The EU's VAT table answers no question about Switzerland; one name it has is enough."""
+    table = SearchHit("vat", "vat:0", 0.5, "Standard VAT rates of the EU member states", None,
+                      "Hungary charges 27%, the highest standard VAT rate.", {})  # fmt: skip
+    assert unmentioned("What is the VAT rate in Switzerland?", [table]) == ["Switzerland"]
+    assert unmentioned("Is Hungary's rate higher than Switzerland's?", [table]) == []
+    assert unmentioned("What is the highest standard VAT rate?", [table]) == []  # no name
+    assert "about Switzerland" in nothing_on(["Switzerland"])
+    slug = SearchHit("pillar-two-minimum-tax", "p:0", 0.5, "Global minimum tax", None,
+                     "The 15% floor applies from 2024.", {})  # fmt: skip
+    assert unmentioned("What is the rate under Pillar Two?", [slug]) == []  # its id names it

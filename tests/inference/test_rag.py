@@ -9,7 +9,7 @@ import pytest
 from microfleet.core.hits import SearchHit
 from microfleet.errors import UserError
 from microfleet.features.chunking import load_generator_tokenizer
-from microfleet.inference.rag import ground, nothing_on, unmentioned
+from microfleet.inference.rag import ground
 
 
 def _hit(i: int, words: int) -> SearchHit:
@@ -38,13 +38,3 @@ def test_context_fits_the_budget_and_numbers_sources(models_dir: Path) -> None:
     assert two.messages[-1]["content"].count("[1] Title 1") == 2  # one document, one number
     with pytest.raises(UserError, match="the limit is 600 tokens"):
         ground("Be brief.", [], "tax " * 700, hits, 600, count)
-
-
-def test_a_question_naming_nothing_the_sources_name_is_told_so() -> None:
-    """The EU's VAT table answers no question about Switzerland; one name it has is enough."""
-    table = SearchHit("vat", "vat:0", 0.5, "Standard VAT rates of the EU member states", None,
-                      "Hungary charges 27%, the highest standard VAT rate.", {})  # fmt: skip
-    assert unmentioned("What is the VAT rate in Switzerland?", [table]) == ["Switzerland"]
-    assert unmentioned("Is Hungary's rate higher than Switzerland's?", [table]) == []
-    assert unmentioned("What is the highest standard VAT rate?", [table]) == []  # no name
-    assert "about Switzerland" in nothing_on(["Switzerland"])

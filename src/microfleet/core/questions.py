@@ -224,20 +224,25 @@ def has_percentage(text: str) -> bool:
     return _PERCENTAGE.search(text) is not None
 
 
-# A capitalised word that is not all capitals ("Switzerland", "Lagarde", "Fed"), with its
-# possessive dropped; acronyms ("VAT", "UK") are left out: documents often spell them out.
-_NAME = re.compile(r"(?<![\w'])[A-Z][a-z][\w-]*(?:'s)?")
+# A name: capitalised words that are not all capitals ("Switzerland", "Swiss National Bank",
+# "Bank of England"), with its possessive dropped. Acronyms ("VAT", "UK") are left out:
+# documents often spell them out.
+_CAPITALISED = r"[A-Z][a-z][\w-]*"
+_NAME = re.compile(rf"(?<![\w']){_CAPITALISED}(?:(?: of(?: the)?)? {_CAPITALISED})*(?:'s)?")
 
 
 def names(question: str) -> list[str]:
-    """The proper names `question` uses ("What is the VAT rate in Switzerland?" -> Switzerland).
-    A sentence's first word is one only as a possessive ("Norway's rate?"): "Up to what share
-    ..." starts with a capital too."""
+    """The proper names `question` uses ("What did the Swiss National Bank decide?" -> Swiss
+    National Bank). A sentence's first word is not one ("What", "Compare", "Up to ..."), unless
+    it is a possessive ("Norway's rate?")."""
     found = []
     for match in _NAME.finditer(question.replace("\u2019", "'")):
-        word = match.group(0)
+        name = match.group(0)
         before = question[: match.start()].rstrip()
-        if (not before or before[-1] in ".?!:") and not word.endswith("'s"):
-            continue
-        found.append(word.removesuffix("'s"))
+        opens = not before or before[-1] in ".?!:"
+        if opens and (" " in name or not name.endswith("'s")):
+            name = name.partition(" ")[2]  # "Compare Apple" -> "Apple"
+            name = name.removeprefix("of ").removeprefix("the ")
+        if name:
+            found.append(name.removesuffix("'s"))
     return found

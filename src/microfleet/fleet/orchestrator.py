@@ -29,7 +29,7 @@ from microfleet.fleet.compose import (
     whole_sentences,
 )
 from microfleet.fleet.coverage import Coverage
-from microfleet.fleet.reader import Reading, SentenceReader
+from microfleet.fleet.reader import Reading, SentenceReader, nothing_on, unmentioned
 from microfleet.fleet.results import CallResult, FleetOptions, Orchestration, round_messages
 from microfleet.fleet.router import Plan, Router, ToolCall
 from microfleet.knowledge.context import micromodel_hits
@@ -206,12 +206,15 @@ class Orchestrator:
     ) -> list[Reading | None]:
         """For each prose call that no adapter answers, the sentences of its context that
         answer the user's question (None: the model answers, from the micromodel's own top
-        chunks, which replace the reader's wider context in `contexts`)."""
+        chunks, which replace the reader's wider context in `contexts`); where the context
+        never names what the question names, that it has nothing about it."""
         readings: list[Reading | None] = []
         for index, (call, hits) in enumerate(zip(calls, contexts, strict=True)):
             reader = self.reader if hits and self.quotes(call.name) else None
             quoted = None
-            if reader is not None:
+            if reader is not None and (missing := unmentioned(asked.question, hits)):
+                quoted = Reading(nothing_on(missing), [])  # not another company's news
+            elif reader is not None:
                 quoted = reader.answer(asked.question, hits, asked.vector(), asked.focus)
                 if quoted is None:
                     question = self.fleet.get(call.name).question_for(call.arguments)

@@ -32,6 +32,7 @@ from microfleet.core.questions import (
     has_figure,
     has_level,
     has_percentage,
+    names,
     sides,
 )
 from microfleet.documents.tables import Table, split_tables
@@ -226,6 +227,27 @@ class SentenceReader:
         return np.array([sum(weight[t] for t in asked & c.terms) / total for c in candidates])
 
 
+def nothing_on(missing: list[str]) -> str:
+    """The answer when the sources found never name what the question asks about."""
+    about = " ".join(missing)
+    return (
+        f"I found nothing in the knowledge base about {about}, so I cannot give a sourced "
+        "answer. Add documents about it to the knowledge base and ask again."
+    )
+
+
+def unmentioned(question: str, hits: Sequence[SearchHit]) -> list[str]:
+    """The proper names of `question` when none of them is in `hits` (their text, title, id or
+    address, whose "pillar-two-minimum-tax" names Pillar Two): "What is the VAT rate in
+    Switzerland?" against the EU's VAT table. [] when one is, or the question names nothing."""
+    asked = names(question)
+    said = " ".join(_SLUG.sub(" ", f"{h.title} {h.text} {h.doc_id} {h.url or ''}") for h in hits)
+    said = " ".join(said.split()).lower()
+    if any(re.search(rf"\b{re.escape(name.lower())}\b", said) for name in asked):
+        return []
+    return asked
+
+
 def _figures_first(question: str, scores: np.ndarray, candidates: list[_Candidate]) -> np.ndarray:
     """`scores`, where the question asks for a figure, with the candidates that state none
     of its kind left out, when one that does scores at least FIGURES_WITHIN of the best: "What
@@ -254,6 +276,7 @@ def _preferred(scores: np.ndarray, kept: np.ndarray) -> np.ndarray:
     return np.where(kept, scores, -np.inf)
 
 
+_SLUG = re.compile(r"(?<=\w)[-_/.](?=\w)")  # "pillar-two" -> "pillar two"
 _UNITS = re.compile(r"\([^()]*\b(?:thousands|millions|billions|percent)\b[^()]*\)", re.I)
 
 

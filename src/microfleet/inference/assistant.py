@@ -19,7 +19,7 @@ from microfleet.core.hits import SearchFilter, SearchHit, cites
 from microfleet.errors import StoreError, UserError, first_line
 from microfleet.feedback.store import AnswerRecord, FeedbackStore
 from microfleet.fleet.orchestrator import Orchestrator
-from microfleet.fleet.reader import SentenceReader
+from microfleet.fleet.reader import SentenceReader, nothing_on, unmentioned
 from microfleet.inference.cache import CacheKey, SemanticCache
 from microfleet.inference.memory import Memory
 from microfleet.inference.rag import (
@@ -27,9 +27,7 @@ from microfleet.inference.rag import (
     Grounding,
     citation_footer,
     ground,
-    nothing_on,
     split_messages,
-    unmentioned,
     window,
 )
 from microfleet.inference.tracing import Tracer, TraceRecord

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from microfleet.core.hits import SearchHit
-from microfleet.core.questions import names
 from microfleet.errors import UserError
 from microfleet.llm.generator import Messages
 from microfleet.micromodel.prompt import build_messages
@@ -23,26 +21,6 @@ NO_SOURCES_ANSWER = (
     "I found nothing in the knowledge base that answers this, so I cannot give a sourced answer. "
     "Add documents on the topic to the knowledge base and ask again."
 )
-
-
-def nothing_on(names: list[str]) -> str:
-    """The answer when the sources found never name what the question asks about."""
-    about = " ".join(names)
-    return (
-        f"I found nothing in the knowledge base about {about}, so I cannot give a sourced "
-        "answer. Add documents about it to the knowledge base and ask again."
-    )
-
-
-def unmentioned(question: str, hits: list[SearchHit]) -> list[str]:
-    """The proper names of `question` when none of them is in `hits` (their text or title):
-    "What is the VAT rate in Switzerland?" against the EU's VAT table. [] when one is, or the
-    question names nothing."""
-    asked = names(question)
-    said = " ".join(f"{hit.title} {hit.text}" for hit in hits).lower()
-    if any(re.search(rf"\b{re.escape(name.lower())}\b", said) for name in asked):
-        return []
-    return asked
 
 
 PROMPT_MARGIN = 16  # template tokens the count of the parts does not see
