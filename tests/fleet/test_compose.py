@@ -96,6 +96,9 @@ def test_typed_and_prose_results_are_answered_in_their_own_words() -> None:
     assert aggregate_answer("Oil and gold?", [prose, gold]) == (
         "Oil rose 2%. [2]\n\nGold set a record. [3]"
     )
+    # two micromodels quoting one sentence, one with its disclaimer after it: said once
+    advice = Fact("gold", "advice", "Gold set a record. Not advice.", None, [], " [3]")
+    assert aggregate_answer("Buy gold?", [gold, advice]) == "Gold set a record. Not advice. [3]"
 
 
 def test_one_prose_result_is_the_answer_in_whole_sentences() -> None:

@@ -232,10 +232,22 @@ def aggregate_answer(question: str, facts: Sequence[Fact]) -> str | None:
     if not facts or any(f.sentence is None for f in facts):
         return None
     typed = [f for f in facts if f.data is not None]
-    prose = list(dict.fromkeys(f"{f.sentence}{f.cites}" for f in facts if f.data is None))
+    prose = _each_once([f for f in facts if f.data is None])
     if not typed:
         return "\n\n".join(prose)
     return "\n\n".join([*prose, _typed_answer(question, typed)])
+
+
+def _each_once(facts: list[Fact]) -> list[str]:
+    """The prose results with their source numbers, each once, less one that another says in
+    full (two micromodels quoting the same sentence, one with its disclaimer after it)."""
+    said = [f.sentence or "" for f in facts]
+    kept = [
+        f"{f.sentence}{f.cites}"
+        for f in facts
+        if not any((f.sentence or "") in other and other != f.sentence for other in said)
+    ]
+    return list(dict.fromkeys(kept))
 
 
 def _typed_answer(question: str, facts: list[Fact]) -> str:
