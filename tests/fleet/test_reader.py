@@ -284,3 +284,7 @@ def test_a_question_naming_nothing_the_sources_name_is_told_so() -> None:
     slug = SearchHit("pillar-two-minimum-tax", "p:0", 0.5, "Global minimum tax", None,
                      "The 15% floor applies from 2024.", {})  # fmt: skip
     assert unmentioned("What is the rate under Pillar Two?", [slug]) == []  # its id names it
+    fed = SearchHit("fed", "fed:0", 0.5, "Federal Reserve trims rates", None,
+                    "Chair Jerome Powell said further moves would depend on data.", {})  # fmt: skip
+    assert unmentioned("What did the Federal Reserve Chair say?", [fed]) == []  # each word
+    assert unmentioned("What did the Swiss National Bank decide?", [fed]) == ["Swiss National Bank"]

@@ -243,9 +243,18 @@ def unmentioned(question: str, hits: Sequence[SearchHit]) -> list[str]:
     asked = names(question)
     said = " ".join(_SLUG.sub(" ", f"{h.title} {h.text} {h.doc_id} {h.url or ''}") for h in hits)
     said = " ".join(said.split()).lower()
-    if any(re.search(rf"\b{re.escape(name.lower())}\b", said) for name in asked):
+    if any(_named(name.lower(), said) for name in asked):
         return []
     return asked
+
+
+def _named(name: str, said: str) -> bool:
+    """Whether `said` names `name`: as written, or each of its words somewhere ("Federal
+    Reserve Chair" in "Chair Jerome Powell ... the Federal Reserve"; not "Swiss National Bank"
+    in articles on other national banks)."""
+    words = [w for w in name.split() if w not in ("of", "the")]
+    found = [re.search(rf"\b{re.escape(w)}\b", said) for w in [name, *words]]
+    return bool(found[0]) or all(found[1:])
 
 
 def _figures_first(question: str, scores: np.ndarray, candidates: list[_Candidate]) -> np.ndarray:
