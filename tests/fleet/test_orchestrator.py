@@ -161,6 +161,10 @@ def test_a_country_the_knowledge_base_never_names_gets_no_other_countrys_rate(
     reply = ask_fleet(server, "What did Microsoft report last quarter?")
     answer = reply.choices[0].message.content or ""
     assert "nothing in the knowledge base about Microsoft" in answer
+    # personal_finance says the same, without the disclaimer of advice it did not give
+    reply = ask_fleet(server, "Should I buy Tesla shares?")
+    answer = reply.choices[0].message.content or ""
+    assert "nothing in the knowledge base about Tesla" in answer and "advice" not in answer
 
 
 def test_a_micromodel_without_an_adapter_quotes_its_sources(server: str) -> None:

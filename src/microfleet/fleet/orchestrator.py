@@ -228,7 +228,8 @@ class Orchestrator:
     ) -> CallResult:
         spec = self.fleet.get(call.name)
         if reading is not None:  # quoted already (_read_all): nothing to generate
-            result = CallResult(call, "sources", _with_disclaimer(reading.text, spec))
+            said = _with_disclaimer(reading.text, spec) if reading.hits else reading.text
+            result = CallResult(call, "sources", said)  # no advice given, no disclaimer
             result.sources = [h.as_source(i) for i, h in enumerate(reading.hits, 1)]
             return result
         generator = self.generators.get(call.name, self.fallback)
