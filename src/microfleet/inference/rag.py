@@ -21,8 +21,6 @@ NO_SOURCES_ANSWER = (
     "I found nothing in the knowledge base that answers this, so I cannot give a sourced answer. "
     "Add documents on the topic to the knowledge base and ask again."
 )
-
-
 PROMPT_MARGIN = 16  # template tokens the count of the parts does not see
 MESSAGE_TOKENS = 6  # what the chat template adds around each message (ChatML: 5), and a spare
 
