@@ -32,7 +32,8 @@ def retrieval(
 ) -> None:
     """hit@1, hit@3, hit@k, MRR@10, recall@k: hybrid, dense-only and sparse-only side by side.
 
-    Lines are {question, relevant_ids: [doc_id, ...]}; ingest the corpus first."""
+    Lines are {question, relevant_ids: [doc_id, ...]}; ingest the corpus first. Each question
+    is searched as the assistant searches it, with the fleet glossary's long forms."""
     from microfleet.evaluation.service import eval_retrieval
 
     settings = Settings()

@@ -11,6 +11,7 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
+from microfleet.core.glossary import Glossary
 from microfleet.core.hits import SearchFilter, SearchHit
 from microfleet.evaluation.metrics import document_ranking, hit_at, recall_at, reciprocal_rank
 from microfleet.knowledge.search import KnowledgeSearch
@@ -49,6 +50,12 @@ def _ranked(
 ) -> list[str]:
     hits = mode_hits(search, mode, dense, sparse, CHUNKS_PER_QUERY)
     return document_ranking([hit.doc_id for hit in hits])[:n]
+
+
+def as_searched(rows: list[dict[str, Any]], glossary: Glossary) -> list[dict[str, Any]]:
+    """The labelled rows with each question as the assistant searches it: each short form of
+    the fleet's glossary followed by its long form ("buy back (repurchase)")."""
+    return [{**row, "question": glossary.expand(row["question"])} for row in rows]
 
 
 def mode_hits(

@@ -20,7 +20,7 @@ from microfleet.evaluation.answers import (
     score,
 )
 from microfleet.evaluation.data import answer_row, load_set, retrieval_row, routing_row
-from microfleet.evaluation.retrieval import evaluate_retrieval
+from microfleet.evaluation.retrieval import as_searched, evaluate_retrieval
 from microfleet.evaluation.routing import evaluate_router
 from microfleet.micromodel.spec import FLEET_MODEL, FleetSpec
 
@@ -28,12 +28,13 @@ Progress = Callable[[str, int], Callable[[], None]]  # (label, total) -> tick
 
 
 def eval_retrieval(settings: Settings, path: Path, k: int, progress: Progress) -> dict[str, Any]:
-    from microfleet.knowledge.service import open_search
+    from microfleet.knowledge.service import fleet_glossary, open_search
 
     labelled = load_set(path, retrieval_row)
+    rows = as_searched(labelled.rows, fleet_glossary(settings))
     with open_search(settings) as search:
-        tick = progress("questions", len(labelled.rows))
-        report = evaluate_retrieval(search, labelled.rows, k, lambda _: tick())
+        tick = progress("questions", len(rows))
+        report = evaluate_retrieval(search, rows, k, lambda _: tick())
     return {**report, "skipped": labelled.skipped}
 
 
