@@ -5,7 +5,8 @@
    (goal: Edge p99 <= 5 ms and >= 100x faster)
 3. hit@3 of hybrid vs dense-only (and sparse-only, and each fusion) on bench/questions.jsonl
 4. formats and filings (bench/documents.py): throughput per format, and passage retrieval on
-   real SEC filings: before, with table-aware chunking, and with the fleet's title rules too
+   real SEC filings: before, with table-aware chunking, with the fleet's title rules too, and
+   with each question searched as the assistant searches it (the fleet's glossary)
 """
 
 from __future__ import annotations

@@ -43,6 +43,10 @@ def test_a_join_with_an_empty_side_sets_nothing_side_by_side() -> None:
         ("What drove the rise in gold?", False),
         ("Why did the ECB hold rates?", False),
         ("Who leads the Bank of England?", False),
+        ("What were its freight revenues in the second quarter of 2025?", True),
+        ("What was the partnership's net loss for 2015?", True),
+        ("What happened to Apple in 2025?", False),
+        ("What was the mood at the meeting?", False),
     ],
 )
 def test_a_question_that_asks_for_a_figure(question: str, expected: bool) -> None:
@@ -75,6 +79,7 @@ def test_a_figure_is_not_a_year_or_a_day(text: str, expected: bool) -> None:
         ("How much did gold rise?", False, True, False),
         ("By how much did net sales change?", False, True, False),
         ("How much intermodal revenue did UP earn?", False, False, False),
+        ("How much cash did Income & Growth Fund V hold?", False, False, False),
         ("What was the gross margin percentage?", False, False, True),
         ("What % of sales came from China?", False, False, True),
     ],

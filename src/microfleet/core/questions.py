@@ -140,14 +140,23 @@ _NOT_FIGURES = re.compile(
 )
 
 
+# A period a figure is reported for: a year, or a quarter, half or months of one.
+_PERIOD = re.compile(r"\b(?:19|20)\d\d\b|\b(?:quarter|half|months|[qh][1-4])\b")
+
+
 def asks_amount(question: str) -> bool:
     """Whether the answer to `question` is a figure: "How much did gold rise?", "What was
-    the effective tax rate?" (not "What drove the rise?")."""
+    the effective tax rate?", "What were its revenues in the second quarter of 2025?" (a
+    "what was" of a period), not "What drove the rise?" or "What did the Fed decide?"."""
     said = " ".join(words(question))
     if _ASKS_AMOUNT.search(said):
         return True
     asked = said.split()
-    return bool(asked) and asked[0] in ("what", "what's") and not _AMOUNT_NOUNS.isdisjoint(asked)
+    if not asked or asked[0] not in ("what", "what's"):
+        return False
+    if not _AMOUNT_NOUNS.isdisjoint(asked):
+        return True
+    return asked[1:2] in (["was"], ["were"]) and _PERIOD.search(said) is not None
 
 
 # A number in words, not naming a period ("two policymakers"; not "the first nine months" or
@@ -204,8 +213,10 @@ def asks_reason(question: str) -> bool:
 
 def asks_change(question: str) -> bool:
     """Whether `question` asks about a change ("How much did gold rise?", "By how much did
-    sales grow?"), not a level ("How much revenue did it earn?")."""
-    asked = words(question)
+    sales grow?"), not a level ("How much revenue did it earn?"). A name's words say nothing
+    moved ("How much cash did Income & Growth Fund V hold?")."""
+    named = {w for name in names(question) for w in words(name)}
+    asked = [w for w in words(question) if w not in named]
     return any(w in _MOVES for w in asked) or any(w.startswith("chang") for w in asked)
 
 
