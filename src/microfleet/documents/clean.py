@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+import statistics
 import unicodedata
+from collections import defaultdict
+from itertools import pairwise
 
 import trafilatura
 from inscriptis import get_text
@@ -26,6 +29,11 @@ _BOILERPLATE = re.compile(
     r"all rights reserved\.?|share this article.*|advertisement)$",
     re.IGNORECASE,
 )
+# A page's running header or footer: a short line that is not a table row and holds a number,
+# repeated through the document with only its page number counting up ("Apple Inc. | Q3 2025
+# Form 10-Q | 7", or a bare "12"). Pages this many at least, this many lines apart (a median):
+_PAGES, _PAGE_LINES, _FURNITURE_CHARS = 4, 8, 80
+_NUMBER = re.compile(r"\d+")
 
 
 def html_to_text(html: str) -> str:
@@ -67,8 +75,31 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub("", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    kept = [line for line in lines if not _BOILERPLATE.match(line)]
+    furniture = page_furniture(lines)
+    kept = [
+        line for i, line in enumerate(lines) if i not in furniture and not _BOILERPLATE.match(line)
+    ]
     return _BLANK_LINES.sub("\n\n", "\n".join(kept)).strip()
+
+
+def page_furniture(lines: list[str]) -> set[int]:
+    """The indices of `lines` that are a page's running header or footer with its page
+    number: in every chunk they would match any question about the company or the period,
+    and carry nothing (a numbered list counts up too, but on consecutive lines)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, line in enumerate(lines):
+        if len(line) <= _FURNITURE_CHARS and not line.startswith("|") and _NUMBER.search(line):
+            groups[_NUMBER.sub("#", line)].append(i)
+    found: set[int] = set()
+    for where in groups.values():
+        if len(where) < _PAGES:
+            continue
+        pages = [int(_NUMBER.findall(lines[i])[-1]) for i in where]
+        gaps = [b - a for a, b in pairwise(where)]
+        counting = all(b > a for a, b in pairwise(pages))
+        if counting and statistics.median(gaps) >= _PAGE_LINES:
+            found.update(where)
+    return found
 
 
 def decode_text(data: bytes) -> str:
