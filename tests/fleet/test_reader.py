@@ -209,6 +209,34 @@ def test_a_question_that_asks_for_a_figure_quotes_one(reader: SentenceReader) ->
     assert why is not None and why[0].text == TAX_NOTE
 
 
+RD_NOTE = (
+    "The growth in research and development (\u201cR&D\u201d) expense during the third quarter "
+    "and first nine months of 2025 compared to the same periods in 2024 was driven primarily "
+    "by increases in headcount-related expenses and infrastructure-related costs."
+)
+RD_TABLE = (
+    "Operating expenses for the three-month periods were as follows (dollars in millions):\n"
+    "| Three Months Ended |\n"
+    "| June 28, 2025 | June 29, 2024 |\n"
+    "|---|---|\n"
+    "| Research and development | $8,866 | $8,006 |\n"
+    "| Selling, general and administrative | $6,650 | $6,320 |"
+)
+
+
+def test_a_sentence_that_states_no_figure_cannot_answer_how_much(
+    reader: SentenceReader,
+) -> None:
+    """The note is closer to the question in words, but says no figure: a question
+    that asks how much gets the row that states one."""
+    title = "Apple Inc. 10-Q, quarterly period ended June 28, 2025"
+    hits = [hit("note", title, RD_NOTE), hit("table", title, RD_TABLE)]
+    question = "How much did Apple pour into R&D (research and development) in Q3 (third quarter)?"
+    quotes = reader.read(question, hits)
+    assert quotes is not None and quotes[0].text.startswith("Research and development: ")
+    assert "$8,866" in quotes[0].text and RD_NOTE not in [q.text for q in quotes]
+
+
 def test_a_sentence_in_two_overlapping_chunks_is_quoted_once(reader: SentenceReader) -> None:
     first, second = HALCYON.split(" Its common")
     overlap = "The lender said office valuations in several European cities had fallen further "

@@ -48,6 +48,7 @@ SHORTEST = 4  # words: a heading or "Silver also rallied." alone answers nothing
 CONTEXT_CHARS = 240  # of the line above a table, read as its caption
 LEAD = 0.03  # added for a document's first sentence, which says what it is about
 FIGURES_WITHIN = 0.8  # a question that asks for a figure quotes one scoring this share of the best
+NO_FIGURE_WITHIN = 0.75  # ... or this share, where the best states no figure at all
 
 
 @dataclass(frozen=True)
@@ -263,14 +264,17 @@ def _figures_first(question: str, scores: np.ndarray, candidates: list[_Candidat
     was the effective tax rate?" quotes the table's 16.4%, not "The effective tax rate for the
     third quarter of 2025 was lower than the statutory rate". A question about a level ("How
     much revenue did it earn?") wants more than a change ("increased 4%"); one that asks for a
-    percentage wants one."""
+    percentage wants one. Where the best states no figure at all, it cannot answer, and one
+    that does is quoted from NO_FIGURE_WITHIN of it ("How much did Apple pour into R&D?")."""
     if asks_percentage(question):
         states = has_percentage
     elif asks_change(question):
         states = has_figure
     else:
         states = has_level
-    return _preferred(scores, np.array([states(c.text) for c in candidates]))
+    best = candidates[int(np.argmax(scores))]
+    within = FIGURES_WITHIN if has_figure(best.text) else NO_FIGURE_WITHIN  # it cannot answer
+    return _preferred(scores, np.array([states(c.text) for c in candidates]), within)
 
 
 def _prose_first(scores: np.ndarray, candidates: list[_Candidate]) -> np.ndarray:
@@ -279,8 +283,8 @@ def _prose_first(scores: np.ndarray, candidates: list[_Candidate]) -> np.ndarray
     return _preferred(scores, np.array([not c.row for c in candidates]))
 
 
-def _preferred(scores: np.ndarray, kept: np.ndarray) -> np.ndarray:
-    if not kept.any() or scores[kept].max() < FIGURES_WITHIN * scores.max():
+def _preferred(scores: np.ndarray, kept: np.ndarray, within: float = FIGURES_WITHIN) -> np.ndarray:
+    if not kept.any() or scores[kept].max() < within * scores.max():
         return scores
     return np.where(kept, scores, -np.inf)
 
