@@ -118,6 +118,8 @@ def test_a_level_is_a_figure_that_is_not_only_a_change(text: str, level: bool) -
         ("Compare Apple and Microsoft.", ["Apple", "Microsoft"]),
         ("Up to what share of its cost may it borrow?", []),  # a first word, not a name
         ("What is the VAT rate in the UK?", []),  # acronyms are often spelled out
+        ("What's the cap on US tariffs?", []),  # "what is", not a possessive
+        ("What's Norway's standard rate?", ["Norway"]),
     ],
 )
 def test_the_names_a_question_uses(question: str, named: list[str]) -> None:

@@ -240,6 +240,25 @@ def has_percentage(text: str) -> bool:
 # documents often spell them out.
 _CAPITALISED = r"[A-Z][a-z][\w-]*"
 _NAME = re.compile(rf"(?<![\w']){_CAPITALISED}(?:(?: of(?: the)?)? {_CAPITALISED})*(?:'s)?")
+# Words whose "'s" is "is" or "has", not a possessive ("What's the cap?", "Here's why").
+_CONTRACTED = frozenset(
+    [
+        "what",
+        "who",
+        "where",
+        "when",
+        "why",
+        "how",
+        "it",
+        "that",
+        "there",
+        "here",
+        "let",
+        "he",
+        "she",
+        "this",
+    ]
+)
 
 
 def names(question: str) -> list[str]:
@@ -251,7 +270,8 @@ def names(question: str) -> list[str]:
         name = match.group(0)
         before = question[: match.start()].rstrip()
         opens = not before or before[-1] in ".?!:"
-        if opens and (" " in name or not name.endswith("'s")):
+        contracted = name.removesuffix("'s").lower() in _CONTRACTED
+        if opens and (" " in name or not name.endswith("'s") or contracted):
             name = name.partition(" ")[2]  # "Compare Apple" -> "Apple"
             name = name.removeprefix("of ").removeprefix("the ")
         if name:
