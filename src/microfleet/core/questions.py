@@ -241,24 +241,7 @@ def has_percentage(text: str) -> bool:
 _CAPITALISED = r"[A-Z][a-z][\w-]*"
 _NAME = re.compile(rf"(?<![\w']){_CAPITALISED}(?:(?: of(?: the)?)? {_CAPITALISED})*(?:'s)?")
 # Words whose "'s" is "is" or "has", not a possessive ("What's the cap?", "Here's why").
-_CONTRACTED = frozenset(
-    [
-        "what",
-        "who",
-        "where",
-        "when",
-        "why",
-        "how",
-        "it",
-        "that",
-        "there",
-        "here",
-        "let",
-        "he",
-        "she",
-        "this",
-    ]
-)
+_CONTRACTED = frozenset("what who where when why how it that there here let he she this".split())  # noqa: SIM905
 
 
 def names(question: str) -> list[str]:
