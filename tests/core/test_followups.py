@@ -78,6 +78,8 @@ def test_a_new_question_stands_alone() -> None:
     assert not follows_on("Which EU country has the lowest standard VAT rate?")
     assert follows_on("Why?") and follows_on("And the Fed?") and follows_on("Are they higher?")
     assert follows_on("Which one is cheaper?")
+    assert follows_on("How did the EU respond?")  # respond to what: the question before
+    assert not follows_on("How did the ECB respond to the Fed's cut?")
 
 
 def test_a_joined_follow_up_keeps_its_own_words_as_the_focus() -> None:

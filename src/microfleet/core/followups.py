@@ -28,6 +28,8 @@ _REFERS = re.compile(
     r"|which one|which ones)\b",
     re.I,
 )
+# A reaction with nothing it reacts to: "How did the EU respond?" leans on what happened.
+_REACTS = re.compile(r"\b(?:respond|responded|react|reacted|reply|replied|retaliate)\W*$", re.I)
 FRAGMENT = 3  # words: "The lowest?", "France?" lean on the question before
 _PHRASE_WORDS = 4  # at most, in a phrase that stands in for one of the question before
 _ARTICLES = ("the", "a", "an")
@@ -63,10 +65,10 @@ _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 def follows_on(question: str) -> bool:
     """Whether `question` leans on the one before: it continues it ("And France's?", "What
     about the Fed?"), refers back to it ("How much did its shares fall?", "Which of the two is
-    lower?") or is a fragment."""
+    lower?", "How did the EU respond?") or is a fragment."""
     text = _plain(question)
-    continues = _OPENS.match(text)
-    return bool(continues or _REFERS.search(text) or len(words(text)) <= FRAGMENT)
+    refers = _REFERS.search(text) or _REACTS.search(text)
+    return bool(_OPENS.match(text) or refers or len(words(text)) <= FRAGMENT)
 
 
 @dataclass(frozen=True)
