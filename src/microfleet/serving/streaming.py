@@ -27,8 +27,9 @@ async def within(
     try:
         while True:
             remaining = min(deadline - time.monotonic(), drain.remaining() if drain else math.inf)
-            try:
-                item = await asyncio.wait_for(anext(stream), max(remaining, 0.001))
+            try:  # a timeout scope, not wait_for's task per item (a token's worth of overhead)
+                async with asyncio.timeout(max(remaining, 0.001)):
+                    item = await anext(stream)
             except StopAsyncIteration:
                 return
             except TimeoutError:
@@ -45,6 +46,13 @@ async def within(
 async def merged(streams: list[AsyncIterator[T]]) -> AsyncIterator[tuple[int, T]]:
     """The items of several streams (the choices of one request) as they come, each with
     its stream's index; the first error ends them all, and closing this closes them all."""
+    if len(streams) == 1:  # one choice (most requests): no queue and task between tokens
+        try:
+            async for only in streams[0]:
+                yield 0, only
+        finally:
+            await streams[0].aclose()  # type: ignore[attr-defined]
+        return
     queue: asyncio.Queue[tuple[int, T | BaseException | None]] = asyncio.Queue()
 
     async def pump(index: int, stream: AsyncIterator[T]) -> None:
