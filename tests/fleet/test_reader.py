@@ -316,3 +316,10 @@ def test_a_question_naming_nothing_the_sources_name_is_told_so() -> None:
                     "Chair Jerome Powell said further moves would depend on data.", {})  # fmt: skip
     assert unmentioned("What did the Federal Reserve Chair say?", [fed]) == []  # each word
     assert unmentioned("What did the Swiss National Bank decide?", [fed]) == ["Swiss National Bank"]
+
+
+def test_a_heading_is_not_part_of_the_sentence_after_it(reader: SentenceReader) -> None:
+    text = "## Notes by country\nAustria charges a standard VAT rate of 20%. Spain charges 21%."
+    quotes = reader.read("What is Austria's VAT rate?", [hit("vat", "Standard VAT rates", text)])
+    assert quotes is not None
+    assert quotes[0].text == "Austria charges a standard VAT rate of 20%."

@@ -200,12 +200,18 @@ class SentenceReader:
                     found += self._rows(block, block.context or above, index)
                     continue
                 above = block.strip().split("\n")[-1][:CONTEXT_CHARS]
-                for sentence in segment(self.language, block):
+                for sentence in self._sentences(block):
                     text = " ".join(sentence.split())
                     if len(text.split()) >= SHORTEST:
                         terms = frozenset(self.sparse.embed_query(text).indices)
                         found.append(_Candidate(text, index, terms, opens and not found))
         return found
+
+    def _sentences(self, block: str) -> list[str]:
+        """The block's sentences; a Markdown heading is none, and ends the text before it
+        (sentence splitting read "## Notes by country\nAustria charges 20%." as one)."""
+        parts = _HEADING.split(block)
+        return [sentence for part in parts for sentence in segment(self.language, part)]
 
     def _rows(self, table: Table, context: str, index: int) -> list[_Candidate]:
         rows = []
@@ -289,6 +295,7 @@ def _preferred(scores: np.ndarray, kept: np.ndarray, within: float = FIGURES_WIT
     return np.where(kept, scores, -np.inf)
 
 
+_HEADING = re.compile(r"^#{1,6}\s.*$", re.MULTILINE)  # a Markdown heading line
 _SLUG = re.compile(r"(?<=\w)[-_/.](?=\w)")  # "pillar-two" -> "pillar two"
 _UNITS = re.compile(r"\([^()]*\b(?:thousands|millions|billions|percent)\b[^()]*\)", re.I)
 
