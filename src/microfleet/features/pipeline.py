@@ -168,9 +168,12 @@ def write_batch(batch: Batch, ctx: PipelineContext) -> IngestStats:
     """Upsert the batch in one durable write, then delete each document's orphaned old chunks."""
     points = list(_points(batch))
     replaced = [(p.doc.id, p.doc_hash) for p in batch.docs]
+    # A document new to the store has nothing stale (a count is cheaper than a delete, which
+    # is a write of its own); a kill's repair still reads every replaced id from the journal.
+    stored = [pair for pair in replaced if ctx.store.count(SearchFilter(doc_ids=(pair[0],)))]
     entry = ctx.journal.begin(replaced) if ctx.journal else None
     ctx.store.upsert(points)
-    for doc_id, doc_hash in replaced:
+    for doc_id, doc_hash in stored:
         ctx.store.delete_stale(doc_id, doc_hash)
     if ctx.journal:
         ctx.journal.end(entry)
