@@ -25,7 +25,10 @@ RecordBatch = list[RawRecord]
 
 
 class IterPartition(StatefulSourcePartition[RecordBatch, int]):
-    """A finite, ordered stream of records (files, directories, stdin)."""
+    """A finite, ordered stream of records (files, directories, stdin), in batches of `batch`.
+    It reads half a batch ahead, so the stream's end never makes a small last batch: what is
+    left after a full batch joins it when it is less than half a batch (528 documents go as 256
+    and 272, not 256, 256 and 16; a small batch embeds its chunks at a lower rate, measured)."""
 
     def __init__(
         self, records: Iterator[RawRecord], batch: int, resume: int | None, stop: threading.Event
@@ -34,9 +37,16 @@ class IterPartition(StatefulSourcePartition[RecordBatch, int]):
         self.emitted = resume or 0
         self._records = itertools.islice(records, self.emitted, None)
         self._batch = batch
+        self._ahead: list[RawRecord] = []
 
     def next_batch(self) -> list[RecordBatch]:
-        chunk = [] if self.stop.is_set() else list(itertools.islice(self._records, self._batch))
+        if self.stop.is_set():
+            raise StopIteration
+        most = self._batch + self._batch // 2  # one batch, and what may join it
+        self._ahead += itertools.islice(self._records, most + 1 - len(self._ahead))
+        whole = len(self._ahead) <= most  # the stream ends within it
+        chunk = self._ahead if whole else self._ahead[: self._batch]
+        self._ahead = [] if whole else self._ahead[self._batch :]
         if not chunk:
             raise StopIteration
         self.emitted += len(chunk)
