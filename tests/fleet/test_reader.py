@@ -162,6 +162,29 @@ def test_sources_named_side_by_side_answer_even_when_no_sentence_is_close(
     assert reader.answer("Should I buy stocks or bonds?", hits) is None
 
 
+def test_a_side_whose_rows_never_name_it_is_read_from_its_own_document(
+    reader: SentenceReader,
+) -> None:
+    """A filing's table never says whose it is: the title does. Each company of the
+    comparison gets a figure of its own filing, and a figure where the other side has one."""
+    rail = hit(
+        "rail",
+        "Union Pacific Corp 10-Q, quarterly period ended June 30, 2025",
+        "The Company reported earnings of $3.15 per diluted share in the second quarter of 2025.",
+    )
+    table = (
+        "The following table shows the computation of basic and diluted earnings per share.\n\n"
+        "| | Three Months Ended | |\n| | June 28, 2025 | June 29, 2024 |\n|---|---|---|\n"
+        "| Diluted earnings per share | $1.57 | $1.40 |\n"
+    )
+    apple = hit("apple", "Apple Inc. 10-Q, quarterly period ended June 28, 2025", table)
+    question = "Which company had the higher diluted EPS for the quarter, Apple or Union Pacific?"
+    both = reader.answer(question, [rail, apple])
+    assert both is not None and {h.doc_id for h in both.hits} == {"rail", "apple"}
+    assert "$3.15" in both.text and "$1.57" in both.text
+    assert "computation" not in both.text  # the row, not the sentence above it
+
+
 def test_a_follow_up_is_answered_for_its_own_words(reader: SentenceReader) -> None:
     """Joined to the question before, the follow-up decides which sentence answers; the
     whole question decides whether one does."""

@@ -34,6 +34,7 @@ from microfleet.fleet.results import CallResult, FleetOptions, Orchestration, ro
 from microfleet.fleet.router import Plan, Router, ToolCall
 from microfleet.knowledge.context import micromodel_hits
 from microfleet.knowledge.search import KnowledgeSearch
+from microfleet.knowledge.sides import covering
 from microfleet.llm.generator import Generator, Messages
 from microfleet.llm.repeats import RepeatGuard
 from microfleet.micromodel.prompt import CONTEXT_K, build_messages, context_block
@@ -212,6 +213,8 @@ class Orchestrator:
         for index, (call, hits) in enumerate(zip(calls, contexts, strict=True)):
             reader = self.reader if hits and self.quotes(call.name) else None
             quoted = None
+            if reader is not None:  # each thing the question sets side by side, in its sources
+                hits = contexts[index] = self._cover_sides(asked.question, call, hits, readers)
             if reader is not None and (missing := unmentioned(asked.question, hits)):
                 quoted = Reading(nothing_on(missing), [])  # not another company's news
             elif reader is not None:
@@ -222,6 +225,18 @@ class Orchestrator:
                     contexts[index] = self._context(call, question, vector, readers, CONTEXT_K)
             readings.append(quoted)
         return readings
+
+    def _cover_sides(
+        self, question: str, call: ToolCall, hits: list[Any], readers: tuple[str, ...]
+    ) -> list[Any]:
+        assert self.search is not None
+        embed = self.search.embedder.embed
+
+        def find(text: str) -> list[Any]:
+            vector = embed([text])[0].tolist()
+            return self._context(call, text, vector, readers, self.options.quote_k)
+
+        return covering(question, hits, find)
 
     async def _dispatch(
         self, call: ToolCall, hits: list[Any], progress: Progress, reading: Reading | None = None

@@ -37,6 +37,7 @@ from microfleet.core.questions import (
 )
 from microfleet.documents.tables import Table, split_tables
 from microfleet.knowledge.embedding import Embedder
+from microfleet.knowledge.sides import says_all, side_heads, without_asides
 from microfleet.knowledge.sparse import Bm25Encoder
 
 # Chosen on fleets/finance/eval/news_answers.jsonl (README: "Answers from sources").
@@ -151,18 +152,20 @@ class SentenceReader:
         copper") that no kept sentence names: the best one that names it from a source about
         it (its title names it too). With nothing kept (no sentence came close enough), the
         sides answer only when each has one: the question names its sources."""
-        asked = sides(question)
+        asked = sides(without_asides(question))
         if not asked:  # most questions: no titles to read
             return kept
         picks = []
         titles = [frozenset(self.sparse.embed_query(hit.title).indices) for hit in hits]
-        for side in asked:
+        for side, words in zip(asked, side_heads(question) or [[], []], strict=True):
             term = self._rarest(side, candidates)
             about = [
                 i for i, c in enumerate(candidates) if term in c.terms and term in titles[c.hit]
             ]
             if about and not any(term in candidates[i].terms for i in kept):
                 picks.append(max(about, key=lambda i: float(scores[i])))
+            elif not about and (own := _from_its_own(words, candidates, hits, kept)):
+                picks.append(max(own, key=lambda i: float(scores[i])))  # a row of its filing
             elif not about and not kept:
                 return []
         return kept + picks
@@ -232,6 +235,23 @@ class SentenceReader:
         }
         total = sum(weight.values()) or 1.0
         return np.array([sum(weight[t] for t in asked & c.terms) / total for c in candidates])
+
+
+def _from_its_own(
+    words: list[str], candidates: list[_Candidate], hits: Sequence[SearchHit], kept: list[int]
+) -> list[int]:
+    """The candidates from documents whose title names a side that is named by its words
+    ("Apple" of "Apple's net income": a row of Apple's own filing never says "Apple"), where
+    no kept candidate comes from one; [] for a side named by no capitalised word. Where a kept
+    candidate states a figure, those that state one."""
+    if not any(w[0].isupper() for w in words):
+        return []
+    own = [i for i, c in enumerate(candidates) if says_all(words, hits[c.hit].title)]
+    if any(i in own for i in kept):
+        return []
+    if any(has_figure(candidates[i].text) for i in kept):  # the other side's figure: one too
+        return [i for i in own if has_figure(candidates[i].text)] or own
+    return own
 
 
 def nothing_on(missing: list[str]) -> str:

@@ -33,6 +33,7 @@ from microfleet.inference.rag import (
 from microfleet.inference.tracing import Tracer, TraceRecord
 from microfleet.inference.turns import AnswerOptions, ModelRoute, Prepared, Turn
 from microfleet.knowledge.search import KnowledgeSearch
+from microfleet.knowledge.sides import covering
 from microfleet.llm.generator import Delta, Messages
 from microfleet.llm.repeats import RepeatGuard, guarded
 from microfleet.micromodel.spec import FLEET_MODEL
@@ -122,6 +123,8 @@ class Assistant:
             return prepared
         if hits == []:
             hits = None  # a follow-up: the conversation is the only context
+        if quoting and hits:  # each thing the question sets side by side, in its sources
+            hits = await asyncio.to_thread(self._cover_sides, prepared, hits, depth)
         if quoting and hits and (missing := unmentioned(prepared.standalone, hits)):
             prepared.fixed_answer = nothing_on(missing)  # not another country's rate
             prepared.cacheable = False
@@ -261,19 +264,26 @@ class Assistant:
             )
         return hits
 
-    def _search(self, prepared: Prepared, k: int) -> list[SearchHit]:
+    def _search(self, prepared: Prepared, k: int, text: str | None = None) -> list[SearchHit]:
+        """The question's top `k` (or `text`'s, searched within the same bounds)."""
         assert self.search is not None
         flt = _merge(prepared.route.scope, prepared.turn.filter)
         if prepared.turn.readers:
             flt = (flt or SearchFilter()).readable_by(prepared.turn.readers)
+        vector = self._vector(prepared)
+        if text is not None:
+            vector = self.search.embedder.embed([text])[0].tolist()
         return self.search.relevant(
-            prepared.standalone,
-            self._vector(prepared),
+            text or prepared.standalone,
+            vector,
             k,
             self.options.min_similarity,
             flt,
             self.options.others_within,
         )
+
+    def _cover_sides(self, prepared: Prepared, hits: list[SearchHit], k: int) -> list[SearchHit]:
+        return covering(prepared.standalone, hits, lambda text: self._search(prepared, k, text))
 
     async def stream(self, prepared: Prepared, choice: int = 0) -> AsyncIterator[Delta]:
         """The answer, piece by piece; memory and cache are updated once it is complete.
