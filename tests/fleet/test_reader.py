@@ -185,6 +185,27 @@ def test_a_side_whose_rows_never_name_it_is_read_from_its_own_document(
     assert "computation" not in both.text  # the row, not the sentence above it
 
 
+def test_a_comparison_by_name_quotes_each_company(reader: SentenceReader) -> None:
+    """No "or" sets them side by side, but the question compares two names: each gets a
+    figure from its own filing, where the closest rows are all one company's."""
+    nvidia = hit(
+        "nvidia",
+        "NVIDIA Corporation 10-Q, quarterly period ended July 27, 2025",
+        "| | Jul 27, 2025 | Jul 28, 2024 |\n|---|---|---|\n| Net income | $26,422 | $16,599 |\n"
+        "| Net income per diluted share | $1.08 | $0.67 |\n",
+    )
+    apple = hit(
+        "apple",
+        "Apple Inc. 10-Q, quarterly period ended June 28, 2025",
+        "| | June 28, 2025 | June 29, 2024 |\n|---|---|---|\n| Net income | $23,434 | $21,448 |\n",
+    )
+    question = "How did NVIDIA's quarterly net income compare with Apple's?"
+    both = reader.answer(question, [nvidia, apple])
+    assert both is not None and "$26,422" in both.text and "$23,434" in both.text
+    alone = reader.answer("What was NVIDIA's quarterly net income?", [nvidia, apple])
+    assert alone is not None and "$23,434" not in alone.text
+
+
 def test_a_follow_up_is_answered_for_its_own_words(reader: SentenceReader) -> None:
     """Joined to the question before, the follow-up decides which sentence answers; the
     whole question decides whether one does."""

@@ -4,7 +4,7 @@ its own, without the other side's name."""
 from __future__ import annotations
 
 from microfleet.core.hits import SearchHit
-from microfleet.knowledge.sides import covering, head, side_heads, without
+from microfleet.knowledge.sides import compared, covering, head, side_heads, without
 
 
 def hit(doc: str, title: str, text: str = "") -> SearchHit:
@@ -24,6 +24,22 @@ def test_the_words_that_name_each_side() -> None:
     assert without(question, ["Apple"]) == (
         "Which was larger in the second quarter, net income or NVIDIA's?"
     )
+
+
+def test_names_compared_without_a_join() -> None:
+    assert compared("How did NVIDIA's net income compare with Apple's?") == [["Apple"], ["NVIDIA"]]
+    assert compared("Is Apple's net income higher than Union Pacific's?") == [
+        ["Apple"],
+        ["Union", "Pacific"],
+    ]
+    # One name, or no word of comparison: nothing compared.
+    assert compared("What was Apple's net income compared with last year?") == []
+    assert compared("What did the Fed (Federal Reserve) decide about Northwind?") == []
+    # A glossary's short form, spelled out after it, is no name of its own.
+    assert compared("How did EPS (earnings per share) at Apple compare with NVIDIA?") == [
+        ["Apple"],
+        ["NVIDIA"],
+    ]
 
 
 def test_a_side_no_hit_names_is_searched_without_the_other() -> None:

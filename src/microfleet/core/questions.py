@@ -106,7 +106,7 @@ def sides(question: str) -> list[str]:
 
 
 def _skip_articles(tokens: list[str]) -> list[str]:
-    while tokens and tokens[0].lower() in ("the", "a", "an", "."):  # "vs. the ECB"
+    while tokens and tokens[0].lower() in ("the", "a", "an", "of", "."):  # "vs. the ECB", "and of"
         tokens = tokens[1:]
     return tokens
 

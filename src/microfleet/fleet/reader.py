@@ -37,7 +37,7 @@ from microfleet.core.questions import (
 )
 from microfleet.documents.tables import Table, split_tables
 from microfleet.knowledge.embedding import Embedder
-from microfleet.knowledge.sides import says_all, side_heads, without_asides
+from microfleet.knowledge.sides import compared, says_all, without_asides
 from microfleet.knowledge.sparse import Bm25Encoder
 
 # Chosen on fleets/finance/eval/news_answers.jsonl (README: "Answers from sources").
@@ -148,16 +148,18 @@ class SentenceReader:
         hits: Sequence[SearchHit],
         kept: list[int],
     ) -> list[int]:
-        """`kept`, with a sentence for each thing the question sets side by side ("gold or
-        copper") that no kept sentence names: the best one that names it from a source about
-        it (its title names it too). With nothing kept (no sentence came close enough), the
-        sides answer only when each has one: the question names its sources."""
-        asked = sides(without_asides(question))
-        if not asked:  # most questions: no titles to read
+        """`kept`, with a sentence for each thing the question compares (side by side, "gold
+        or copper", or by name, "NVIDIA's net income against Apple's") that no kept sentence
+        names: the best one that names it from a source about it (its title names it too), or
+        else one from a document its title names. With nothing kept (no sentence came close
+        enough), the sides answer only when each has one: the question names its sources."""
+        heads = compared(question)
+        if not heads:  # most questions: no titles to read
             return kept
+        asked = sides(without_asides(question)) or [" ".join(words) for words in heads]
         picks = []
         titles = [frozenset(self.sparse.embed_query(hit.title).indices) for hit in hits]
-        for side, words in zip(asked, side_heads(question) or [[], []], strict=True):
+        for side, words in zip(asked, heads, strict=True):
             term = self._rarest(side, candidates)
             about = [
                 i for i, c in enumerate(candidates) if term in c.terms and term in titles[c.hit]

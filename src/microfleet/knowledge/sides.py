@@ -13,28 +13,33 @@ import re
 from collections.abc import Callable, Sequence
 
 from microfleet.core.hits import SearchHit
-from microfleet.core.questions import sides
+from microfleet.core.questions import names, sides
 
 SIDE_HITS = 2  # chunks added for a side that no hit named
 _ASIDE = re.compile(r"\s*\([^()]*\)")  # a glossary's long form: "ECB (European Central Bank)"
 _WORD = re.compile(r"[^\W_][\w'-]*")
+# Words that ask for a comparison where no "or" or "and" sets two things side by side.
+_COMPARES = re.compile(
+    r"\b(?:compar\w*|than|versus|vs|differ\w*|relative to|against)\b", re.IGNORECASE
+)
+_ACRONYM = re.compile(r"\b[A-Z]{3,}\b(?!\s*\()")  # "NVIDIA", not "EPS (earnings ...)"
 _DANGLING = re.compile(r"\s+(?:or|and|vs\.?|versus)(?=\s*(?:[?.!,;:]|$))", re.IGNORECASE)
 
 
 def covering(
     question: str, hits: list[SearchHit], find: Callable[[str], list[SearchHit]]
 ) -> list[SearchHit]:
-    """`hits`, with up to SIDE_HITS chunks from `find(query)` for each side of `question`
-    that none of them names; `find` searches as the caller does (its scope, depth, floor)."""
-    heads = side_heads(question)
-    if not heads:
-        return hits
+    """`hits`, with up to SIDE_HITS chunks from `find(query)` for each thing `question`
+    compares that none of them names; `find` searches as the caller does (its scope, depth,
+    floor)."""
+    heads = compared(question)
     out = list(hits)
-    for side, other in (heads, heads[::-1]):
+    for index, side in enumerate(heads):
         if any(names_all(side, hit) for hit in out):
             continue
+        others = [w for j, words in enumerate(heads) if j != index for w in words]
         seen = {hit.chunk_id for hit in out}
-        found = find(without(question, other))
+        found = find(without(question, others))
         out += [h for h in found if h.chunk_id not in seen and names_all(side, h)][:SIDE_HITS]
     return out
 
@@ -45,6 +50,20 @@ def side_heads(question: str) -> list[list[str]]:
     asked = sides(without_asides(question))
     heads = [head(side, left) for side, left in zip(asked, (True, False), strict=False)]
     return heads if len(heads) == 2 and all(heads) else []
+
+
+def compared(question: str) -> list[list[str]]:
+    """What `question` compares: its two sides, or else, where it asks for a comparison
+    ("How did NVIDIA's net income compare with Apple's?", "higher than"), the names it uses,
+    when there are two or more; [] otherwise."""
+    heads = side_heads(question)
+    if heads or not _COMPARES.search(question):
+        return heads
+    plain = without_asides(question)
+    found = [name.split() for name in names(plain)]
+    found += [[w] for w in _ACRONYM.findall(question) if not any(w in n for n in found)]
+    found = [[w for w in name if w not in ("of", "the")] for name in found]
+    return found if len(found) >= 2 else []
 
 
 def without_asides(question: str) -> str:
