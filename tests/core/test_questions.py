@@ -32,6 +32,10 @@ def test_a_join_with_an_empty_side_sets_nothing_side_by_side() -> None:
     assert sides("And then?") == []
 
 
+def test_a_side_after_of_is_read_past_it() -> None:
+    assert sides("What was the EPS of Apple and of Union Pacific?") == ["Apple", "Union Pacific"]
+
+
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
@@ -47,6 +51,13 @@ def test_a_join_with_an_empty_side_sets_nothing_side_by_side() -> None:
         ("What was the partnership's net loss for 2015?", True),
         ("What happened to Apple in 2025?", False),
         ("What was the mood at the meeting?", False),
+        # No question word, and a period: its figure.
+        ("Apple R&D expense third quarter 2025", True),
+        ("Tell me NVIDIA's revenue for Q2.", True),
+        ("Summarise Apple's third quarter of 2025.", False),
+        ("Tell me about the second quarter of 2025.", False),
+        ("And in 2024?", False),
+        ("Gold prices?", False),
     ],
 )
 def test_a_question_that_asks_for_a_figure(question: str, expected: bool) -> None:

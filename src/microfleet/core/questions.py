@@ -144,14 +144,29 @@ _NOT_FIGURES = re.compile(
 _PERIOD = re.compile(r"\b(?:19|20)\d\d\b|\b(?:quarter|half|months|[qh][1-4])\b")
 
 
+# How a question opens when it is worded as one; a request worded otherwise ("Apple R&D
+# expense third quarter 2025", "Tell me ...") that names a period asks for its figure, unless
+# it asks for an account ("Summarise ...", "Explain why ...").
+_OPENS = frozenset(
+    str.split(
+        "what what's which who whom whose why when where how is are was were do does did can"
+        " could should would will has have had and or but so"
+    )
+)
+_TELLS = re.compile(r"\b(?:summar\w*|explain\w*|describ\w*|discuss\w*|why|reasons?|about)\b")
+
+
 def asks_amount(question: str) -> bool:
     """Whether the answer to `question` is a figure: "How much did gold rise?", "What was
     the effective tax rate?", "What were its revenues in the second quarter of 2025?" (a
-    "what was" of a period), not "What drove the rise?" or "What did the Fed decide?"."""
+    "what was" of a period), "Apple R&D expense third quarter 2025" (a period, without a
+    question word), not "What drove the rise?" or "What did the Fed decide?"."""
     said = " ".join(words(question))
     if _ASKS_AMOUNT.search(said):
         return True
     asked = said.split()
+    if asked and asked[0] not in _OPENS and _PERIOD.search(said) and not _TELLS.search(said):
+        return True  # no question word: "NVIDIA revenue, second quarter fiscal 2026"
     if not asked or asked[0] not in ("what", "what's"):
         return False
     if not _AMOUNT_NOUNS.isdisjoint(asked):
