@@ -206,6 +206,22 @@ def test_a_comparison_by_name_quotes_each_company(reader: SentenceReader) -> Non
     assert alone is not None and "$23,434" not in alone.text
 
 
+def test_a_row_the_question_names_is_read_before_a_row_like_it(reader: SentenceReader) -> None:
+    """A segment's operating income reads much like a question about net income to MiniLM;
+    the row whose label the question spells out answers it ("Other income, net" holds the
+    same words in another order, and does not)."""
+    table = (
+        "Operating income by segment and net income\n\n"
+        "| | Three Months Ended | |\n| | Jul 27, 2025 | Jul 28, 2024 |\n|---|---|---|\n"
+        "| Compute & Networking | $28,363 | $18,848 |\n"
+        "| Other income (expense), net | 2,236 | 189 |\n"
+        "| Net income | $26,422 | $16,599 |\n"
+    )
+    nvidia = hit("nvidia", "NVIDIA Corporation 10-Q, quarterly period ended July 27, 2025", table)
+    read = reader.read("How much net income did NVIDIA earn in its latest quarter?", [nvidia])
+    assert read is not None and read[0].text.startswith("Net income: ")
+
+
 def test_a_follow_up_is_answered_for_its_own_words(reader: SentenceReader) -> None:
     """Joined to the question before, the follow-up decides which sentence answers; the
     whole question decides whether one does."""

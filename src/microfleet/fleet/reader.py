@@ -50,6 +50,7 @@ CONTEXT_CHARS = 240  # of the line above a table, read as its caption
 LEAD = 0.03  # added for a document's first sentence, which says what it is about
 FIGURES_WITHIN = 0.8  # a question that asks for a figure quotes one scoring this share of the best
 NO_FIGURE_WITHIN = 0.75  # ... or this share, where the best states no figure at all
+LABEL = 0.05  # added for a table row whose label the question spells out
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class _Candidate:
     terms: frozenset[int]
     lead: bool  # the document's first sentence
     scored: str = ""  # as scored, where it differs (a row with its table's caption and headers)
+    label: str = ""  # a row's label, its words lower-cased and spaced (" net income ")
 
     @property
     def row(self) -> bool:
@@ -124,6 +126,7 @@ class SentenceReader:
         ranked = cosines if focus is None else embedded @ self.embedder.embed([focus])[0]
         scores = ranked + LEXICAL_WEIGHT * self._lexical(focus or question, candidates)
         scores += LEAD * np.array([c.lead for c in candidates])
+        scores += LABEL * self._named_rows(focus or question, candidates)
         if own_words:
             scores = self._holding(focus or question, candidates, scores)
         if asks_amount(focus or question):
@@ -177,6 +180,14 @@ class SentenceReader:
         asked = frozenset(self.sparse.embed_query(words).indices)
         return np.where([bool(c.terms & asked) for c in candidates], scores, -np.inf)
 
+    @staticmethod
+    def _named_rows(question: str, candidates: list[_Candidate]) -> np.ndarray:
+        """1 for each table row whose label the question spells out, word for word and in
+        order ("Net income" in "Which company earned more net income?", not "Other income,
+        net"), else 0."""
+        asked = _spaced(question)
+        return np.array([c.label.strip() != "" and c.label in asked for c in candidates], float)
+
     def _rarest(self, text: str, candidates: list[_Candidate]) -> int | None:
         """The BM25 term of `text` that the fewest candidates hold (at least one): what names
         a side ("copper" of "copper rise more")."""
@@ -226,7 +237,8 @@ class SentenceReader:
             if quoted is not None:
                 scored = f"{context} {headers} {quoted}"
                 terms = frozenset(self.sparse.embed_query(scored).indices)
-                rows.append(_Candidate(quoted, index, terms, False, scored))
+                label = _spaced(_ASIDE.sub(" ", row[0]))
+                rows.append(_Candidate(quoted, index, terms, False, scored, label))
         return rows
 
     def _lexical(self, question: str, candidates: list[_Candidate]) -> np.ndarray:
@@ -318,6 +330,15 @@ def _preferred(scores: np.ndarray, kept: np.ndarray, within: float = FIGURES_WIT
 
 
 _HEADING = re.compile(r"^#{1,6}\s.*$", re.MULTILINE)  # a Markdown heading line
+_ASIDE = re.compile(r"\([^()]*\)")  # "($ in millions)" in a row's label
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _spaced(text: str) -> str:
+    """`text`'s words, lower-cased, each between spaces: " net income "."""
+    return f" {_NOT_WORD.sub(' ', text.lower()).strip()} "
+
+
 _SLUG = re.compile(r"(?<=\w)[-_/.](?=\w)")  # "pillar-two" -> "pillar two"
 _UNITS = re.compile(r"\([^()]*\b(?:thousands|millions|billions|percent)\b[^()]*\)", re.I)
 
