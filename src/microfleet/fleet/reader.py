@@ -159,7 +159,8 @@ class SentenceReader:
         heads = compared(question)
         if not heads:  # most questions: no titles to read
             return kept
-        asked = sides(without_asides(question)) or [" ".join(words) for words in heads]
+        sided = sides(without_asides(question))
+        asked = sided if len(sided) == len(heads) else [" ".join(words) for words in heads]
         picks = []
         titles = [frozenset(self.sparse.embed_query(hit.title).indices) for hit in hits]
         for side, words in zip(asked, heads, strict=True):
@@ -237,7 +238,7 @@ class SentenceReader:
             if quoted is not None:
                 scored = f"{context} {headers} {quoted}"
                 terms = frozenset(self.sparse.embed_query(scored).indices)
-                label = _spaced(_ASIDE.sub(" ", row[0]))
+                label = _spaced(without_asides(row[0]))
                 rows.append(_Candidate(quoted, index, terms, False, scored, label))
         return rows
 
@@ -330,7 +331,6 @@ def _preferred(scores: np.ndarray, kept: np.ndarray, within: float = FIGURES_WIT
 
 
 _HEADING = re.compile(r"^#{1,6}\s.*$", re.MULTILINE)  # a Markdown heading line
-_ASIDE = re.compile(r"\([^()]*\)")  # "($ in millions)" in a row's label
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
