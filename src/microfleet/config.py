@@ -16,7 +16,10 @@ Fusion = Literal["rrf", "weighted_rrf", "dbsf"]
 class Settings(BaseSettings):
     """All configuration. Read once at the edge (CLI, server) and passed in."""
 
-    model_config = SettingsConfigDict(env_prefix="MICROFLEET_", extra="ignore")
+    # An empty variable is an unset one: `MICROFLEET_HOME=` keeps the data dir, not the cwd.
+    model_config = SettingsConfigDict(
+        env_prefix="MICROFLEET_", extra="ignore", env_ignore_empty=True
+    )
 
     home: Path = Field(default=Path(".microfleet"), description="Data directory for all state.")
 
