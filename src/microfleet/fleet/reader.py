@@ -295,8 +295,7 @@ def _named(name: str, said: str) -> bool:
     Reserve Chair" in "Chair Jerome Powell ... the Federal Reserve"; not "Swiss National Bank"
     in articles on other national banks)."""
     words = [w for w in name.split() if w not in ("of", "the")]
-    found = [re.search(rf"\b{re.escape(w)}\b", said) for w in [name, *words]]
-    return bool(found[0]) or all(found[1:])
+    return says_all([name], said) or says_all(words, said)
 
 
 def _figures_first(question: str, scores: np.ndarray, candidates: list[_Candidate]) -> np.ndarray:

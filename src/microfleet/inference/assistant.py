@@ -270,8 +270,9 @@ class Assistant:
         flt = _merge(prepared.route.scope, prepared.turn.filter)
         if prepared.turn.readers:
             flt = (flt or SearchFilter()).readable_by(prepared.turn.readers)
-        vector = self._vector(prepared)
-        if text is not None:
+        if text is None:
+            vector = self._vector(prepared)
+        else:
             vector = self.search.embedder.embed([text])[0].tolist()
         return self.search.relevant(
             text or prepared.standalone,
