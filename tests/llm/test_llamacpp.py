@@ -192,3 +192,39 @@ def test_requests_join_a_running_batch_and_change_no_answer(engine: BatchingEngi
     assert engine.stats.joined - joined == 3 and engine.stats.batches - batches == 1
     assert got == expected
     assert got_long == expected_long
+
+
+def test_typed_rows_prefill_their_fixed_opening_and_answer_as_alone(engine: BatchingEngine) -> None:
+    """A schema whose leading fields are `const` fixes how each answer starts; the engine feeds
+    that opening with the prompt instead of decoding it a pass a token. In one batch of such
+    rows, with prompts of several lengths (each prefill pass on neighbouring KV streams), each
+    row answers exactly as it does alone, and its answer keeps the opening."""
+    from microfleet.llm.guided import fixed_opening
+
+    spec = load_fleet(REPO / "fleets" / "finance" / "fleet.yaml").get("tax_rates")
+    countries = ["Malta", "Czech Republic", "Luxembourg", "Germany", "Netherlands", "Cyprus"]
+    schemas = [spec.result_schema({"country": c}) for c in countries]
+    generator = LocalGenerator(engine, "tax_rates", "tax_rates")
+
+    async def ask(country: str, schema: Any) -> str:
+        chat = [
+            {"role": "system", "content": spec.system_prompt},
+            {"role": "user", "content": spec.question_for({"country": country})},
+        ]
+        return (await generator.generate(chat, 32, 0.0, schema)).text
+
+    alone = [asyncio.run(ask(c, s)) for c, s in zip(countries, schemas, strict=True)]
+    _settled(engine)
+    tokens = engine.stats.tokens
+
+    async def together() -> list[str]:
+        return await asyncio.gather(*[ask(c, s) for c, s in zip(countries, schemas, strict=True)])
+
+    got = asyncio.run(together())
+    _settled(engine)
+    assert got == alone
+    for text, country, schema in zip(got, countries, schemas, strict=True):
+        assert text.startswith(fixed_opening(schema).rstrip())
+        assert json.loads(text)["country"] == country
+    written = sum(len(engine.tokenizer(text)["input_ids"]) for text in got)
+    assert engine.stats.tokens - tokens < written / 2  # most of each answer was not decoded

@@ -198,8 +198,15 @@ class LlamaCppDecoder(Decoder):
         for group in by_adapter([names[row] for row in new]):
             rows = [new[j] for j in group]
             context = self._context(names[rows[0]])
+            clusters = shared_clusters(rows, prompts)
             items: dict[tuple[int, int], list[tuple[int, Sequence[int], int]]] = {}
-            for cluster, shared in shared_clusters(rows, prompts):
+            for cluster, shared in clusters:
+                for row in cluster:
+                    own = prompts[row][shared:]
+                    items.setdefault((shared, len(own)), []).append((row, own, shared))
+                    computed += len(own)
+            _neighbours([[row for row, _, _ in same] for same in items.values()], seqs)
+            for cluster, shared in clusters:
                 if shared:
                     first = cluster[0]
                     self._feed(context, [(first, prompts[first][:shared], 0)], seqs, False)
@@ -207,10 +214,6 @@ class LlamaCppDecoder(Decoder):
                     for row in cluster[1:]:  # a whole-sequence copy: its cache holds the prefix
                         self._lib.llama_memory_seq_cp(memory, seqs[first], seqs[row], -1, -1)
                     computed += shared
-                for row in cluster:
-                    own = prompts[row][shared:]
-                    items.setdefault((shared, len(own)), []).append((row, own, shared))
-                    computed += len(own)
             for same in items.values():
                 out.update(self._feed(context, same, seqs))
         return computed, out
@@ -240,11 +243,13 @@ class LlamaCppDecoder(Decoder):
         logits: bool = True,
     ) -> dict[int, Any]:
         """Decode each (row, tokens, first position) in the row's sequence (`seqs[row]`) of
-        `context`, BATCH_TOKENS at a time; the logits after each row's last token."""
+        `context`, BATCH_TOKENS at a time; the logits after each row's last token. The rows
+        go in order of their sequences: llama.cpp splits a batch whose sequences come out of
+        order into more passes (measured: 27 rows took twice as long)."""
         batch, out = self._batch, {}
         wanted: list[tuple[int, int]] = []
         batch.n_tokens = 0
-        for row, tokens, start in items:
+        for row, tokens, start in sorted(items, key=lambda item: seqs[item[0]]):
             for i, token in enumerate(tokens):
                 if batch.n_tokens == BATCH_TOKENS:
                     out.update(self._run(context, wanted))
@@ -322,6 +327,16 @@ class _Run:
 
     def guides_of(self) -> list[Any]:
         return [self.guides[row] for row in self.alive]
+
+
+def _neighbours(passes: list[list[int]], seqs: list[int]) -> None:
+    """The rows' sequences (`seqs`, by row) dealt again, so that each pass's rows hold
+    neighbouring ones: a pass attends over every KV stream from its lowest sequence to its
+    highest, and 5 rows of 27 scattered over sequences 0 to 25 cost nearly the 27 (measured:
+    85 tokens took 194 ms)."""
+    pool = sorted(seqs[row] for rows in passes for row in rows)
+    for row, seq in zip([row for rows in passes for row in rows], pool, strict=True):
+        seqs[row] = seq
 
 
 def _new_context(lib: Any, model: Any, threads: int, rows: int, context: int) -> Any:

@@ -61,9 +61,14 @@ class RowStreamer:
         self.cancelled = 0
         self.tokens = 0
 
-    def add(self, batch: list[Job], lengths: list[int]) -> None:
-        """Rows that join: they take the next row indices."""
-        self.rows += [_Row(job, int(n)) for job, n in zip(batch, lengths, strict=True)]
+    def add(self, batch: list[Job], lengths: list[int], openings: Sequence[list[int]] = ()) -> None:
+        """Rows that join: they take the next row indices. A row's answer starts with its
+        opening's tokens (fed with its prompt, shown with its first new token)."""
+        openings = openings or [[] for _ in batch]
+        self.rows += [
+            _Row(job, int(n), list(opening))
+            for job, n, opening in zip(batch, lengths, openings, strict=True)
+        ]
 
     def on_token(self, index: int, token: int) -> bool:
         """Route row `index`'s new token to its request; True once that row is finished."""
