@@ -81,7 +81,11 @@ def decode(
         while True:
             row_guides = [guides[r] for r in alive] if guides else []
             tokens = guided_pick(logits, sampling.rows(alive), row_guides)
-            keep = [j for j, row in enumerate(alive) if not on_token(row, int(tokens[j]))]
+            keep = [
+                j
+                for j, row in enumerate(alive)
+                if not took(on_token, row, int(tokens[j]), guides[row] if guides else None)
+            ]
             if not keep:
                 return computed
             if len(keep) < len(alive):
@@ -298,6 +302,17 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     while n < most and a[n] == b[n]:
         n += 1
     return n
+
+
+def took(on_token: OnToken, row: int, token: int, guide: Any) -> bool:
+    """`on_token(row, token)`; where the row's guide then allows only the end token (its
+    JSON is complete), that too, without a pass to pick it. True once the row is finished."""
+    if on_token(row, token):
+        return True
+    if guide is None or not guide.is_finished():
+        return False
+    allowed = guide.get_tokens()
+    return len(allowed) == 1 and on_token(row, int(allowed[0]))
 
 
 def guided_pick(logits: Any, sampling: Sampling, guides: list[Any]) -> Any:

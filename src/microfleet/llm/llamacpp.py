@@ -30,7 +30,14 @@ from typing import Any
 
 from microfleet.errors import UserError
 from microfleet.llm.base_model import smollm2_dir
-from microfleet.llm.decode import GREEDY, Sampling, by_adapter, guided_pick, shared_clusters
+from microfleet.llm.decode import (
+    GREEDY,
+    Sampling,
+    by_adapter,
+    guided_pick,
+    shared_clusters,
+    took,
+)
 from microfleet.llm.decoder import Admit, Decoder, Joining, OnToken
 from microfleet.llm.llamacpp_model import load_model, repacked_gguf
 
@@ -148,7 +155,10 @@ class LlamaCppDecoder(Decoder):
                 going = []
                 for row, token in zip(run.alive, tokens, strict=True):
                     # a row whose KV stream is full ends there (its answer is cut)
-                    if on_token(row, token) or run.positions[row] >= self.context:
+                    if (
+                        took(on_token, row, token, run.guides[row])
+                        or run.positions[row] >= self.context
+                    ):
                         self._free(run, row)
                     else:
                         going.append((row, token))
