@@ -183,6 +183,8 @@ def test_a_side_whose_rows_never_name_it_is_read_from_its_own_document(
     assert both is not None and {h.doc_id for h in both.hits} == {"rail", "apple"}
     assert "$3.15" in both.text and "$1.57" in both.text
     assert "computation" not in both.text  # the row, not the sentence above it
+    assert "Apple — Diluted earnings per share" in both.text
+    assert both.text.index("Apple") < both.text.index("Union Pacific — The Company")
 
 
 def test_a_comparison_by_name_quotes_each_company(reader: SentenceReader) -> None:
@@ -200,8 +202,11 @@ def test_a_comparison_by_name_quotes_each_company(reader: SentenceReader) -> Non
         "| | June 28, 2025 | June 29, 2024 |\n|---|---|---|\n| Net income | $23,434 | $21,448 |\n",
     )
     question = "How did NVIDIA's quarterly net income compare with Apple's?"
-    both = reader.answer(question, [nvidia, apple])
+    both = reader.answer(question, [apple, nvidia])
     assert both is not None and "$26,422" in both.text and "$23,434" in both.text
+    # Each row is led by the company its filing's title names, in the question's order.
+    assert both.text.startswith("NVIDIA — Net income: ")
+    assert "Apple — Net income: " in both.text
     alone = reader.answer("What was NVIDIA's quarterly net income?", [nvidia, apple])
     assert alone is not None and "$23,434" not in alone.text
 

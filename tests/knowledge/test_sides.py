@@ -27,7 +27,8 @@ def test_the_words_that_name_each_side() -> None:
 
 
 def test_names_compared_without_a_join() -> None:
-    assert compared("How did NVIDIA's net income compare with Apple's?") == [["Apple"], ["NVIDIA"]]
+    # in the question's order, whatever kind of name each is
+    assert compared("How did NVIDIA's net income compare with Apple's?") == [["NVIDIA"], ["Apple"]]
     assert compared("Is Apple's net income higher than Union Pacific's?") == [
         ["Apple"],
         ["Union", "Pacific"],

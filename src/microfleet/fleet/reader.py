@@ -141,7 +141,7 @@ class SentenceReader:
         kept = self._each_side(question, candidates, scores, hits, kept)
         if not kept:
             return None
-        return [Quote(candidates[i].text, candidates[i].hit) for i in sorted(set(kept))]
+        return _side_by_side(compared(question), candidates, hits, sorted(set(kept)))
 
     def _each_side(
         self,
@@ -267,6 +267,32 @@ def _from_its_own(
     if any(has_figure(candidates[i].text) for i in kept):  # the other side's figure: one too
         return [i for i in own if has_figure(candidates[i].text)] or own
     return own
+
+
+def _side_by_side(
+    heads: list[list[str]], candidates: list[_Candidate], hits: Sequence[SearchHit], kept: list[int]
+) -> list[Quote]:
+    """The quotes of `kept` (in reading order), for a comparison each side's in turn, in the
+    question's order. A quote that does not name its side, from a document whose title does
+    (a row of Apple's filing), is led by the side's name: "Apple — Net income: ...", not a
+    figure nobody can tell from the other side's."""
+    placed = []
+    for i in kept:
+        text = candidates[i].text
+        side = next((n for n, words in enumerate(heads) if says_all(words, text)), None)
+        title = hits[candidates[i].hit].title
+        if side is None and (side := _titled(heads, title)) is not None:
+            text = f"{' '.join(heads[side])} — {text}"
+        placed.append((len(heads) if side is None else side, Quote(text, candidates[i].hit)))
+    return [quote for _, quote in sorted(placed, key=lambda pair: pair[0])]
+
+
+def _titled(heads: list[list[str]], title: str) -> int | None:
+    """The one side, named by capitalised words, that `title` names (None: none, or both)."""
+    named = [
+        n for n, words in enumerate(heads) if words[0][:1].isupper() and says_all(words, title)
+    ]
+    return named[0] if len(named) == 1 else None
 
 
 def nothing_on(missing: list[str]) -> str:

@@ -63,6 +63,7 @@ def compared(question: str) -> list[list[str]]:
     found = [name.split() for name in names(plain)]
     found += [[w] for w in _ACRONYM.findall(question) if not any(w in n for n in found)]
     found = [[w for w in name if w not in ("of", "the")] for name in found]
+    found.sort(key=lambda name: question.find(name[0]))  # in the question's order
     return found if len(found) >= 2 else []
 
 
