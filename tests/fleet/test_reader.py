@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from microfleet.core.hits import SearchHit
-from microfleet.documents.tables import Table, split_tables
-from microfleet.fleet.reader import SentenceReader, nothing_on, row_sentence, unmentioned
+from microfleet.fleet.reader import SentenceReader, nothing_on, unmentioned
 from microfleet.knowledge.embedding import load_embedder
 from microfleet.knowledge.sparse import Bm25Encoder
+from tests.fleet.test_rows import FREIGHT
 
 HALCYON = (
     "Halcyon Bank issued a profit warning after setting aside 800 million euros for expected "
@@ -22,12 +22,6 @@ OIL = (
     "Brent crude rose 2% to 66 dollars a barrel after OPEC+ agreed to pause planned output "
     "increases. The group cited seasonally weaker demand. US crude stocks rose for a second week."
 )
-
-
-FREIGHT = """| Freight revenues | Three months ended June 30, | | Six months ended June 30, | |
-| Millions | 2025 | 2024 | Change | | 2025 | 2024 | Change | |
-| Grain & grain products | $ | 964 | | $ | 901 | | 7% | $ | 1,914 | | $ | 1,844 | | 4% |
-| Intermodal | 1,098 | | 1,135 | | (3) | | | 2,290 | | 2,219 | | 3 | | |"""
 
 
 def hit(doc: str, title: str, text: str) -> SearchHit:
@@ -92,31 +86,6 @@ def test_a_table_is_read_row_by_row_with_its_headers(reader: SentenceReader) -> 
     assert reading.text.endswith("(dollars in millions)")
     services = reader.answer("How much did Apple's services bring in?", hits)
     assert services is not None and services.text.startswith("Services: ")
-
-
-def test_a_row_names_its_values_by_the_period_and_year_above_them() -> None:
-    """Periods over a row of years, with the row labels' own header on the left ("Freight
-    revenues | Three months ended June 30, | Six months ended June 30,")."""
-    (table,) = [b for b in split_tables(FREIGHT) if isinstance(b, Table)]
-    assert row_sentence(table, table.rows[-1]) == (
-        "Intermodal: Three months ended June 30, 2025 1,098; Three months ended June 30, 2024 "
-        "1,135; Three months ended June 30, Change (3); Six months ended June 30, 2025 2,290; "
-        "Six months ended June 30, 2024 2,219; Six months ended June 30, Change 3"
-    )
-
-
-SUMMARY = """| | Three Months Ended | | Year-over-Year Change |
-| | Jul 27, 2025 | | Jul 28, 2024 | | |
-| Revenue | $ | 46,743 | | | $ | 30,040 | | | 56 | % |"""
-
-
-def test_a_short_header_names_the_first_values() -> None:
-    """Two dates under "Three Months Ended", then a change column with no date: the dates
-    name the first two values, not the last two."""
-    (table,) = [b for b in split_tables(SUMMARY) if isinstance(b, Table)]
-    assert row_sentence(table, table.rows[-1]) == (
-        "Revenue: Jul 27, 2025 $46,743; Jul 28, 2024 $30,040; 56%"
-    )
 
 
 GOLD = (
@@ -388,3 +357,32 @@ def test_a_heading_is_not_part_of_the_sentence_after_it(reader: SentenceReader) 
     quotes = reader.read("What is Austria's VAT rate?", [hit("vat", "Standard VAT rates", text)])
     assert quotes is not None
     assert quotes[0].text == "Austria charges a standard VAT rate of 20%."
+
+
+def test_a_comparison_of_two_named_rows_says_which_is_larger(reader: SentenceReader) -> None:
+    """Each company's row, for the same kind of period and in the same units: the answer opens
+    with which is larger; where the question does not name the row, the rows stand alone."""
+
+    def filing(doc: str, title: str, date: str, value: str) -> SearchHit:
+        table = (
+            "(In millions)\n\n| | Three Months Ended | | Six Months Ended | |\n"
+            f"| | {date}, 2025 | {date}, 2024 | {date}, 2025 | {date}, 2024 |\n"
+            "|---|---|---|---|---|\n"
+            f"| Net income | ${value} | $1,000 | $2 | $1 |\n"
+            "| Operating income | $9 | $8 | $7 | $6 |\n"
+        )
+        return hit(doc, title, table)
+
+    nvidia = filing("nvidia", "NVIDIA Corporation 10-Q", "Jul 27", "26,422")
+    apple = filing("apple", "Apple Inc. 10-Q", "June 28", "23,434")
+    both = reader.answer(
+        "Whose net income was higher last quarter, Apple's or NVIDIA's?", [apple, nvidia]
+    )
+    assert both is not None
+    assert both.text.startswith(
+        "NVIDIA's net income is the larger: $26,422 (in millions), against $23,434 for Apple."
+    )
+    unnamed = reader.answer(
+        "Which company earned more last quarter, Apple or NVIDIA?", [apple, nvidia]
+    )
+    assert unnamed is not None and "is the larger" not in unnamed.text

@@ -36,6 +36,7 @@ from microfleet.core.questions import (
     sides,
 )
 from microfleet.documents.tables import Table, split_tables
+from microfleet.fleet.rows import row_sentence, verdict
 from microfleet.knowledge.embedding import Embedder
 from microfleet.knowledge.sides import compared, says_all, without_asides
 from microfleet.knowledge.sparse import Bm25Encoder
@@ -141,7 +142,8 @@ class SentenceReader:
         kept = self._each_side(question, candidates, scores, hits, kept)
         if not kept:
             return None
-        return _side_by_side(compared(question), candidates, hits, sorted(set(kept)))
+        named = self._named_rows(question, candidates)
+        return _side_by_side(compared(question), candidates, hits, sorted(set(kept)), scores, named)
 
     def _each_side(
         self,
@@ -270,21 +272,36 @@ def _from_its_own(
 
 
 def _side_by_side(
-    heads: list[list[str]], candidates: list[_Candidate], hits: Sequence[SearchHit], kept: list[int]
+    heads: list[list[str]],
+    candidates: list[_Candidate],
+    hits: Sequence[SearchHit],
+    kept: list[int],
+    scores: np.ndarray,
+    named: np.ndarray,
 ) -> list[Quote]:
     """The quotes of `kept` (in reading order), for a comparison each side's in turn, in the
     question's order. A quote that does not name its side, from a document whose title does
     (a row of Apple's filing), is led by the side's name: "Apple — Net income: ...", not a
-    figure nobody can tell from the other side's."""
-    placed = []
+    figure nobody can tell from the other side's. Where each side's best quote is a row whose
+    label the question spells out (`named`), and the two can be weighed, the answer opens with
+    which is larger (fleet/rows.py)."""
+    placed: list[tuple[int, Quote]] = []
+    best: dict[int, int] = {}
     for i in kept:
         text = candidates[i].text
         side = next((n for n, words in enumerate(heads) if says_all(words, text)), None)
         title = hits[candidates[i].hit].title
         if side is None and (side := _titled(heads, title)) is not None:
             text = f"{' '.join(heads[side])} — {text}"
+        if side is not None and (side not in best or scores[i] > scores[best[side]]):
+            best[side] = i
         placed.append((len(heads) if side is None else side, Quote(text, candidates[i].hit)))
-    return [quote for _, quote in sorted(placed, key=lambda pair: pair[0])]
+    quotes = [quote for _, quote in sorted(placed, key=lambda pair: pair[0])]
+    weighed = [(" ".join(heads[n]), candidates[best[n]].text) for n in sorted(best)]
+    asked = all(named[i] for i in best.values())
+    if quotes and asked and (said := verdict(weighed)) is not None:
+        quotes[0] = Quote(f"{said} {quotes[0].text}", quotes[0].hit)
+    return quotes
 
 
 def _titled(heads: list[list[str]], title: str) -> int | None:
@@ -365,46 +382,3 @@ def _spaced(text: str) -> str:
 
 
 _SLUG = re.compile(r"(?<=\w)[-_/.](?=\w)")  # "pillar-two" -> "pillar two"
-_UNITS = re.compile(r"\([^()]*\b(?:thousands|millions|billions|percent)\b[^()]*\)", re.I)
-
-
-def row_sentence(table: Table, row: list[str], context: str = "") -> str | None:
-    """A table row as a sentence: its label, then each value named by its column's headers
-    ("Total net sales: Three Months Ended June 28, 2025 $94,036; ..."), then the table's units
-    where its caption (or `context`) gives them. None for a row with no value."""
-    label, values = (row[0], row[1:]) if row else ("", [])
-    names = _column_names(table, len(values))
-    named = [f"{name} {value}".strip() for name, value in zip(names, values, strict=True) if value]
-    if not named:
-        return None
-    units = _UNITS.search(context or table.context)
-    said = f"{label}: {'; '.join(named)}" if label else "; ".join(named)
-    return f"{said} {units.group(0)}" if units else said
-
-
-def _column_names(table: Table, width: int) -> list[str]:
-    """Each value column's name: its header cell, under the header above it that spans it
-    (two periods over three columns each). A header with fewer cells than the values names
-    the first ones: the columns after them are named by the row above alone ("Three Months
-    Ended" over three dates, then "Year-over-Year Change")."""
-    header = [cell for cell in table.header if cell][-width:] if width else []
-    names = header + [""] * (width - len(header))
-    for upper in table.headers[:-1]:
-        cells = [cell for cell in upper if cell]
-        spans = _spans(names, len(cells))
-        if spans:
-            span = width // spans
-            cells = cells[-spans:]
-            names = [f"{cells[i // span]} {name}".strip() for i, name in enumerate(names)]
-    return names
-
-
-def _spans(names: list[str], cells: int) -> int:
-    """How many of a header row's `cells` span the columns `names`: as many as the names
-    repeat ("2025 | 2024 | Change" twice: the last two, the first naming the row labels), else
-    all of them where they divide the columns evenly; 0 where neither fits."""
-    width = len(names)
-    for period in range(1, width):
-        if width % period == 0 and all(names[i] == names[i % period] for i in range(width)):
-            return width // period if width // period <= cells else 0
-    return cells if cells and width % cells == 0 and cells < width else 0
