@@ -33,6 +33,18 @@ def claim() -> None:
     _this_thread.settled = True
 
 
+def single() -> None:
+    """This thread's torch work runs single-threaded, whoever owns the pool: a thread that
+    picks tokens from logits another library computed (a 49,152-wide argmax) gains nothing
+    from a team, and waking one while the other core serves HTTP cost about 0.5 ms a token."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.get_num_threads()  # torch sets each thread's OpenMP count on its first use
+    threadpool_limits(1, user_api="openmp")
+    _this_thread.settled = True
+
+
 def share() -> None:
     """Call before torch work on any thread; single-threaded once the engine owns the pool."""
     if not _engine_owns_pool or getattr(_this_thread, "settled", False):

@@ -44,6 +44,9 @@ class Decoder(ABC):
     max_rows: int = 1 << 16  # the most rows one batch may have
     eos: frozenset[int]  # tokens that end an answer
     joins: bool = False  # whether rows may join a running batch (`decode`'s `admit`)
+    # whether the model computes on torch's thread pool (the engine thread keeps it whole);
+    # else torch only picks tokens, single-threaded (core/threads.py)
+    torch_pool: bool = True
 
     @abstractmethod
     def decode(

@@ -72,6 +72,7 @@ class LlamaCppDecoder(Decoder):
 
     engine = "llama.cpp"
     joins = True
+    torch_pool = False  # ggml has threads of its own
 
     def __init__(
         self, gguf: Path, adapters: dict[str, Path], threads: int, rows: int, context: int

@@ -125,7 +125,10 @@ class BatchingEngine:
                 item.future.set_exception(error)
 
     def _run(self) -> None:
-        threads.claim()
+        if self.decoder.torch_pool:
+            threads.claim()
+        else:
+            threads.single()
         held = self._held
         while True:
             first = held.pop(0) if held else self._jobs.get()
