@@ -59,3 +59,15 @@ def test_an_opening_is_tokens_its_guide_takes(base: tuple[Any, Any]) -> None:
     # refuse the opening and the row would decode it after all
     quoted = {**schema, "properties": {**schema["properties"], "country": {"const": 'a "b"'}}}
     assert tokenizer.decode(guides.opening(quoted)).startswith('{"country": "a \\"b\\"", "rate')
+    # a character outside ASCII, as outlines-core writes it (not "\\u00d6..."); before the
+    # byte-level vocabulary, such a schema did not even compile
+    austria = {**schema, "properties": {**schema["properties"], "country": {"const": "Österreich"}}}
+    assert tokenizer.decode(guides.opening(austria)).startswith('{"country": "Österreich"')
+
+
+def test_a_schema_that_spells_characters_outside_ascii_guides(base: tuple[Any, Any]) -> None:
+    _, tokenizer = base
+    guide = SchemaGuides(tokenizer).guide({"type": "string", "enum": ["café", "thé"]})
+    assert guide.accepts_tokens(tokenizer('"café"', add_special_tokens=False)["input_ids"])
+    refused = SchemaGuides(tokenizer).guide({"type": "string", "enum": ["café", "thé"]})
+    assert not refused.accepts_tokens(tokenizer('"cafe"', add_special_tokens=False)["input_ids"])

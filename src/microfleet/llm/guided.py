@@ -116,17 +116,46 @@ class SchemaGuides:
 
     def _vocab(self) -> Any:
         if self._vocabulary is None:
-            from outlines.backends.outlines_core import OutlinesCoreBackend
-            from outlines.models.transformers import TransformerTokenizer
-
-            wrapped = TransformerTokenizer(self.tokenizer)
-            self._vocabulary = OutlinesCoreBackend.create_outlines_core_vocabulary(
-                wrapped.get_vocab(),
-                wrapped.eos_token_id,
-                wrapped.eos_token,
-                wrapped.convert_token_to_string,
-            )
+            self._vocabulary = _byte_vocabulary(self.tokenizer) or _text_vocabulary(self.tokenizer)
         return self._vocabulary
+
+
+def _byte_vocabulary(tokenizer: Any) -> Any:
+    """outlines-core's vocabulary with each token as the bytes it stands for, for a byte-level
+    BPE tokenizer (SmolLM2's, GPT-2's); None for any other. outlines' own conversion turns a
+    token holding part of a character into text, and loses its byte: a schema that spells a
+    character outside ASCII ("const": "Österreich", an enum of "café") then did not compile."""
+    from outlines_core import Vocabulary
+    from tokenizers.decoders import ByteLevel
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)  # a fast tokenizer's own
+    if backend is None or not isinstance(backend.decoder, ByteLevel):
+        return None
+    byte_of = {char: byte for byte, char in bytes_to_unicode().items()}
+    special = set(tokenizer.all_special_tokens)
+    tokens: dict[bytes, list[int]] = {}
+    for token, index in tokenizer.get_vocab().items():
+        if index == tokenizer.eos_token_id:
+            continue
+        plain = token in special or any(char not in byte_of for char in token)
+        spelled = token.encode() if plain else bytes(byte_of[char] for char in token)
+        tokens.setdefault(spelled, []).append(index)
+    return Vocabulary(tokenizer.eos_token_id, tokens)
+
+
+def _text_vocabulary(tokenizer: Any) -> Any:
+    """outlines' own vocabulary for any other tokenizer (SentencePiece...)."""
+    from outlines.backends.outlines_core import OutlinesCoreBackend
+    from outlines.models.transformers import TransformerTokenizer
+
+    wrapped = TransformerTokenizer(tokenizer)
+    return OutlinesCoreBackend.create_outlines_core_vocabulary(
+        wrapped.get_vocab(),
+        wrapped.eos_token_id,
+        wrapped.eos_token,
+        wrapped.convert_token_to_string,
+    )
 
 
 def mask_logits(logits: Any, guides: list[Any]) -> None:
