@@ -55,12 +55,13 @@ def test_a_side_no_hit_names_is_searched_without_the_other() -> None:
             hit("a1", "Apple Inc. 10-Q", "Net income $23,434"),
             hit("a2", "Apple Inc. 10-Q", "Diluted $1.57"),
             hit("a3", "Apple Inc. 10-Q", "Basic $1.58"),
+            hit("a4", "Apple Inc. 10-Q", "Net sales $94,036"),
         ]
 
     question = "Which was larger, Apple's net income or NVIDIA's?"
     covered = covering(question, nvidia, find)
     assert asked == ["Which was larger, Apple's net income?"]  # searched for Apple
-    assert [h.doc_id for h in covered] == ["n1", "a1", "a2"]  # SIDE_HITS that name Apple
+    assert [h.doc_id for h in covered] == ["n1", "a1", "a2", "a3"]  # SIDE_HITS that name Apple
 
 
 def test_hits_that_name_both_sides_are_left_alone() -> None:

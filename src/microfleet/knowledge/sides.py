@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from microfleet.core.hits import SearchHit
 from microfleet.core.questions import names, sides
 
-SIDE_HITS = 2  # chunks added for a side that no hit named
+SIDE_HITS = 3  # chunks added for a side that no hit named
 _ASIDE = re.compile(r"\s*\([^()]*\)")  # a glossary's long form: "ECB (European Central Bank)"
 _WORD = re.compile(r"[^\W_][\w'-]*")
 # Words that ask for a comparison where no "or" or "and" sets two things side by side.
