@@ -113,6 +113,16 @@ def test_streaming_carries_the_trace_on_the_final_chunk(server: str) -> None:
     assert sorted(c["arguments"]["country"] for c in trace["calls"]) == ["Denmark", "Sweden"]
 
 
+def test_a_cached_answer_carries_the_calls_it_came_from(server: str) -> None:
+    question = "Which has the higher standard VAT rate, Italy or Greece?"
+    first = ask_fleet(server, question, cache=True)
+    again = ask_fleet(server, question, cache=True)
+    assert (again.model_extra or {}).get("cached")
+    trace = (again.model_extra or {})["trace"]
+    assert trace == (first.model_extra or {})["trace"]
+    assert sorted(c["arguments"]["country"] for c in trace["calls"]) == ["Greece", "Italy"]
+
+
 def test_a_failed_and_a_timed_out_call_are_missing_parts(server: str, runtime: Runtime) -> None:
     orchestrator = runtime.assistant.orchestrator
     assert orchestrator is not None

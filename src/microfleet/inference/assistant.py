@@ -252,6 +252,7 @@ class Assistant:
             return False
         prepared.cached, answer = found
         prepared.fixed_answer, prepared.sources = answer["text"], answer["sources"]
+        prepared.fleet_trace = answer.get("trace")  # the calls it came from (None before)
         return True
 
     async def _retrieve(self, prepared: Prepared, k: int) -> list[SearchHit]:
@@ -349,7 +350,12 @@ class Assistant:
         if key and cache and not prepared.cached and complete and prepared.cacheable:
             # The versions it came from; an entry of other versions is never served, as
             # its key names the model's (and for "fleet", every micromodel's) version.
-            answer = {"text": text, "sources": prepared.sources, "from": prepared.route.version}
+            answer = {
+                "text": text,
+                "sources": prepared.sources,
+                "from": prepared.route.version,
+                "trace": prepared.fleet_trace,
+            }
             cache.store(key, self._vector(prepared), answer)
         if prepared.trace:
             attributes = {"cached": prepared.cached or "", "sources": len(prepared.sources)}
