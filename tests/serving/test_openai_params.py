@@ -73,6 +73,33 @@ def test_response_format_json_schema_answers_json_that_validates(server: str) ->
     assert json.loads(text) == json.loads(content)
 
 
+def test_structured_output_is_json_where_nothing_is_found_and_from_the_fleet(server: str) -> None:
+    """With a schema the answer is the model's JSON: not the sentence saying the knowledge
+    base has nothing on it (retrieval is on and finds nothing), not the fleet's sentence."""
+    c = client(server)
+    drinks = {
+        "type": "object",
+        "properties": {"drink": {"type": "string", "enum": ["café", "thé"]}},
+        "required": ["drink"],
+    }
+    reply = c.chat.completions.create(
+        model=MODEL,
+        messages=user("Coffee or tea? Pick one drink."),
+        max_tokens=20,
+        response_format={"type": "json_schema", "json_schema": {"name": "d", "schema": drinks}},
+        extra_headers=_no_cache(),
+    )
+    jsonschema.validate(json.loads(reply.choices[0].message.content or ""), drinks)
+    fleet = c.chat.completions.create(
+        model="fleet",
+        messages=user("What is the standard VAT rate in Germany?"),
+        max_tokens=60,
+        response_format={"type": "json_schema", "json_schema": {"name": "vat", "schema": VAT}},
+        extra_headers=_no_cache(),
+    )
+    jsonschema.validate(json.loads(fleet.choices[0].message.content or ""), VAT)
+
+
 def test_response_format_json_object_and_a_schema_that_cannot_guide(server: str) -> None:
     c = client(server)
     reply = c.chat.completions.create(

@@ -113,11 +113,13 @@ class Assistant:
         before: list[str],
     ) -> Prepared:
         """The answer from retrieval: quoted (the fleet's, where its sources answer), else
-        the model's, grounded in the top k."""
-        quoting = fleet and self.reader is not None
+        the model's, grounded in the top k. Structured output is always the model's JSON,
+        under the client's schema: never a quote or a sentence saying nothing was found."""
+        structured = prepared.turn.schema is not None
+        quoting = fleet and self.reader is not None and not structured
         depth = self.options.quote_k if quoting else self.options.k
         hits = await self._retrieve(prepared, depth) if prepared.turn.rag and self.search else None
-        if hits == [] and not dialogue:
+        if hits == [] and not dialogue and not structured:
             prepared.fixed_answer = NO_SOURCES_ANSWER  # rather than an invented answer
             prepared.cacheable = False  # the knowledge base may have the answer tomorrow
             return prepared
@@ -203,7 +205,7 @@ class Assistant:
             return False
         prepared.cacheable = bool(done.sources) and all(r.error is None for r in done.results)
         prepared.sources = done.sources
-        if typed is not None:  # every part is there: the answer is read off the results
+        if typed is not None and prepared.turn.schema is None:  # read off the results
             prepared.fixed_answer = typed
             return True
         budget = self.options.context_window - prepared.turn.max_tokens
