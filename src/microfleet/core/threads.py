@@ -40,18 +40,12 @@ def single() -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-    torch.get_num_threads()  # torch sets each thread's OpenMP count on its first use
-    threadpool_limits(1, user_api="openmp")
+    torch.get_num_threads()  # torch sets each thread's OpenMP count on its first use: do it first
+    threadpool_limits(1, user_api="openmp")  # omp_set_num_threads: this thread only
     _this_thread.settled = True
 
 
 def share() -> None:
     """Call before torch work on any thread; single-threaded once the engine owns the pool."""
-    if not _engine_owns_pool or getattr(_this_thread, "settled", False):
-        return
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.get_num_threads()  # torch sets each thread's OpenMP count on its first use: do it first
-    threadpool_limits(1, user_api="openmp")  # omp_set_num_threads: this thread only
-    _this_thread.settled = True
+    if _engine_owns_pool and not getattr(_this_thread, "settled", False):
+        single()

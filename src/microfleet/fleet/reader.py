@@ -139,26 +139,27 @@ class SentenceReader:
         kept = [order[0]] + [i for i in order[1:MOST] if scores[i] >= bar]
         if float(cosines.max()) < FLOOR or not np.isfinite(scores[order[0]]):
             kept = []
-        kept = self._each_side(question, candidates, scores, hits, kept)
+        heads = compared(question)
+        kept = self._each_side(question, heads, candidates, scores, hits, kept)
         if not kept:
             return None
         named = self._named_rows(question, candidates)
-        return _side_by_side(compared(question), candidates, hits, sorted(set(kept)), scores, named)
+        return _side_by_side(heads, candidates, hits, sorted(set(kept)), scores, named)
 
     def _each_side(
         self,
         question: str,
+        heads: list[list[str]],
         candidates: list[_Candidate],
         scores: np.ndarray,
         hits: Sequence[SearchHit],
         kept: list[int],
     ) -> list[int]:
-        """`kept`, with a sentence for each thing the question compares (side by side, "gold
-        or copper", or by name, "NVIDIA's net income against Apple's") that no kept sentence
+        """`kept`, with a sentence for each thing the question compares (`heads`: side by side,
+        "gold or copper", or by name, "NVIDIA's net income against Apple's") that no kept sentence
         names: the best one that names it from a source about it (its title names it too), or
         else one from a document its title names. With nothing kept (no sentence came close
         enough), the sides answer only when each has one: the question names its sources."""
-        heads = compared(question)
         if not heads:  # most questions: no titles to read
             return kept
         sided = sides(without_asides(question))
