@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         default=None, description="Where extracted model files are cached; default HOME/models."
     )
     embed_batch_size: int = Field(default=32, ge=1)
+    embedding_runtime: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="What runs the embedding model: ONNX Runtime (its graph exported once "
+        "into the models dir; about twice torch's speed on CPU) or torch.",
+    )
 
     # Chunking, counted in the generator's (SmolLM2) tokens.
     chunk_tokens: int = Field(default=192, ge=16)

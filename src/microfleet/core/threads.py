@@ -28,6 +28,11 @@ def reserve_for_engine() -> None:
     share()
 
 
+def engine_owns_pool() -> bool:
+    """Whether this process serves a local model (other libraries' pools: one thread too)."""
+    return _engine_owns_pool
+
+
 def claim() -> None:
     """Called on the engine thread: it keeps torch's default thread count."""
     _this_thread.settled = True

@@ -38,7 +38,12 @@ class IngestResult:
 
 def load_embed_context(settings: Settings) -> EmbedContext:
     """The embedder, BM25 and the injection screen: all a cluster's non-writing process loads."""
-    embedder = load_embedder(settings.embedding_model, settings.embed_batch_size)
+    embedder = load_embedder(
+        settings.embedding_model,
+        settings.embed_batch_size,
+        settings.embedding_runtime,
+        settings.model_cache_dir / "onnx",
+    )
     screen = (
         InjectionScreen.load(threshold=settings.injection_threshold)
         if settings.injection_screen

@@ -4,16 +4,22 @@ PyPI package (sentence-transformers); HashingEmbedder is the deterministic stand
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from microfleet.core import threads
 from microfleet.errors import UserError
+from microfleet.knowledge.onnx_encoder import OnnxEncoder
+
+log = logging.getLogger("microfleet.embedding")
+Runtime = Literal["onnx", "torch"]
 
 _cache: dict[str, SentenceTransformerEmbedder] = {}
 _lock = threading.Lock()
@@ -60,9 +66,17 @@ def bundled_minilm_path() -> Path:
 
 
 class SentenceTransformerEmbedder(Embedder):
-    """Any local sentence-transformers model; all-MiniLM-L6-v2 from its package by default."""
+    """Any local sentence-transformers model; all-MiniLM-L6-v2 from its package by default.
+    `runtime` "onnx" runs its transformer on ONNX Runtime (knowledge/onnx_encoder.py), its
+    graph kept in `cache`; "torch", or an export that fails, runs it on torch."""
 
-    def __init__(self, path: Path, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        path: Path,
+        batch_size: int = 64,
+        runtime: Runtime = "onnx",
+        cache: Path | None = None,
+    ) -> None:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -74,9 +88,20 @@ class SentenceTransformerEmbedder(Embedder):
         self.name = path.name if path.name != "model" else "all-MiniLM-L6-v2"
         self.dim = int(self.model.get_embedding_dimension() or 0)
         self.batch_size = batch_size
+        self.onnx = self._onnx(path, cache) if runtime == "onnx" else None
+
+    def _onnx(self, path: Path, cache: Path | None) -> OnnxEncoder | None:
+        one = threads.engine_owns_pool()  # beside a serving engine: one thread, as torch's
+        try:
+            return OnnxEncoder.load(self.model, path, cache, 1 if one else 0, self.batch_size)
+        except Exception as exc:  # an architecture the exporter cannot trace: torch still can
+            log.warning("embedding with torch: ONNX export of %s failed: %s", path.name, exc)
+            return None
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         threads.share()  # single-threaded beside a serving engine; see core/threads.py
+        if self.onnx is not None:  # its pooling is torch's
+            return self.onnx.encode(list(texts))
         vectors = self.model.encode(
             list(texts),
             batch_size=self.batch_size,
@@ -87,11 +112,17 @@ class SentenceTransformerEmbedder(Embedder):
         return np.asarray(vectors, dtype=np.float32)
 
 
-def load_embedder(model: str | None, batch_size: int = 64) -> SentenceTransformerEmbedder:
-    """Load once per process (every Bytewax worker thread shares it)."""
+def load_embedder(
+    model: str | None,
+    batch_size: int = 64,
+    runtime: Runtime = "onnx",
+    cache: Path | None = None,
+) -> SentenceTransformerEmbedder:
+    """Load once per process (every Bytewax worker thread shares it); `cache`: where an ONNX
+    export is kept (None: exported in memory, once per process)."""
     path = Path(model) if model else bundled_minilm_path()
-    key = f"{path}:{batch_size}"
+    key = f"{path}:{batch_size}:{runtime}"
     with _lock:
         if key not in _cache:
-            _cache[key] = SentenceTransformerEmbedder(path, batch_size)
+            _cache[key] = SentenceTransformerEmbedder(path, batch_size, runtime, cache)
         return _cache[key]

@@ -20,7 +20,12 @@ from microfleet.micromodel.spec import load_fleet
 
 @contextmanager
 def open_search(settings: Settings) -> Iterator[KnowledgeSearch]:
-    embedder = load_embedder(settings.embedding_model, settings.embed_batch_size)
+    embedder = load_embedder(
+        settings.embedding_model,
+        settings.embed_batch_size,
+        settings.embedding_runtime,
+        settings.model_cache_dir / "onnx",
+    )
     store = open_store(settings, embedder.dim)
     try:
         yield KnowledgeSearch(store, embedder, Bm25Encoder(), fusion_from(settings))
