@@ -63,10 +63,18 @@ class BatchingEngine:
     """Owns the decoder: every generation runs on its thread, in batches of up to `max_batch`."""
 
     def __init__(
-        self, decoder: Decoder, tokenizer: Any, max_batch: int = 8, window_s: float = 0.002
+        self,
+        decoder: Decoder,
+        tokenizer: Any,
+        max_batch: int = 8,
+        window_s: float | None = None,
     ) -> None:
+        """`window_s`: how long a new batch waits for more requests. By default none where
+        the decoder `joins` (a later request joins at the next step; waiting would only add
+        to every answer's first token), else 2 ms."""
         self.decoder, self.tokenizer = decoder, tokenizer
-        self.max_batch, self.window_s = min(max_batch, decoder.max_rows), window_s
+        self.max_batch = min(max_batch, decoder.max_rows)
+        self.window_s = (0.0 if decoder.joins else 0.002) if window_s is None else window_s
         self.stats = EngineStats()
         self.guides = SchemaGuides(tokenizer)
         self._jobs: queue.Queue[Job | Task | None] = queue.Queue()

@@ -107,23 +107,49 @@ class ChunkWriter:
         return json.dumps({**head, **body}, ensure_ascii=False)
 
 
+async def primed(stream: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`stream` with its first item (or the error in its place) already awaited: a caller
+    that starts a response only then sends its head with the first token, not while the
+    prompt is computed (a client reading a head competes with the prefill for the CPU)."""
+    first: list[T] = []
+    failure: Exception | None = None
+    try:
+        first.append(await anext(stream))
+    except StopAsyncIteration:
+        pass
+    except Exception as exc:  # raised where the stream is read, as it would have been
+        failure = exc
+
+    async def rest() -> AsyncIterator[T]:
+        try:
+            if failure is not None:
+                raise failure
+            for item in first:
+                yield item
+            async for item in stream:
+                yield item
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    return rest()
+
+
 async def sse_events(
-    answers: list[AsyncIterator[Delta]],
+    pairs: AsyncIterator[tuple[int, Delta]],
+    choices: int,
     prepared: Prepared,
     include_usage: bool,
-    seconds: float,
-    drain: Drain | None = None,
 ) -> AsyncIterator[dict[str, str]]:
     """SSE data frames: a role frame, content frames, a final frame with `sources`, [DONE];
-    with several answers (`n`), each choice's frames carry its index.
+    with several answers (`n` `choices`, merged in `pairs`), each choice's frames carry its index.
     An answer that fails or outlasts a shutdown's drain ends with an error frame, then a
     final frame with finish_reason "error", then [DONE]: never a silent end."""
     writer = ChunkWriter(prepared.turn.model, prepared.response_id)
-    for index in range(len(answers)):
+    for index in range(choices):
         yield {"data": writer.frame({"role": "assistant", "content": ""}, index=index)}
-    last = [Delta("", "stop") for _ in answers]
+    last = [Delta("", "stop") for _ in range(choices)]
     try:
-        async for index, delta in within(merged(answers), seconds, drain):
+        async for index, delta in pairs:
             if delta.text:
                 yield {"data": writer.frame({"content": delta.text}, index=index)}
             last[index] = delta
