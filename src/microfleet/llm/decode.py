@@ -276,6 +276,26 @@ def by_adapter(names: list[str | None]) -> list[list[int]]:
     return list(groups.values())
 
 
+def lanes_of(
+    passes: list[tuple[Any, list[Any]]], lanes: int, per_row: dict[Any, float]
+) -> list[list[Any]]:
+    """`passes` (each an adapter with its rows) dealt into up to `lanes` lanes of about
+    equal cost: the costliest first, each to the lane that costs least so far. A pass costs
+    its rows times its adapter's measured time per row (`per_row`; unmeasured: the mean)."""
+    mean = sum(per_row.values()) / len(per_row) if per_row else 1.0
+
+    def cost(one: tuple[Any, list[Any]]) -> float:
+        return len(one[1]) * per_row.get(one[0], mean)
+
+    dealt: list[list[Any]] = [[] for _ in range(min(lanes, len(passes)))]
+    load = [0.0] * len(dealt)
+    for one in sorted(passes, key=cost, reverse=True):
+        lane = load.index(min(load))
+        dealt[lane].append(one)
+        load[lane] += cost(one)
+    return dealt
+
+
 def shared_clusters(
     rows: list[int], prompts: Sequence[Sequence[int]]
 ) -> list[tuple[list[int], int]]:

@@ -24,7 +24,9 @@ import ctypes
 import json
 import os
 import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from microfleet.llm.decode import (
     Sampling,
     by_adapter,
     guided_pick,
+    lanes_of,
     shared_clusters,
     took,
 )
@@ -49,6 +52,7 @@ BATCH_TOKENS = 512  # tokens per llama_decode call (prefill is split into such c
 # time alone with them, against 2.04x when passes under 8 tokens ran on one thread, and 8
 # concurrent requests 1.40x the throughput of 8 in a row, against 0.88-1.12 (bench/serve.py).
 SMALL_PASS = 2
+Pass = tuple[str | None, list[tuple[int, Sequence[int], int]]]  # an adapter; rows, tokens, at
 _init = threading.Lock()
 _quiet: list[Any] = []  # the log callback, kept alive while llama.cpp may call it
 
@@ -85,11 +89,14 @@ class LlamaCppDecoder(Decoder):
         self.eos = frozenset(t for t in range(self.vocab_size) if lib.llama_vocab_is_eog(vocab, t))
         self._adapters = {name: self._load_adapter(name, path) for name, path in adapters.items()}
         self.adapters = frozenset(self._adapters)
-        self._batch = lib.llama_batch_init(BATCH_TOKENS, 0, 1)
         self._contexts: dict[str | None, Any] = {}  # per adapter (None: the base model)
+        self._batches: dict[str | None, Any] = {}  # and a batch for each: lanes run at once
         self._open = True
         for name in [None, *sorted(self._adapters)]:  # all at once: a first request for an
             self._contexts[name] = self._make_context(name)  # adapter waits for no KV cache
+            self._batches[name] = lib.llama_batch_init(BATCH_TOKENS, 0, 1)
+        self._lanes = ThreadPoolExecutor(threads - 1, "llama-lane") if threads > 1 else None
+        self._per_row: dict[str | None, float] = {}  # s a row of a one-thread step, by adapter
 
     def close(self) -> None:
         """Free the batch, the contexts (their KV caches) and the model with its adapters, once."""
@@ -97,7 +104,10 @@ class LlamaCppDecoder(Decoder):
             return
         self._open = False
         lib = self._lib
-        lib.llama_batch_free(self._batch)
+        if self._lanes is not None:
+            self._lanes.shutdown()
+        for batch in self._batches.values():
+            lib.llama_batch_free(batch)
         for context in self._contexts.values():
             lib.llama_free(context)
         self._contexts.clear()
@@ -220,13 +230,13 @@ class LlamaCppDecoder(Decoder):
             for cluster, shared in clusters:
                 if shared:
                     first = cluster[0]
-                    self._feed(context, [(first, prompts[first][:shared], 0)], seqs, False)
+                    self._feed(names[first], [(first, prompts[first][:shared], 0)], seqs, False)
                     memory = self._lib.llama_get_memory(context)
                     for row in cluster[1:]:  # a whole-sequence copy: its cache holds the prefix
                         self._lib.llama_memory_seq_cp(memory, seqs[first], seqs[row], -1, -1)
                     computed += shared
             for same in items.values():
-                out.update(self._feed(context, same, seqs))
+                out.update(self._feed(names[rows[0]], same, seqs))
         return computed, out
 
     def _step(
@@ -237,33 +247,58 @@ class LlamaCppDecoder(Decoder):
         seqs: list[int],
     ) -> dict[int, Any]:
         """One token for every row still going, each adapter's rows in one llama_decode;
-        the next-token logits of each."""
+        the next-token logits of each. Adapters' passes run at once, one thread each, in up
+        to `threads` lanes (their contexts share nothing but the model's weights): a step
+        that visits three adapters would otherwise pay for three passes one after another."""
+        passes: list[Pass] = [
+            (names[going[group[0]][0]], [(going[j][0], [going[j][1]], positions[going[j][0]])
+                                         for j in group])
+            for group in by_adapter([names[row] for row, _ in going])
+        ]  # fmt: skip
+        if len(passes) == 1 or self._lanes is None:
+            return self._lane(passes, seqs, alone=True)
+        lanes = lanes_of(passes, self._threads, self._per_row)
+        others = [self._lanes.submit(self._lane, lane, seqs, False) for lane in lanes[1:]]
+        out = self._lane(lanes[0], seqs, alone=False)  # this thread runs a lane too
+        for other in others:
+            out.update(other.result())
+        return out
+
+    def _lane(
+        self,
+        passes: list[Pass],
+        seqs: list[int],
+        alone: bool,
+    ) -> dict[int, Any]:
         out: dict[int, Any] = {}
-        for group in by_adapter([names[row] for row, _ in going]):
-            rows = [going[j] for j in group]
-            context = self._context(names[rows[0][0]])
-            items = [(row, [token], positions[row]) for row, token in rows]
-            out.update(self._feed(context, items, seqs))
+        for name, items in passes:
+            started = time.perf_counter()
+            out.update(self._feed(name, items, seqs, alone=alone))
+            if not alone:  # a moving average: what lanes_of deals by
+                took = (time.perf_counter() - started) / len(items)
+                self._per_row[name] = 0.8 * self._per_row.get(name, took) + 0.2 * took
         return out
 
     def _feed(
         self,
-        context: Any,
+        name: str | None,
         items: Sequence[tuple[int, Sequence[int], int]],
         seqs: list[int],
         logits: bool = True,
+        alone: bool = True,
     ) -> dict[int, Any]:
         """Decode each (row, tokens, first position) in the row's sequence (`seqs[row]`) of
-        `context`, BATCH_TOKENS at a time; the logits after each row's last token. The rows
-        go in order of their sequences: llama.cpp splits a batch whose sequences come out of
-        order into more passes (measured: 27 rows took twice as long)."""
-        batch, out = self._batch, {}
+        adapter `name`'s context, BATCH_TOKENS at a time; the logits after each row's last
+        token. The rows go in order of their sequences: llama.cpp splits a batch whose
+        sequences come out of order into more passes (measured: 27 rows took twice as long).
+        A pass that is not `alone` (other lanes run beside it) runs on one thread."""
+        context, batch, out = self._context(name), self._batches[name], {}
         wanted: list[tuple[int, int]] = []
         batch.n_tokens = 0
         for row, tokens, start in sorted(items, key=lambda item: seqs[item[0]]):
             for i, token in enumerate(tokens):
                 if batch.n_tokens == BATCH_TOKENS:
-                    out.update(self._run(context, wanted))
+                    out.update(self._run(context, batch, wanted, alone))
                     wanted = []
                 last = logits and i == len(tokens) - 1
                 j = batch.n_tokens
@@ -273,17 +308,19 @@ class LlamaCppDecoder(Decoder):
                     wanted.append((row, j))
                 batch.n_tokens = j + 1
         if batch.n_tokens:
-            out.update(self._run(context, wanted))
+            out.update(self._run(context, batch, wanted, alone))
         return out
 
-    def _run(self, context: Any, wanted: list[tuple[int, int]]) -> dict[int, Any]:
+    def _run(
+        self, context: Any, batch: Any, wanted: list[tuple[int, int]], alone: bool
+    ) -> dict[int, Any]:
         import numpy as np
         import torch
 
-        threads = 1 if self._batch.n_tokens < SMALL_PASS else self._threads
+        threads = self._threads if alone and batch.n_tokens >= SMALL_PASS else 1
         self._lib.llama_set_n_threads(context, threads, threads)
-        code = self._lib.llama_decode(context, self._batch)
-        self._batch.n_tokens = 0
+        code = self._lib.llama_decode(context, batch)
+        batch.n_tokens = 0
         if code != 0:
             raise RuntimeError(f"llama.cpp could not decode this batch (code {code}): too long?")
         rows = {}
