@@ -43,6 +43,7 @@ from microfleet.llm.decode import (
 )
 from microfleet.llm.decoder import Admit, Decoder, Joining, OnToken
 from microfleet.llm.llamacpp_model import load_model, repacked_gguf
+from microfleet.llm.llamacpp_run import Run, neighbours
 
 BATCH_TOKENS = 512  # tokens per llama_decode call (prefill is split into such chunks)
 # A pass of one token runs on one thread: a single row's matrices are too small to share, and
@@ -155,7 +156,7 @@ class LlamaCppDecoder(Decoder):
             raise ValueError(f"{len(prompts)} rows; the context holds {self.max_rows}")
         names = list(adapters or [None] * len(prompts))
         streams = sampling.streams or [None] * len(prompts)
-        run = _Run(sampling)
+        run = Run(sampling)
         try:  # the caches are empty: fresh contexts, or the last batch cleared them
             self._join(run, [
                 Joining(list(p), name, guides[i] if guides else None, streams[i])
@@ -185,7 +186,7 @@ class LlamaCppDecoder(Decoder):
             for context in self._contexts.values():
                 self._lib.llama_memory_clear(self._lib.llama_get_memory(context), False)
 
-    def _join(self, run: _Run, rows: list[Joining]) -> None:
+    def _join(self, run: Run, rows: list[Joining]) -> None:
         """Add `rows` to the batch, each in the lowest free sequence of its adapter's
         context, and prefill them."""
         for row in rows:
@@ -197,7 +198,7 @@ class LlamaCppDecoder(Decoder):
         run.computed += computed
         run.logits.update(logits)
 
-    def _free(self, run: _Run, row: int) -> None:
+    def _free(self, run: Run, row: int) -> None:
         """A finished row's KV stream, emptied for the next row of its adapter."""
         memory = self._lib.llama_get_memory(self._context(run.names[row]))
         self._lib.llama_memory_seq_rm(memory, run.seqs[row], -1, -1)
@@ -226,7 +227,7 @@ class LlamaCppDecoder(Decoder):
                     own = prompts[row][shared:]
                     items.setdefault((shared, len(own)), []).append((row, own, shared))
                     computed += len(own)
-            _neighbours([[row for row, _, _ in same] for same in items.values()], seqs)
+            neighbours([[row for row, _, _ in same] for same in items.values()], seqs)
             for cluster, shared in clusters:
                 if shared:
                     first = cluster[0]
@@ -328,63 +329,6 @@ class LlamaCppDecoder(Decoder):
             pointer = self._lib.llama_get_logits_ith(context, j)
             rows[row] = torch.from_numpy(np.ctypeslib.as_array(pointer, (self.vocab_size,)).copy())
         return rows
-
-
-class _Run:
-    """The rows of one `decode` call, by index: prompts, adapters, KV sequences, positions,
-    guides, random streams, and the logits of the rows that are to pick a token next."""
-
-    def __init__(self, sampling: Sampling) -> None:
-        self.temperature, self.top_p = sampling.temperature, sampling.top_p
-        self.prompts: list[list[int]] = []
-        self.names: list[str | None] = []
-        self.seqs: list[int] = []
-        self.positions: list[int] = []
-        self.guides: list[Any] = []
-        self.streams: list[Any] = []
-        self.alive: list[int] = []
-        self.logits: dict[int, Any] = {}
-        self.computed = 0
-
-    def add(self, rows: list[Joining]) -> list[int]:
-        """The new rows' indices. Each takes the lowest sequence its adapter's rows leave
-        free: llama.cpp attends over every KV stream from a pass's lowest sequence to its
-        highest, so an adapter's rows are numbered 0, 1, 2... (0, 3 and 6 would cost seven)."""
-        new: list[int] = []
-        for row in rows:
-            index = len(self.prompts)
-            used = {self.seqs[r] for r in [*self.alive, *new] if self.names[r] == row.adapter}
-            self.prompts.append(row.prompt)
-            self.names.append(row.adapter)
-            self.seqs.append(min(set(range(len(used) + 1)) - used))
-            self.positions.append(len(row.prompt))
-            self.guides.append(row.guide)
-            self.streams.append(row.stream)
-            new.append(index)
-        self.alive += new
-        return new
-
-    def next_logits(self) -> Any:
-        import torch
-
-        return torch.stack([self.logits.pop(row) for row in self.alive])
-
-    def sampling(self) -> Sampling:
-        streams = [self.streams[row] for row in self.alive]
-        return Sampling(self.temperature, self.top_p, streams if any(streams) else None)
-
-    def guides_of(self) -> list[Any]:
-        return [self.guides[row] for row in self.alive]
-
-
-def _neighbours(passes: list[list[int]], seqs: list[int]) -> None:
-    """The rows' sequences (`seqs`, by row) dealt again, so that each pass's rows hold
-    neighbouring ones: a pass attends over every KV stream from its lowest sequence to its
-    highest, and 5 rows of 27 scattered over sequences 0 to 25 cost nearly the 27 (measured:
-    85 tokens took 194 ms)."""
-    pool = sorted(seqs[row] for rows in passes for row in rows)
-    for row, seq in zip([row for rows in passes for row in rows], pool, strict=True):
-        seqs[row] = seq
 
 
 def _new_context(lib: Any, model: Any, threads: int, rows: int, context: int) -> Any:
