@@ -46,6 +46,8 @@ class _Row:
     text: str = ""  # what its tokens say so far
     sent: int = 0  # how much of it the request has been sent
     done: bool = False
+    read: int = 0  # ids[:read] are in `text`
+    window: int = 0  # decoding starts here, a few tokens before `read` (see RowStreamer._read)
 
 
 class RowStreamer:
@@ -87,16 +89,33 @@ class RowStreamer:
             return
         row.ids.append(token)
         self.tokens += 1
-        text = row.text = self.tokenizer.decode(row.ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):  # hold back half a multi-byte character
+        if not self._read(row):  # hold back half a multi-byte character
             end, stopped = row.sent, False
         else:  # and the start of a stop string, until the next token says
-            end, stopped = stop_point(text, row.job.stop)
+            end, stopped = stop_point(row.text, row.job.stop)
         self._send(row, end)
         if stopped:
             self._finish(row, "stop", flush=False)
         elif len(row.ids) >= row.job.max_tokens:
             self._finish(row, "length")
+
+    def _read(self, row: _Row, last: bool = False) -> bool:
+        """Add the text of the row's unread tokens to `row.text`; False while they end in
+        half a character (they stay unread). Only the tokens since the last read are decoded,
+        with those of the read before (vLLM's incremental detokenizing): a tokenizer may write
+        a token differently at the start of a text (SentencePiece drops its leading space),
+        and decoding the whole answer at every token cost O(n) a token (1.3% of a 96-token
+        stream's engine time, measured with py-spy; ten times that at 1,000 tokens). The
+        `last` read keeps what its tokens say in whole characters."""
+        decode = self.tokenizer.decode
+        before = decode(row.ids[row.window : row.read], skip_special_tokens=True)
+        now = decode(row.ids[row.window :], skip_special_tokens=True)
+        if now.endswith("\ufffd") and not last:
+            return False
+        now = now.removesuffix("\ufffd") if last else now
+        row.text += now[len(before) :]
+        row.window, row.read = row.read, len(row.ids)
+        return True
 
     def _send(self, row: _Row, end: int) -> None:
         if end > row.sent:
@@ -105,7 +124,8 @@ class RowStreamer:
 
     def _finish(self, row: _Row, reason: str, flush: bool = True) -> None:
         if flush and reason != "cancelled":  # a tail held back for a stop that never came
-            self._send(row, len(row.text.removesuffix("\ufffd")))
+            self._read(row, last=True)
+            self._send(row, len(row.text))
         row.done = True
         row.job.emit(Delta("", reason, row.prompt_tokens, len(row.ids)))
 
