@@ -20,7 +20,7 @@ from microfleet.llm.guided import bounded, schema_problem
 from microfleet.serving.access import counted, note_of
 from microfleet.serving.deps import Server, ServerDep
 from microfleet.serving.schemas import ChatMessage, ChatRequest, ChatResponse, Choice, Usage
-from microfleet.serving.streaming import error_message, merged, primed, sse_events, within
+from microfleet.serving.streaming import error_message, merged, sse_events, within
 from microfleet.serving.tenancy import principal
 from microfleet.serving.tools import tool_calls_reply
 
@@ -124,7 +124,7 @@ async def _chat(body: ChatRequest, request: Request, server: Server) -> ChatResp
     answers = [counted(assistant.stream(prepared, i), note) for i in range(body.n)]
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        pairs = await primed(within(merged(answers), timeout, drain))
+        pairs = within(merged(answers), timeout, drain)
         events = sse_events(pairs, body.n, prepared, usage)
         return EventSourceResponse(
             events,

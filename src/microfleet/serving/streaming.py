@@ -107,33 +107,6 @@ class ChunkWriter:
         return json.dumps({**head, **body}, ensure_ascii=False)
 
 
-async def primed(stream: AsyncIterator[T]) -> AsyncIterator[T]:
-    """`stream` with its first item (or the error in its place) already awaited: a caller
-    that starts a response only then sends its head with the first token, not while the
-    prompt is computed (a client reading a head competes with the prefill for the CPU)."""
-    first: list[T] = []
-    failure: Exception | None = None
-    try:
-        first.append(await anext(stream))
-    except StopAsyncIteration:
-        pass
-    except Exception as exc:  # raised where the stream is read, as it would have been
-        failure = exc
-
-    async def rest() -> AsyncIterator[T]:
-        try:
-            if failure is not None:
-                raise failure
-            for item in first:
-                yield item
-            async for item in stream:
-                yield item
-        finally:
-            await stream.aclose()  # type: ignore[attr-defined]
-
-    return rest()
-
-
 async def sse_events(
     pairs: AsyncIterator[tuple[int, Delta]],
     choices: int,
