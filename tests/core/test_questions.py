@@ -93,6 +93,8 @@ def test_a_figure_is_not_a_year_or_a_day(text: str, expected: bool) -> None:
         ("How much cash did Income & Growth Fund V hold?", False, False, False),
         ("What was the gross margin percentage?", False, False, True),
         ("What % of sales came from China?", False, False, True),
+        ("What share of revenue came from its largest customer?", False, False, True),
+        ("What were the diluted earnings per share of Apple?", False, False, False),
     ],
 )
 def test_what_kind_of_answer_a_question_asks(
@@ -112,6 +114,10 @@ def test_what_kind_of_answer_a_question_asks(
         ("Mexico revenues increased 1% to $751 million.", True),
         ("Data Center compute revenue was $33.8 billion, up 50%.", True),
         ("The effective tax rate was 16.4%.", True),
+        ("Sales to Customer A represented 23% of total revenue.", False),
+        ("Sales to its top customers represented 14%, 11%, 11%, and 10% of revenue.", False),
+        ("Sales outside the US accounted for 50% and 51% of total revenue.", False),
+        ("Gross margin was 72.4% of revenue.", True),  # a level stated as a share of its base
     ],
 )
 def test_a_level_is_a_figure_that_is_not_only_a_change(text: str, level: bool) -> None:

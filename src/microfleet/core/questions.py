@@ -204,11 +204,14 @@ _CHANGE_WORDS = (
     r"|slump|surg|up|down|higher|lower|change)\w*"
 )
 _SHARE = r"[-+]?\d[\d.,]*\s*(?:%|percent\b|per cent\b|percentage points?\b|basis points?\b|bps\b)"
-# A change stated as a share ("increased 4%", "up 50%", "4% volume increases"), not a level.
-_SHARES = rf"{_SHARE}(?:\s*(?:,|and|or|to)\s*{_SHARE})*"  # "68% and 69%"
+_SHARES = rf"{_SHARE}(?:\s*(?:,\s*(?:and|or)?|and|or|to)\s*{_SHARE})*"  # "14%, 11%, and 10%"
+_ABOUT = r"(?:\s+(?:about|approximately|nearly|almost|some))?"
+# A change stated as a share ("increased 4%", "4% volume increases"), or a part's share of a
+# whole ("represented 23% of total revenue", "accounted for 50% and 51%"): not a level.
 _CHANGE_SHARE = re.compile(
-    rf"\b{_CHANGE_WORDS}(?:\s+by)?(?:\s+(?:about|approximately|nearly|almost|some))?\s+{_SHARES}"
-    rf"|{_SHARES}(?:\s+\w+){{0,2}}?\s+{_CHANGE_WORDS}",
+    rf"\b{_CHANGE_WORDS}(?:\s+by)?{_ABOUT}\s+{_SHARES}"
+    rf"|{_SHARES}(?:\s+\w+){{0,2}}?\s+{_CHANGE_WORDS}"
+    rf"|\b(?:represent\w*|accounted for|accounts? for|comprised|made up){_ABOUT}\s+{_SHARES}",
     re.IGNORECASE,
 )
 _PERCENTAGE = re.compile(r"\d\s*(?:%|percent\b|per cent\b)", re.IGNORECASE)
@@ -236,13 +239,22 @@ def asks_change(question: str) -> bool:
 
 
 def asks_percentage(question: str) -> bool:
-    """Whether the figure asked for is a percentage ("What was the gross margin percentage?")."""
-    return re.search(r"\b(?:percent|percentage|per cent)\b|%", question, re.IGNORECASE) is not None
+    """Whether the figure asked for is a percentage ("What was the gross margin percentage?",
+    "What share of revenue came from its largest customer?"; not "earnings per share of")."""
+    return _ASKS_PERCENTAGE.search(question) is not None
+
+
+_ASKS_PERCENTAGE = re.compile(
+    r"\b(?:percent|percentage|per cent)\b|%"
+    r"|(?<!per )\b(?:share|proportion|portion|fraction)\s+of\b",
+    re.IGNORECASE,
+)
 
 
 def has_level(text: str) -> bool:
-    """Whether `text` states a figure other than a change given as a share: "increased 1% to
-    $751 million" does ($751 million); "increased 4%, driven by 4% volume increases" does not."""
+    """Whether `text` states a figure other than a change or a part given as a share:
+    "increased 1% to $751 million" does ($751 million); "increased 4%, driven by 4% volume
+    increases" and "sales to Customer A represented 23% of total revenue" do not."""
     return has_figure(_CHANGE_SHARE.sub(" ", text))
 
 
