@@ -251,11 +251,13 @@ class LlamaCppDecoder(Decoder):
         the next-token logits of each. Adapters' passes run at once, one thread each, in up
         to `threads` lanes (their contexts share nothing but the model's weights): a step
         that visits three adapters would otherwise pay for three passes one after another."""
-        passes: list[Pass] = [
-            (names[going[group[0]][0]], [(going[j][0], [going[j][1]], positions[going[j][0]])
-                                         for j in group])
-            for group in by_adapter([names[row] for row, _ in going])
-        ]  # fmt: skip
+        passes: list[Pass] = []
+        for group in by_adapter([names[row] for row, _ in going]):
+            rows = [going[j] for j in group]
+            items: list[tuple[int, Sequence[int], int]] = [
+                (row, [token], positions[row]) for row, token in rows
+            ]
+            passes.append((names[rows[0][0]], items))
         if len(passes) == 1 or self._lanes is None:
             return self._lane(passes, seqs, alone=True)
         lanes = lanes_of(passes, self._threads, self._per_row)
@@ -265,12 +267,9 @@ class LlamaCppDecoder(Decoder):
             out.update(other.result())
         return out
 
-    def _lane(
-        self,
-        passes: list[Pass],
-        seqs: list[int],
-        alone: bool,
-    ) -> dict[int, Any]:
+    def _lane(self, passes: list[Pass], seqs: list[int], alone: bool) -> dict[int, Any]:
+        """The logits of `passes`, one after another on this thread; a lane that runs beside
+        others (not `alone`) measures each adapter's time per row for the next dealing."""
         out: dict[int, Any] = {}
         for name, items in passes:
             started = time.perf_counter()
