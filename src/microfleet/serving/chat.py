@@ -124,8 +124,7 @@ async def _chat(body: ChatRequest, request: Request, server: Server) -> ChatResp
     answers = [counted(assistant.stream(prepared, i), note) for i in range(body.n)]
     if body.stream:
         usage = bool(body.stream_options and body.stream_options.include_usage)
-        pairs = within(merged(answers), timeout, drain)
-        events = sse_events(pairs, body.n, prepared, usage)
+        events = sse_events(answers, prepared, usage, timeout, drain)
         return EventSourceResponse(
             events,
             ping=15,

@@ -108,21 +108,22 @@ class ChunkWriter:
 
 
 async def sse_events(
-    pairs: AsyncIterator[tuple[int, Delta]],
-    choices: int,
+    answers: list[AsyncIterator[Delta]],
     prepared: Prepared,
     include_usage: bool,
+    seconds: float,
+    drain: Drain | None = None,
 ) -> AsyncIterator[dict[str, str]]:
     """SSE data frames: a role frame, content frames, a final frame with `sources`, [DONE];
-    with several answers (`n` `choices`, merged in `pairs`), each choice's frames carry its index.
+    with several answers (`n`), each choice's frames carry its index.
     An answer that fails or outlasts a shutdown's drain ends with an error frame, then a
     final frame with finish_reason "error", then [DONE]: never a silent end."""
     writer = ChunkWriter(prepared.turn.model, prepared.response_id)
-    for index in range(choices):
+    for index in range(len(answers)):
         yield {"data": writer.frame({"role": "assistant", "content": ""}, index=index)}
-    last = [Delta("", "stop") for _ in range(choices)]
+    last = [Delta("", "stop") for _ in answers]
     try:
-        async for index, delta in pairs:
+        async for index, delta in within(merged(answers), seconds, drain):
             if delta.text:
                 yield {"data": writer.frame({"content": delta.text}, index=index)}
             last[index] = delta
