@@ -228,3 +228,51 @@ def test_typed_rows_prefill_their_fixed_opening_and_answer_as_alone(engine: Batc
         assert json.loads(text)["country"] == country
     written = sum(len(engine.tokenizer(text)["input_ids"]) for text in got)
     assert engine.stats.tokens - tokens < written / 2  # most of each answer was not decoded
+
+
+def test_adapters_lanes_race_yet_hand_over_tokens_one_at_a_time(engine: BatchingEngine) -> None:
+    """A batch that mixes adapters decodes each adapter's rows in a lane of its own thread,
+    yet `on_token` (which streams rows to their requests) is never entered by two at once,
+    and every row answers as alone."""
+    import os
+    import threading
+    import time
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("lanes need two cores; this machine has one")
+    jobs = [
+        ([{"role": "user", "content": q}], ("noisy", None)[i % 2]) for i, q in enumerate(QUESTIONS)
+    ]
+    expected = _alone(engine, jobs, 12)
+
+    def run(decoder: Any, tokenizer: Any) -> tuple[int, int, list[str]]:
+        texts = [
+            tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
+            for c, _ in jobs
+        ]
+        prompts = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        out: list[list[int]] = [[] for _ in jobs]
+        inside, overlaps, callers = [0], [0], set()
+
+        def on_token(row: int, token: int) -> bool:
+            callers.add(threading.get_ident())
+            inside[0] += 1
+            overlaps[0] += inside[0] > 1
+            time.sleep(0.001)  # the GIL is free meanwhile: another lane could come in
+            inside[0] -= 1
+            if token in decoder.eos:
+                return True
+            out[row].append(token)
+            return len(out[row]) >= 12
+
+        decoder.decode(prompts, on_token, adapters=[adapter for _, adapter in jobs])
+        return (
+            overlaps[0],
+            len(callers),
+            [tokenizer.decode(ids, skip_special_tokens=True) for ids in out],
+        )
+
+    overlaps, callers, got = engine.call(run).result(timeout=120)
+    assert callers == 2  # the two adapters' lanes each handed over tokens
+    assert overlaps == 0
+    assert [g.strip() for g in got] == [e.strip() for e in expected]

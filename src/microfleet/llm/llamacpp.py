@@ -4,8 +4,9 @@ llama.cpp computes on the GGUF's own 4-bit weights, several times faster on a CP
 dequantized copy in torch (bench/decode.py measures both against llama-cpp-python's `Llama`).
 It keeps what makes the engine a fleet engine:
 - each micromodel's PEFT adapter, converted to a GGUF LoRA (llm/gguf_lora.py), is loaded once,
-  and set once on a context of its own (the base model has one too); every step decodes the
-  rows of each adapter together, in its context;
+  and set once on a context of its own (the base model has one too); each adapter's rows
+  decode together, in its context, and a batch that mixes adapters runs them in lanes, one
+  thread each, every lane token after token at its own pace (`_race`);
 - a context holds each of its rows as its own sequence, in a KV stream of its own, so rows
   need no padding; rows that share a prompt prefix compute it once, and the others copy its
   cache (`seq_cp`);
@@ -26,10 +27,11 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from microfleet.core.threads import single
 from microfleet.errors import UserError
 from microfleet.llm.base_model import smollm2_dir
 from microfleet.llm.decode import (
@@ -43,7 +45,7 @@ from microfleet.llm.decode import (
 )
 from microfleet.llm.decoder import Admit, Decoder, Joining, OnToken
 from microfleet.llm.llamacpp_model import load_model, repacked_gguf
-from microfleet.llm.llamacpp_run import Run, neighbours
+from microfleet.llm.llamacpp_run import Pass, Run, neighbours, passes_of
 
 BATCH_TOKENS = 512  # tokens per llama_decode call (prefill is split into such chunks)
 # A pass of one token runs on one thread: a single row's matrices are too small to share, and
@@ -53,7 +55,7 @@ BATCH_TOKENS = 512  # tokens per llama_decode call (prefill is split into such c
 # time alone with them, against 2.04x when passes under 8 tokens ran on one thread, and 8
 # concurrent requests 1.40x the throughput of 8 in a row, against 0.88-1.12 (bench/serve.py).
 SMALL_PASS = 2
-Pass = tuple[str | None, list[tuple[int, Sequence[int], int]]]  # an adapter; rows, tokens, at
+RACE_S = 0.05  # s that lanes run on their own before the batch admits new rows and deals again
 _init = threading.Lock()
 _quiet: list[Any] = []  # the log callback, kept alive while llama.cpp may call it
 
@@ -96,7 +98,11 @@ class LlamaCppDecoder(Decoder):
         for name in [None, *sorted(self._adapters)]:  # all at once: a first request for an
             self._contexts[name] = self._make_context(name)  # adapter waits for no KV cache
             self._batches[name] = lib.llama_batch_init(BATCH_TOKENS, 0, 1)
-        self._lanes = ThreadPoolExecutor(threads - 1, "llama-lane") if threads > 1 else None
+        self._lanes = (  # its threads pick tokens too: torch single-threaded there
+            ThreadPoolExecutor(threads - 1, "llama-lane", initializer=single)
+            if threads > 1
+            else None
+        )
         self._per_row: dict[str | None, float] = {}  # s a row of a one-thread step, by adapter
 
     def close(self) -> None:
@@ -163,28 +169,71 @@ class LlamaCppDecoder(Decoder):
                 for i, (p, name) in enumerate(zip(prompts, names, strict=True))
             ])  # fmt: skip
             while run.alive:
-                tokens = guided_pick(run.next_logits(), run.sampling(), run.guides_of()).tolist()
-                going = []
-                for row, token in zip(run.alive, tokens, strict=True):
-                    # a row whose KV stream is full ends there (its answer is cut)
-                    if (
-                        took(on_token, row, token, run.guides[row])
-                        or run.positions[row] >= self.context
-                    ):
-                        self._free(run, row)
-                    else:
-                        going.append((row, token))
-                run.alive = [row for row, _ in going]
-                if going:
-                    run.logits.update(self._step(going, run.positions, run.names, run.seqs))
-                    for row, _ in going:
-                        run.positions[row] += 1
+                if self._lanes is not None and len({run.names[r] for r in run.alive}) > 1:
+                    run.alive = self._race(run, on_token)
+                else:
+                    run.alive = self._tick(run, run.alive, on_token, alone=True)
                 if admit is not None and (joining := admit(self.max_rows - len(run.alive))):
                     self._join(run, joining)
             return run.computed
         finally:
             for context in self._contexts.values():
                 self._lib.llama_memory_clear(self._lib.llama_get_memory(context), False)
+
+    def _tick(self, run: Run, rows: list[int], on_token: OnToken, alone: bool) -> list[int]:
+        """One token for each of `rows`: picked from its logits, handed to `on_token`, and
+        decoded for its next logits unless the row is finished; the rows still going. Not
+        `alone` (in a lane, beside others): each adapter's pass runs on this thread."""
+        tokens = guided_pick(run.next_logits(rows), run.sampling(rows), run.guides_of(rows))
+        going = []
+        for row, token in zip(rows, tokens.tolist(), strict=True):
+            # a row whose KV stream is full ends there (its answer is cut)
+            if took(on_token, row, token, run.guides[row]) or run.positions[row] >= self.context:
+                self._free(run, row)
+            else:
+                going.append((row, token))
+        if going:  # each adapter's rows in a pass of their own, one after another
+            passes = passes_of(going, run.positions, run.names)
+            run.logits.update(self._lane(passes, run.seqs, alone=alone))
+            for row, _ in going:
+                run.positions[row] += 1
+        return [row for row, _ in going]
+
+    def _race(self, run: Run, on_token: OnToken) -> list[int]:
+        """The rows still going after their adapters, dealt into lanes, each run token after
+        token on a thread of its own for up to RACE_S, or until a lane has no rows left (the
+        rest are then dealt again): a lane waits for no other lane's pass, so one that costs
+        more a token (a wider adapter, more rows) leaves no core idle (in lockstep, every
+        token waited for the slowest lane). `on_token` is called by one lane at a time."""
+        alive = run.alive
+        groups = by_adapter([run.names[row] for row in alive])
+        passes = [(run.names[alive[group[0]]], [alive[j] for j in group]) for group in groups]
+        lanes = lanes_of(passes, self._threads, self._per_row)
+        deadline, lock, ended = time.perf_counter() + RACE_S, threading.Lock(), threading.Event()
+
+        def one_at_a_time(row: int, token: int) -> bool:
+            with lock:
+                return on_token(row, token)
+
+        def drive(lane: list[tuple[str | None, list[int]]]) -> list[int]:
+            rows = sorted(row for _, rows in lane for row in rows)
+            while rows:  # a token at least, however late
+                rows = self._tick(run, rows, one_at_a_time, alone=False)
+                if time.perf_counter() >= deadline or ended.is_set():
+                    break
+            if not rows:
+                ended.set()
+            return rows
+
+        assert self._lanes is not None
+        others = [self._lanes.submit(drive, lane) for lane in lanes[1:]]
+        try:
+            going = drive(lanes[0])  # this thread drives a lane too
+        finally:  # no lane may still be decoding when the batch ends
+            wait(others)
+        for other in others:
+            going += other.result()
+        return sorted(going)
 
     def _join(self, run: Run, rows: list[Joining]) -> None:
         """Add `rows` to the batch, each in the lowest free sequence of its adapter's
@@ -240,33 +289,6 @@ class LlamaCppDecoder(Decoder):
                 out.update(self._feed(names[rows[0]], same, seqs))
         return computed, out
 
-    def _step(
-        self,
-        going: list[tuple[int, int]],
-        positions: list[int],
-        names: list[str | None],
-        seqs: list[int],
-    ) -> dict[int, Any]:
-        """One token for every row still going, each adapter's rows in one llama_decode;
-        the next-token logits of each. Adapters' passes run at once, one thread each, in up
-        to `threads` lanes (their contexts share nothing but the model's weights): a step
-        that visits three adapters would otherwise pay for three passes one after another."""
-        passes: list[Pass] = []
-        for group in by_adapter([names[row] for row, _ in going]):
-            rows = [going[j] for j in group]
-            items: list[tuple[int, Sequence[int], int]] = [
-                (row, [token], positions[row]) for row, token in rows
-            ]
-            passes.append((names[rows[0][0]], items))
-        if len(passes) == 1 or self._lanes is None:
-            return self._lane(passes, seqs, alone=True)
-        lanes = lanes_of(passes, self._threads, self._per_row)
-        others = [self._lanes.submit(self._lane, lane, seqs, False) for lane in lanes[1:]]
-        out = self._lane(lanes[0], seqs, alone=False)  # this thread runs a lane too
-        for other in others:
-            out.update(other.result())
-        return out
-
     def _lane(self, passes: list[Pass], seqs: list[int], alone: bool) -> dict[int, Any]:
         """The logits of `passes`, one after another on this thread; a lane that runs beside
         others (not `alone`) measures each adapter's time per row for the next dealing."""
@@ -275,8 +297,8 @@ class LlamaCppDecoder(Decoder):
             started = time.perf_counter()
             out.update(self._feed(name, items, seqs, alone=alone))
             if not alone:  # a moving average: what lanes_of deals by
-                took = (time.perf_counter() - started) / len(items)
-                self._per_row[name] = 0.8 * self._per_row.get(name, took) + 0.2 * took
+                spent = (time.perf_counter() - started) / len(items)
+                self._per_row[name] = 0.8 * self._per_row.get(name, spent) + 0.2 * spent
         return out
 
     def _feed(

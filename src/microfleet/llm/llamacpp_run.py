@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from microfleet.llm.decode import Sampling
+from microfleet.llm.decode import Sampling, by_adapter
 from microfleet.llm.decoder import Joining
+
+Pass = tuple[str | None, list[tuple[int, Sequence[int], int]]]  # an adapter; rows, tokens, at
 
 
 class Run:
@@ -42,17 +45,17 @@ class Run:
         self.alive += new
         return new
 
-    def next_logits(self) -> Any:
+    def next_logits(self, rows: list[int]) -> Any:
         import torch
 
-        return torch.stack([self.logits.pop(row) for row in self.alive])
+        return torch.stack([self.logits.pop(row) for row in rows])
 
-    def sampling(self) -> Sampling:
-        streams = [self.streams[row] for row in self.alive]
+    def sampling(self, rows: list[int]) -> Sampling:
+        streams = [self.streams[row] for row in rows]
         return Sampling(self.temperature, self.top_p, streams if any(streams) else None)
 
-    def guides_of(self) -> list[Any]:
-        return [self.guides[row] for row in self.alive]
+    def guides_of(self, rows: list[int]) -> list[Any]:
+        return [self.guides[row] for row in rows]
 
 
 def neighbours(passes: list[list[int]], seqs: list[int]) -> None:
@@ -63,3 +66,17 @@ def neighbours(passes: list[list[int]], seqs: list[int]) -> None:
     pool = sorted(seqs[row] for rows in passes for row in rows)
     for row, seq in zip([row for rows in passes for row in rows], pool, strict=True):
         seqs[row] = seq
+
+
+def passes_of(
+    going: list[tuple[int, int]], positions: list[int], names: list[str | None]
+) -> list[Pass]:
+    """Each adapter's rows (each with its token, at its position) as a pass of their own."""
+    passes: list[Pass] = []
+    for group in by_adapter([names[row] for row, _ in going]):
+        rows = [going[j] for j in group]
+        items: list[tuple[int, Sequence[int], int]] = [
+            (row, [token], positions[row]) for row, token in rows
+        ]
+        passes.append((names[rows[0][0]], items))
+    return passes
