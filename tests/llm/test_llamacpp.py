@@ -276,3 +276,31 @@ def test_adapters_lanes_race_yet_hand_over_tokens_one_at_a_time(engine: Batching
     assert callers == 2  # the two adapters' lanes each handed over tokens
     assert overlaps == 0
     assert [g.strip() for g in got] == [e.strip() for e in expected]
+
+
+def test_requests_join_a_batch_whose_lanes_race(engine: BatchingEngine) -> None:
+    """Two long rows on two adapters race in lanes; short rows that arrive meanwhile join the
+    same batch (the racing lanes stop for them) and every row answers as alone."""
+    long: list[tuple[Chat, str | None]] = [(LONG, None), (LONG, "noisy")]
+    short: list[tuple[Chat, str | None]] = [
+        ([{"role": "user", "content": QUESTIONS[0]}], "noisy"),
+        ([{"role": "user", "content": QUESTIONS[1]}], None),
+    ]
+    expected_long = _alone(engine, long, 200)
+    expected = _alone(engine, short, 8)
+    _settled(engine)
+    joined, batches = engine.stats.joined, engine.stats.batches
+
+    async def scenario() -> tuple[list[str], list[str], bool]:
+        racing = asyncio.create_task(_answers(engine, long, 200))
+        await asyncio.sleep(0.6)  # past the batch window: both long rows are decoding
+        got = [(await _answers(engine, [job], 8))[0] for job in short]
+        still_going = not racing.done()
+        return await racing, got, still_going
+
+    got_long, got, still_going = asyncio.run(scenario())
+    _settled(engine)
+    assert still_going, "the long answers ended before the others joined: make them longer"
+    assert engine.stats.joined - joined == 2 and engine.stats.batches - batches == 1
+    assert got == expected
+    assert got_long == expected_long

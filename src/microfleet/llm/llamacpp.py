@@ -55,7 +55,7 @@ BATCH_TOKENS = 512  # tokens per llama_decode call (prefill is split into such c
 # time alone with them, against 2.04x when passes under 8 tokens ran on one thread, and 8
 # concurrent requests 1.40x the throughput of 8 in a row, against 0.88-1.12 (bench/serve.py).
 SMALL_PASS = 2
-RACE_S = 0.05  # s that lanes run on their own before the batch admits new rows and deals again
+RACE_S = 0.5  # s that lanes run on their own at most before they are dealt again
 _init = threading.Lock()
 _quiet: list[Any] = []  # the log callback, kept alive while llama.cpp may call it
 
@@ -169,11 +169,14 @@ class LlamaCppDecoder(Decoder):
                 for i, (p, name) in enumerate(zip(prompts, names, strict=True))
             ])  # fmt: skip
             while run.alive:
+                joining: list[Joining] = []
                 if self._lanes is not None and len({run.names[r] for r in run.alive}) > 1:
-                    run.alive = self._race(run, on_token)
+                    run.alive, joining = self._race(run, on_token, admit)
                 else:
                     run.alive = self._tick(run, run.alive, on_token, alone=True)
-                if admit is not None and (joining := admit(self.max_rows - len(run.alive))):
+                if admit is not None and not joining:
+                    joining = admit(self.max_rows - len(run.alive))
+                if joining:
                     self._join(run, joining)
             return run.computed
         finally:
@@ -199,41 +202,49 @@ class LlamaCppDecoder(Decoder):
                 run.positions[row] += 1
         return [row for row, _ in going]
 
-    def _race(self, run: Run, on_token: OnToken) -> list[int]:
-        """The rows still going after their adapters, dealt into lanes, each run token after
-        token on a thread of its own for up to RACE_S, or until a lane has no rows left (the
-        rest are then dealt again): a lane waits for no other lane's pass, so one that costs
-        more a token (a wider adapter, more rows) leaves no core idle (in lockstep, every
-        token waited for the slowest lane). `on_token` is called by one lane at a time."""
-        alive = run.alive
+    def _race(
+        self, run: Run, on_token: OnToken, admit: Admit | None
+    ) -> tuple[list[int], list[Joining]]:
+        """(the rows still going, rows that asked to join) after the rows, dealt into lanes
+        by adapter, each ran token after token on a thread of its own: a lane waits for no
+        other lane's pass, so one that costs more a token (a wider adapter, more rows) leaves
+        no core idle (in lockstep, every token waited for the slowest lane). The lanes stop,
+        to be dealt again, once one has no rows left, rows ask to join (this thread's lane
+        asks `admit` after each of its tokens), or RACE_S has passed. `on_token` and `admit`
+        are called by one lane at a time."""
+        alive, room = run.alive, self.max_rows - len(run.alive)
         groups = by_adapter([run.names[row] for row in alive])
         passes = [(run.names[alive[group[0]]], [alive[j] for j in group]) for group in groups]
         lanes = lanes_of(passes, self._threads, self._per_row)
-        deadline, lock, ended = time.perf_counter() + RACE_S, threading.Lock(), threading.Event()
+        deadline, lock, stop = time.perf_counter() + RACE_S, threading.Lock(), threading.Event()
+        joining: list[Joining] = []
 
         def one_at_a_time(row: int, token: int) -> bool:
             with lock:
                 return on_token(row, token)
 
-        def drive(lane: list[tuple[str | None, list[int]]]) -> list[int]:
+        def drive(lane: list[tuple[str | None, list[int]]], admits: bool) -> list[int]:
             rows = sorted(row for _, rows in lane for row in rows)
-            while rows:  # a token at least, however late
+            while rows:  # a token at least, whenever the lanes stop
                 rows = self._tick(run, rows, one_at_a_time, alone=False)
-                if time.perf_counter() >= deadline or ended.is_set():
+                if admits and admit is not None:
+                    with lock:
+                        joining.extend(admit(room))
+                if not rows or joining or time.perf_counter() >= deadline:
+                    stop.set()
+                if stop.is_set():
                     break
-            if not rows:
-                ended.set()
             return rows
 
         assert self._lanes is not None
-        others = [self._lanes.submit(drive, lane) for lane in lanes[1:]]
+        others = [self._lanes.submit(drive, lane, False) for lane in lanes[1:]]
         try:
-            going = drive(lanes[0])  # this thread drives a lane too
+            going = drive(lanes[0], True)  # this thread drives a lane too
         finally:  # no lane may still be decoding when the batch ends
             wait(others)
         for other in others:
             going += other.result()
-        return sorted(going)
+        return sorted(going), joining
 
     def _join(self, run: Run, rows: list[Joining]) -> None:
         """Add `rows` to the batch, each in the lowest free sequence of its adapter's
