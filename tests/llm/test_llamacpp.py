@@ -304,3 +304,42 @@ def test_requests_join_a_batch_whose_lanes_race(engine: BatchingEngine) -> None:
     assert engine.stats.joined - joined == 2 and engine.stats.batches - batches == 1
     assert got == expected
     assert got_long == expected_long
+
+
+def test_a_lane_that_fails_fails_its_batch_and_the_next_batch_answers(
+    engine: BatchingEngine,
+) -> None:
+    """A failure in one racing lane (here its row's callback) stops the other lanes and
+    reaches the caller; the KV caches are emptied, so the next batch answers as before."""
+    import os
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("lanes need two cores; this machine has one")
+    jobs = [
+        ([{"role": "user", "content": q}], ("noisy", None)[i % 2]) for i, q in enumerate(QUESTIONS)
+    ]
+    expected = _alone(engine, jobs, 8)
+
+    def run(decoder: Any, tokenizer: Any) -> str:
+        texts = [
+            tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
+            for c, _ in jobs
+        ]
+        prompts = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        made = [0] * len(jobs)
+
+        def on_token(row: int, token: int) -> bool:
+            made[row] += 1
+            if row == 1 and made[row] == 5:
+                raise RuntimeError("a row's stream broke")
+            return made[row] >= 30
+
+        try:
+            decoder.decode(prompts, on_token, adapters=[adapter for _, adapter in jobs])
+        except RuntimeError as exc:
+            assert max(made) < 30  # the other lanes stopped too
+            return str(exc)
+        return "no error"
+
+    assert engine.call(run).result(timeout=120) == "a row's stream broke"
+    assert asyncio.run(_answers(engine, jobs, 8)) == expected

@@ -44,7 +44,7 @@ from microfleet.llm.decode import (
     took,
 )
 from microfleet.llm.decoder import Admit, Decoder, Joining, OnToken
-from microfleet.llm.llamacpp_model import load_model, repacked_gguf
+from microfleet.llm.llamacpp_model import load_model, new_context, repacked_gguf
 from microfleet.llm.llamacpp_run import Pass, Run, neighbours, passes_of
 
 BATCH_TOKENS = 512  # tokens per llama_decode call (prefill is split into such chunks)
@@ -135,7 +135,9 @@ class LlamaCppDecoder(Decoder):
         adapter on a context makes llama.cpp re-plan its compute graph (about 5 ms each time,
         measured), and a step that visits three adapters would pay it three times."""
         lib = self._lib
-        context = _new_context(lib, self._model, self._threads, self.max_rows, self.context)
+        context = new_context(
+            lib, self._model, self._threads, self.max_rows, self.context, BATCH_TOKENS
+        )
         if name is not None:
             chosen = (lib.llama_adapter_lora_p_ctypes * 1)(self._adapters[name])
             lib.llama_set_adapters_lora(context, chosen, 1, (ctypes.c_float * 1)(1.0))
@@ -205,13 +207,13 @@ class LlamaCppDecoder(Decoder):
     def _race(
         self, run: Run, on_token: OnToken, admit: Admit | None
     ) -> tuple[list[int], list[Joining]]:
-        """(the rows still going, rows that asked to join) after the rows, dealt into lanes
-        by adapter, each ran token after token on a thread of its own: a lane waits for no
-        other lane's pass, so one that costs more a token (a wider adapter, more rows) leaves
-        no core idle (in lockstep, every token waited for the slowest lane). The lanes stop,
-        to be dealt again, once one has no rows left, rows ask to join (this thread's lane
-        asks `admit` after each of its tokens), or RACE_S has passed. `on_token` and `admit`
-        are called by one lane at a time."""
+        """Decode the rows dealt into lanes by adapter, each lane token after token on a
+        thread of its own; return the rows still going and those that asked to join. A lane
+        waits for no other lane's pass, so one that costs more a token (a wider adapter, more
+        rows) leaves no core idle (in lockstep, every token waited for the slowest lane). The
+        lanes stop, to be dealt again, once one has no rows left, rows ask to join (this
+        thread's lane asks `admit` after each of its tokens), one fails, or RACE_S has passed.
+        `on_token` and `admit` are called by one lane at a time."""
         alive, room = run.alive, self.max_rows - len(run.alive)
         groups = by_adapter([run.names[row] for row in alive])
         passes = [(run.names[alive[group[0]]], [alive[j] for j in group]) for group in groups]
@@ -225,15 +227,19 @@ class LlamaCppDecoder(Decoder):
 
         def drive(lane: list[tuple[str | None, list[int]]], admits: bool) -> list[int]:
             rows = sorted(row for _, rows in lane for row in rows)
-            while rows:  # a token at least, whenever the lanes stop
-                rows = self._tick(run, rows, one_at_a_time, alone=False)
-                if admits and admit is not None:
-                    with lock:
-                        joining.extend(admit(room))
-                if not rows or joining or time.perf_counter() >= deadline:
-                    stop.set()
-                if stop.is_set():
-                    break
+            try:
+                while rows:  # a token at least, whenever the lanes stop
+                    rows = self._tick(run, rows, one_at_a_time, alone=False)
+                    if admits and admit is not None:
+                        with lock:
+                            joining.extend(admit(room))
+                    if not rows or joining or time.perf_counter() >= deadline:
+                        stop.set()
+                    if stop.is_set():
+                        break
+            except BaseException:
+                stop.set()  # the other lanes end at their next token, and the batch fails
+                raise
             return rows
 
         assert self._lanes is not None
@@ -361,22 +367,6 @@ class LlamaCppDecoder(Decoder):
             pointer = self._lib.llama_get_logits_ith(context, j)
             rows[row] = torch.from_numpy(np.ctypeslib.as_array(pointer, (self.vocab_size,)).copy())
         return rows
-
-
-def _new_context(lib: Any, model: Any, threads: int, rows: int, context: int) -> Any:
-    """A context of `rows` sequences of `context` tokens, each in a KV stream of its own (in
-    one shared stream, a row's cells sit at other offsets than in its single run, and its
-    attention sums round differently). Its threads are set for each pass (SMALL_PASS)."""
-    params = lib.llama_context_default_params()
-    params.n_ctx, params.n_seq_max, params.kv_unified = rows * context, rows, False
-    params.n_batch = params.n_ubatch = BATCH_TOKENS
-    params.n_threads = params.n_threads_batch = threads
-    params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    params.no_perf = True
-    context = lib.llama_init_from_model(model, params)
-    if not context:
-        raise UserError("llama.cpp could not create a context; lower MICROFLEET_MAX_BATCH")
-    return context
 
 
 def bundled_decoder(

@@ -60,6 +60,23 @@ def load_model(lib: Any, gguf: Path) -> Any:
     return model
 
 
+def new_context(lib: Any, model: Any, threads: int, rows: int, context: int, batch: int) -> Any:
+    """A context of `rows` sequences of `context` tokens, each in a KV stream of its own (in
+    one shared stream, a row's cells sit at other offsets than in its single run, and its
+    attention sums round differently), `batch` tokens a pass. The decoder sets its threads for
+    each pass (llm/llamacpp.py SMALL_PASS)."""
+    params = lib.llama_context_default_params()
+    params.n_ctx, params.n_seq_max, params.kv_unified = rows * context, rows, False
+    params.n_batch = params.n_ubatch = batch
+    params.n_threads = params.n_threads_batch = threads
+    params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    params.no_perf = True
+    context = lib.llama_init_from_model(model, params)
+    if not context:
+        raise UserError("llama.cpp could not create a context; lower MICROFLEET_MAX_BATCH")
+    return context
+
+
 def model_params(lib: Any, gguf: Path) -> Any:
     """llama.cpp's model parameters for `gguf`: extra buffer types off (never AMX, see the
     module's docstring), and the matrices overridden into CPU_REPACK where ggml takes them."""
