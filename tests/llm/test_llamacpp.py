@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,33 @@ def test_schema_rows_write_valid_json_beside_free_rows(engine: BatchingEngine) -
 LONG = [{"role": "user", "content": "Count from 1 to 300, separated by commas."}]
 
 
+def _joining_changes_no_answer(
+    engine: BatchingEngine,
+    running: list[tuple[Chat, str | None]],
+    n: int,
+    short: list[tuple[Chat, str | None]],
+) -> None:
+    """`short` rows sent one after another while `running` decodes `n` tokens each join its
+    batch, and every row answers as alone."""
+    expected_long, expected = _alone(engine, running, n), _alone(engine, short, 8)
+    _settled(engine)
+    joined, batches = engine.stats.joined, engine.stats.batches
+
+    async def scenario() -> tuple[list[str], list[str], bool]:
+        long = asyncio.create_task(_answers(engine, running, n))
+        await asyncio.sleep(0.6)  # past the batch window: the long rows are decoding
+        got = [(await _answers(engine, [job], 8))[0] for job in short]
+        still_going = not long.done()
+        return await long, got, still_going
+
+    got_long, got, still_going = asyncio.run(scenario())
+    _settled(engine)
+    assert still_going, "the long answers ended before the others joined: make them longer"
+    assert engine.stats.joined - joined == len(short) and engine.stats.batches - batches == 1
+    assert got == expected
+    assert got_long == expected_long
+
+
 def test_requests_join_a_running_batch_and_change_no_answer(engine: BatchingEngine) -> None:
     """Rows that join between steps (one after another, so the second reuses the first's
     freed KV stream) answer as alone, and so does the long row they joined."""
@@ -174,24 +202,7 @@ def test_requests_join_a_running_batch_and_change_no_answer(engine: BatchingEngi
         ([{"role": "user", "content": QUESTIONS[1]}], "noisy"),
         ([{"role": "user", "content": QUESTIONS[2]}], None),
     ]
-    expected_long = _alone(engine, [(LONG, None)], 300)[0]
-    expected = _alone(engine, short, 8)
-    _settled(engine)
-    joined, batches = engine.stats.joined, engine.stats.batches
-
-    async def scenario() -> tuple[str, list[str], bool]:
-        long = asyncio.create_task(_answers(engine, [(LONG, None)], 300))
-        await asyncio.sleep(0.6)  # past the batch window: the long row is decoding
-        got = [(await _answers(engine, [job], 8))[0] for job in short]
-        still_going = not long.done()
-        return (await long)[0], got, still_going
-
-    got_long, got, still_going = asyncio.run(scenario())
-    _settled(engine)
-    assert still_going, "the long answer ended before the others joined: make it longer"
-    assert engine.stats.joined - joined == 3 and engine.stats.batches - batches == 1
-    assert got == expected
-    assert got_long == expected_long
+    _joining_changes_no_answer(engine, [(LONG, None)], 300, short)
 
 
 def test_typed_rows_prefill_their_fixed_opening_and_answer_as_alone(engine: BatchingEngine) -> None:
@@ -230,27 +241,36 @@ def test_typed_rows_prefill_their_fixed_opening_and_answer_as_alone(engine: Batc
     assert engine.stats.tokens - tokens < written / 2  # most of each answer was not decoded
 
 
+def _two_lanes() -> list[tuple[Chat, str | None]]:
+    """Questions alternating between the base model and `noisy`: two lanes, on two cores."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("lanes need two cores; this machine has one")
+    return [
+        ([{"role": "user", "content": q}], ("noisy", None)[i % 2]) for i, q in enumerate(QUESTIONS)
+    ]
+
+
+def _token_ids(tokenizer: Any, jobs: list[tuple[Chat, str | None]]) -> list[list[int]]:
+    """Each job's chat as the engine prompts it: its chat template, then its token ids."""
+    texts = [
+        tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
+        for c, _ in jobs
+    ]
+    return [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+
+
 def test_adapters_lanes_race_yet_hand_over_tokens_one_at_a_time(engine: BatchingEngine) -> None:
     """A batch that mixes adapters decodes each adapter's rows in a lane of its own thread,
     yet `on_token` (which streams rows to their requests) is never entered by two at once,
     and every row answers as alone."""
-    import os
     import threading
     import time
 
-    if (os.cpu_count() or 1) < 2:
-        pytest.skip("lanes need two cores; this machine has one")
-    jobs = [
-        ([{"role": "user", "content": q}], ("noisy", None)[i % 2]) for i, q in enumerate(QUESTIONS)
-    ]
+    jobs = _two_lanes()
     expected = _alone(engine, jobs, 12)
 
     def run(decoder: Any, tokenizer: Any) -> tuple[int, int, list[str]]:
-        texts = [
-            tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
-            for c, _ in jobs
-        ]
-        prompts = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        prompts = _token_ids(tokenizer, jobs)
         out: list[list[int]] = [[] for _ in jobs]
         inside, overlaps, callers = [0], [0], set()
 
@@ -281,29 +301,11 @@ def test_adapters_lanes_race_yet_hand_over_tokens_one_at_a_time(engine: Batching
 def test_requests_join_a_batch_whose_lanes_race(engine: BatchingEngine) -> None:
     """Two long rows on two adapters race in lanes; short rows that arrive meanwhile join the
     same batch (the racing lanes stop for them) and every row answers as alone."""
-    long: list[tuple[Chat, str | None]] = [(LONG, None), (LONG, "noisy")]
     short: list[tuple[Chat, str | None]] = [
         ([{"role": "user", "content": QUESTIONS[0]}], "noisy"),
         ([{"role": "user", "content": QUESTIONS[1]}], None),
     ]
-    expected_long = _alone(engine, long, 200)
-    expected = _alone(engine, short, 8)
-    _settled(engine)
-    joined, batches = engine.stats.joined, engine.stats.batches
-
-    async def scenario() -> tuple[list[str], list[str], bool]:
-        racing = asyncio.create_task(_answers(engine, long, 200))
-        await asyncio.sleep(0.6)  # past the batch window: both long rows are decoding
-        got = [(await _answers(engine, [job], 8))[0] for job in short]
-        still_going = not racing.done()
-        return await racing, got, still_going
-
-    got_long, got, still_going = asyncio.run(scenario())
-    _settled(engine)
-    assert still_going, "the long answers ended before the others joined: make them longer"
-    assert engine.stats.joined - joined == 2 and engine.stats.batches - batches == 1
-    assert got == expected
-    assert got_long == expected_long
+    _joining_changes_no_answer(engine, [(LONG, None), (LONG, "noisy")], 200, short)
 
 
 def test_a_lane_that_fails_fails_its_batch_and_the_next_batch_answers(
@@ -311,21 +313,11 @@ def test_a_lane_that_fails_fails_its_batch_and_the_next_batch_answers(
 ) -> None:
     """A failure in one racing lane (here its row's callback) stops the other lanes and
     reaches the caller; the KV caches are emptied, so the next batch answers as before."""
-    import os
-
-    if (os.cpu_count() or 1) < 2:
-        pytest.skip("lanes need two cores; this machine has one")
-    jobs = [
-        ([{"role": "user", "content": q}], ("noisy", None)[i % 2]) for i, q in enumerate(QUESTIONS)
-    ]
+    jobs = _two_lanes()
     expected = _alone(engine, jobs, 8)
 
     def run(decoder: Any, tokenizer: Any) -> str:
-        texts = [
-            tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
-            for c, _ in jobs
-        ]
-        prompts = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+        prompts = _token_ids(tokenizer, jobs)
         made = [0] * len(jobs)
 
         def on_token(row: int, token: int) -> bool:
