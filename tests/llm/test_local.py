@@ -243,3 +243,37 @@ def test_a_schema_that_cannot_compile_fails_its_request_alone(
     assert stopped.finish_reason == "stop"
     assert stopped.text == answered.text[: answered.text.index(stop)].strip()
     assert stopped.completion_tokens < answered.completion_tokens
+
+
+EXIT_SCRIPT = """
+import asyncio, atexit, sys
+from pathlib import Path
+from microfleet.llm.llamacpp import bundled_decoder
+from microfleet.llm.local import BatchingEngine, LocalGenerator
+
+decoder, tokenizer = bundled_decoder(Path(sys.argv[1]), {}, rows=2, context=256)
+state = {}
+atexit.register(lambda: print("engine alive at exit:", state["engine"].alive))  # runs last
+state["engine"] = engine = BatchingEngine(decoder, tokenizer, max_batch=2)
+chat = [{"role": "user", "content": "Say hello."}]
+answer = asyncio.run(LocalGenerator(engine, "base", None).generate(chat, 4, 0.0))
+print("answered:", bool(answer.text))
+"""
+
+
+def test_an_engine_nobody_closed_stops_before_the_interpreter_ends(models_dir: Path) -> None:
+    """A script that never closes its engine exits cleanly: the engine's exit hook stops its
+    thread, which frees the decoder, before the interpreter finalizes (freed by a dying
+    interpreter's garbage collector instead, llama.cpp aborted about one exit in two)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, str(models_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "answered: True" in done.stdout
+    assert "engine alive at exit: False" in done.stdout

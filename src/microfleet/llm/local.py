@@ -12,10 +12,12 @@ and a request whose consumer goes away (a client disconnect) is stopped at the n
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from microfleet.llm.guided import UNUSABLE_SCHEMA, SchemaGuides
 from microfleet.llm.rows import Job, RowStreamer
 
 log = logging.getLogger("microfleet.engine")
+EXIT_WAIT_S = 30.0  # at exit, how long an unclosed engine may take to finish its batch
 
 
 @dataclass(eq=False)
@@ -82,6 +85,8 @@ class BatchingEngine:
         self.failure: str | None = None  # why the engine thread died, if it did
         self._thread = threading.Thread(target=self._serve, name="microfleet-generate", daemon=True)
         self._thread.start()
+        self._at_exit = _closer(weakref.ref(self))  # weak: the hook keeps no engine alive
+        atexit.register(self._at_exit)
 
     @property
     def alive(self) -> bool:
@@ -104,6 +109,7 @@ class BatchingEngine:
 
     def close(self, wait: bool = False) -> None:
         """Stop after the work queued so far; `wait` blocks until the thread has ended."""
+        atexit.unregister(self._at_exit)
         self._jobs.put(None)
         if wait:
             self._thread.join()
@@ -298,6 +304,21 @@ class BatchingEngine:
         ]
         encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         return [list(ids) for ids in encoded]
+
+
+def _closer(engine: weakref.ref[BatchingEngine]) -> Callable[[], None]:
+    """An exit hook for an engine nobody closed (a script that never closes its runtime):
+    it stops before the interpreter finalizes, so its thread frees the decoder's native
+    memory and threads, not the garbage collector of a dying interpreter, which aborted
+    about one such exit in two (`terminate called without an active exception`)."""
+
+    def close() -> None:
+        alive = engine()
+        if alive is not None and alive._thread.is_alive():
+            alive._jobs.put(None)
+            alive._thread.join(EXIT_WAIT_S)
+
+    return close
 
 
 def _sampling(batch: list[Job]) -> Sampling:
